@@ -53,7 +53,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/liblathe.a $(BUILD)/liblathe_rt.a test
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do $$t; done
 
-.PHONY: all unit test test-san golden fuzz conformance demo venv clean
+.PHONY: all unit test golden conformance conformance-check demo model venv clean
 venv: .venv/.stamp
 .venv/.stamp: tools/requirements.txt
 	python3 -m venv .venv
@@ -63,23 +63,32 @@ venv: .venv/.stamp
 golden: $(BUILD)/lathe
 	sh tests/golden/run.sh $(BUILD)/lathe
 
-# The test command of the README.
-test: all
-	$(MAKE) unit
-	$(MAKE) golden
+# The test command of the README: unit and golden tests, the same under
+# AddressSanitizer and UndefinedBehaviorSanitizer, a bounded fuzzing run of
+# the ONNX reader, the shipped model against onnx's reference evaluator, and
+# the ONNX conformance suite (at least 80% of cases, none crashing).
+test: all venv
+	$(MAKE) unit golden
 	$(MAKE) SAN=1 unit golden
-	sh tests/fuzz/run.sh 60
+	sh tests/fuzz/run.sh $(FUZZ_SECONDS)
+	.venv/bin/python tests/models/check.py --lathe $(BUILD)/lathe
 	$(MAKE) conformance-check
+FUZZ_SECONDS ?= 60
 
-demo: all venv
-	.venv/bin/python tools/make_model.py models/mobilenet_tiny.onnx --check
-	$(BUILD)/lathe run models/mobilenet_tiny.onnx --random-inputs --print
+# The README's main job: compile-and-run the model that ships in models/.
+demo: all
+	$(BUILD)/lathe run models/mobilenet_v2_tiny.onnx models/mobilenet_v2_tiny.input.npy \
+		-o $(BUILD)/demo --print
+
+# Regenerates the shipped model (fixed seed: the same bytes every time).
+model: venv
+	.venv/bin/python tools/make_model.py models/mobilenet_v2_tiny
 
 conformance: all venv
-	.venv/bin/python tests/conformance/run.py --lathe $(BUILD)/lathe --report docs/conformance.md
+	.venv/bin/python tests/conformance/run.py --lathe $(BUILD)/lathe --quiet --report docs/conformance.md
 
 conformance-check: all venv
-	.venv/bin/python tests/conformance/run.py --lathe $(BUILD)/lathe --min-pass 0.80
+	.venv/bin/python tests/conformance/run.py --lathe $(BUILD)/lathe --quiet --min-pass 0.80
 
 clean:
 	rm -rf build

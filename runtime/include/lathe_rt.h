@@ -73,11 +73,11 @@ typedef struct lathe_tensor {
 	void *data;     /* product(shape) elements of dtype */
 } lathe_tensor;
 
-/* The call of an extern kernel.  Inputs are given; outputs whose shape the
- * caller knew are given allocated (data != NULL); outputs whose shape depends
- * on the data (NonZero, Unique, ...) have data == NULL and the kernel sizes
- * them through call->alloc.  Missing optional inputs have data == NULL and
- * dtype LATHE_DT_UNDEF.  Parameters (from the op's attributes) are passed in
+/* The call of an extern kernel.  Inputs are given; an output may come
+ * allocated (data != NULL, when the caller planned it); otherwise
+ * (data == NULL) the kernel sizes it through call->alloc, which is how
+ * data-dependent shapes (NonZero, Unique, ...) are produced.  Missing
+ * optional inputs have data == NULL and dtype LATHE_DT_UNDEF.  Parameters (from the op's attributes) are passed in
  * the int/float/string arrays in an order each kernel documents. */
 typedef struct lathe_rt_call {
 	const lathe_tensor *in;
@@ -112,6 +112,18 @@ float lathe_rt_f16_to_f32(uint16_t h);
 uint16_t lathe_rt_f32_to_f16(float f);
 float lathe_rt_bf16_to_f32(uint16_t h);
 uint16_t lathe_rt_f32_to_bf16(float f);
+
+/* Narrowing from double with ONNX Cast's rules (round to nearest even).
+ * lathe_rt_f64_to_f8 handles the float8 types, E8M0 and float4 E2M1:
+ * `saturate` is Cast's attribute (out-of-range and infinite values become
+ * the largest finite value; otherwise NaN, or infinity for E5M2); float4
+ * always saturates.  `round_mode` applies to E8M0 only.  Unknown dtypes
+ * give 0.  lathe_rt_f8_to_f64 decodes the same types. */
+enum { LATHE_RT_ROUND_UP = 0, LATHE_RT_ROUND_NEAREST = 1, LATHE_RT_ROUND_DOWN = 2 };
+uint8_t lathe_rt_f64_to_f8(int32_t dtype, double v, int saturate, int round_mode);
+double lathe_rt_f8_to_f64(int32_t dtype, uint8_t bits);
+uint16_t lathe_rt_f64_to_f16(double v);
+uint16_t lathe_rt_f64_to_bf16(double v);
 
 /* Element access as double / int64, whatever the dtype (not strings). */
 double lathe_rt_load_f64(const lathe_tensor *t, int64_t i);

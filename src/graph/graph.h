@@ -41,6 +41,9 @@ int lathe_op_lookup(const char *domain, const char *name);
  * `shape`, Slice's `starts`...), so its value must be known when inferring
  * shapes or lowering. */
 uint32_t lathe_op_param_inputs(int op);
+/* The op's input and output counts (from its ONNX schema, newest opset);
+ * a maximum of -1 means variadic.  False if lathe has no arity for op. */
+bool lathe_op_arity(int op, int *min_in, int *max_in, int *min_out, int *max_out);
 
 /* ---- types --------------------------------------------------------------- */
 

@@ -1,0 +1,59 @@
+/* file.c: whole-file read-only mappings, used for model files and their
+ * weights so that constants point into the mapping without copying.
+ * Errors name the path and the system's reason.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/base.h"
+
+lathe_err lathe_file_map(const char *path, lathe_mapped_file *out)
+{
+	out->data = NULL;
+	out->size = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return lathe_error(LATHE_EIO, "%s: cannot open: %s", path, strerror(errno));
+	struct stat st;
+	if (fstat(fd, &st) != 0) {
+		int err = errno;
+		close(fd);
+		return lathe_error(LATHE_EIO, "%s: cannot stat: %s", path, strerror(err));
+	}
+	if (S_ISDIR(st.st_mode)) {
+		close(fd);
+		return lathe_error(LATHE_EIO, "%s: is a directory", path);
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		return lathe_error(LATHE_EIO, "%s: not a regular file", path);
+	}
+	if (st.st_size == 0) {
+		close(fd);
+		return NULL;
+	}
+	if ((uint64_t)st.st_size > (uint64_t)SIZE_MAX) {
+		close(fd);
+		return lathe_error(LATHE_ENOMEM, "%s: file too large to map", path);
+	}
+	void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	int err = errno;
+	close(fd);
+	if (p == MAP_FAILED)
+		return lathe_error(LATHE_EIO, "%s: cannot map: %s", path, strerror(err));
+	out->data = p;
+	out->size = (size_t)st.st_size;
+	return NULL;
+}
+
+void lathe_file_unmap(lathe_mapped_file *f)
+{
+	if (f->data && f->size)
+		munmap((void *)f->data, f->size);
+	f->data = NULL;
+	f->size = 0;
+}

@@ -1,0 +1,72 @@
+/* tensor.c: checked shape arithmetic and arena-backed tensor allocation.
+ *
+ * Every size derived from a model or a file goes through lathe_shape_numel,
+ * which refuses negative dimensions, overflow and anything past 2^40
+ * elements, so that later byte counts (numel * element size <= 2^44) always
+ * fit in size_t and int64_t.
+ */
+#include <string.h>
+
+#include "base/base.h"
+
+#define MAX_NUMEL ((int64_t)1 << 40)
+
+lathe_err lathe_shape_numel(int rank, const int64_t *shape, int64_t *out)
+{
+	if (rank < 0)
+		return lathe_error(LATHE_EINVAL, "negative rank %d", rank);
+	int zero = 0;
+	for (int i = 0; i < rank; i++) {
+		if (shape[i] < 0)
+			return lathe_error(LATHE_EINVAL, "dimension %d is negative (%lld)",
+					   i, (long long)shape[i]);
+		zero |= shape[i] == 0;
+	}
+	/* An empty tensor is fine whatever its other dimensions. */
+	if (zero) {
+		*out = 0;
+		return NULL;
+	}
+	int64_t n = 1;
+	for (int i = 0; i < rank; i++) {
+		if (shape[i] > MAX_NUMEL || n > MAX_NUMEL / shape[i])
+			return lathe_error(LATHE_ENOMEM,
+					   "tensor too large: more than 2^40 elements "
+					   "(dimension %d is %lld)", i, (long long)shape[i]);
+		n *= shape[i];
+	}
+	*out = n;
+	return NULL;
+}
+
+int64_t lathe_tensor_numel(const lathe_tensor *t)
+{
+	int64_t n = 1;
+	for (int i = 0; i < t->rank; i++)
+		n *= t->shape[i];
+	return n;
+}
+
+size_t lathe_tensor_nbytes(const lathe_tensor *t)
+{
+	return (size_t)lathe_tensor_numel(t) * lathe_dtype_size(t->dtype);
+}
+
+lathe_err lathe_tensor_alloc(lathe_arena *a, int dtype, int rank,
+			     const int64_t *shape, lathe_tensor **out)
+{
+	size_t es = lathe_dtype_size(dtype);
+	if (!es)
+		return lathe_error(LATHE_EINVAL, "tensor of unknown element type %d", dtype);
+	int64_t n;
+	LATHE_TRY(lathe_shape_numel(rank, shape, &n));
+	lathe_tensor *t = lathe_arena_new(a, lathe_tensor, 1);
+	t->dtype = dtype;
+	t->rank = rank;
+	t->shape = lathe_arena_new(a, int64_t, rank > 0 ? rank : 1);
+	if (rank > 0)
+		memcpy(t->shape, shape, sizeof(int64_t) * (size_t)rank);
+	t->data = lathe_arena_alloc(a, (size_t)n * es);
+	*out = t;
+	return NULL;
+}

@@ -1,0 +1,166 @@
+/* cmd_show.c: `lathe show`, which prints IR.
+ *
+ * A model (.onnx) is imported, its types inferred and verified, and printed
+ * as graph IR; with --tir each node whose shapes are known is also lowered
+ * and its loop program printed.  A graph text file (.ir) is parsed,
+ * verified, inferred and printed again; a loop-IR text file (.tir) is parsed,
+ * verified (and simplified if its name ends in .simp.tir) and printed again:
+ * the golden tests use these to check that text forms round-trip.
+ */
+#include "driver/driver.h"
+#include "exec/exec.h"
+#include "onnx/onnx.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char show_usage[] =
+	"usage: lathe show FILE [--tir] [--no-infer]\n"
+	"\n"
+	"FILE is an ONNX model, a graph IR text file (.ir) or a loop IR text file (.tir).\n"
+	"  --tir        for a model: also print each node's lowered loop program\n"
+	"  --no-infer   print the graph as imported, before shape inference\n";
+
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+	return n >= m && !strcmp(s + n - m, suffix);
+}
+
+static lathe_err read_text(const char *path, char **out)
+{
+	lathe_mapped_file f;
+	LATHE_TRY(lathe_file_map(path, &f));
+	char *s = lathe_xmalloc(f.size + 1);
+	if (f.size)
+		memcpy(s, f.data, f.size);
+	s[f.size] = '\0';
+	lathe_file_unmap(&f);
+	if (strlen(s) != f.size) {
+		free(s);
+		return lathe_error(LATHE_EINVAL, "%s: contains a NUL byte: not a text file", path);
+	}
+	*out = s;
+	return NULL;
+}
+
+static lathe_err show_tir(const char *path)
+{
+	char *text;
+	LATHE_TRY(read_text(path, &text));
+	lathe_arena *a = lathe_arena_create();
+	lathe_tir_func *f = NULL;
+	lathe_err e = lathe_tir_parse(a, text, path, &f);
+	if (!e)
+		e = lathe_tir_verify(f);
+	if (!e) {
+		if (ends_with(path, ".simp.tir"))
+			lathe_tir_simplify(f);
+		lathe_buf b = {0};
+		lathe_tir_print(&b, f);
+		fputs(b.data ? b.data : "", stdout);
+		lathe_buf_free(&b);
+	}
+	if (f)
+		lathe_tir_func_deinit(f);
+	lathe_arena_destroy(a);
+	free(text);
+	return e;
+}
+
+/* Prints the loop program of every node whose input types are static. */
+static lathe_err print_lowered(lathe_graph *g)
+{
+	for (size_t k = 0; k < g->nodes.len; k++) {
+		lathe_node *n = &g->nodes.data[k];
+		if (n->dead || !lathe_ops[n->op].lower)
+			continue;
+		lathe_arena *a = lathe_arena_create();
+		const lathe_type **in = lathe_arena_new(a, const lathe_type *, n->nin + 1);
+		const lathe_tensor **val = lathe_arena_new(a, const lathe_tensor *, n->nin + 1);
+		bool ok = true;
+		for (int i = 0; i < n->nin; i++) {
+			if (n->in[i] == LATHE_NOVAL)
+				continue;
+			lathe_value *v = &g->values.data[n->in[i]];
+			in[i] = &v->type;
+			val[i] = v->def == LATHE_DEF_CONST ? v->konst : NULL;
+			ok = ok && lathe_type_is_static(&v->type);
+		}
+		lathe_tir_func *f = NULL;
+		lathe_err e = ok ? lathe_exec_lower_node(g, n, in, val, a, &f) : NULL;
+		if (e) {
+			printf("// node '%s' (%s): not lowered: %s\n", n->name,
+			       lathe_op_name(n->op), lathe_error_message(e));
+			lathe_error_free(e);
+		} else if (f) {
+			lathe_tir_simplify(f);
+			lathe_buf b = {0};
+			lathe_tir_print(&b, f);
+			printf("// node '%s' (%s)\n%s\n", n->name, lathe_op_name(n->op), b.data);
+			lathe_buf_free(&b);
+			lathe_tir_func_deinit(f);
+		}
+		lathe_arena_destroy(a);
+	}
+	return NULL;
+}
+
+static lathe_err show_graph(const char *path, bool is_text, bool infer, bool tir)
+{
+	lathe_graph *g = NULL;
+	if (is_text) {
+		char *text;
+		LATHE_TRY(read_text(path, &text));
+		lathe_err e = lathe_graph_parse(text, path, &g);
+		free(text);
+		LATHE_TRY(e);
+	} else {
+		LATHE_TRY(lathe_onnx_load(path, &g));
+	}
+	lathe_err e = lathe_graph_verify(g);
+	if (!e && infer)
+		e = lathe_graph_infer(g);
+	if (!e) {
+		lathe_buf b = {0};
+		lathe_graph_print(&b, g);
+		fputs(b.data ? b.data : "", stdout);
+		lathe_buf_free(&b);
+		if (tir)
+			e = print_lowered(g);
+	}
+	lathe_graph_destroy(g);
+	return e;
+}
+
+int lathe_cmd_show(int argc, char **argv)
+{
+	const char *path = NULL;
+	bool tir = false, infer = true;
+	for (int i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			fputs(show_usage, stdout);
+			return 0;
+		} else if (!strcmp(argv[i], "--tir")) {
+			tir = true;
+		} else if (!strcmp(argv[i], "--no-infer")) {
+			infer = false;
+		} else if (argv[i][0] == '-' && argv[i][1]) {
+			fprintf(stderr, "lathe show: unknown option '%s'\n%s", argv[i], show_usage);
+			return 2;
+		} else if (path) {
+			fprintf(stderr, "lathe show: more than one file given\n%s", show_usage);
+			return 2;
+		} else {
+			path = argv[i];
+		}
+	}
+	if (!path) {
+		fputs(show_usage, stderr);
+		return 2;
+	}
+	if (ends_with(path, ".tir"))
+		return lathe_report(show_tir(path));
+	return lathe_report(show_graph(path, ends_with(path, ".ir"), infer, tir));
+}
