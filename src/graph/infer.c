@@ -8,10 +8,11 @@
  * (a constant dim over a symbol or an unknown), and only a definite
  * conflict (different element types, ranks or constant dims) is an error.
  *
- * Subgraphs are not walked here: their input types depend on the op (a
- * Loop body's inputs are the iteration count, the condition and the carried
- * values), so control-flow ops' infer functions set them and call
- * lathe_graph_infer on the body.  On entry a subgraph refreshes the types
+ * A node's subgraphs (If branches, Loop and Scan bodies) are inferred
+ * just before the node itself, because control-flow infer functions derive
+ * the node's outputs from the bodies' output types.  A body's inputs keep
+ * their declared types (the model declares them; an unknown one just
+ * yields unknown types downstream).  On entry a subgraph refreshes the types
  * of its captures from its parent, which has been inferred up to the node
  * that owns the subgraph.
  *
@@ -96,6 +97,14 @@ static lathe_err infer_node(lathe_graph *g, size_t idx, const lathe_type **in,
 			    const lathe_tensor **in_val, lathe_type *out)
 {
 	lathe_node *n = &g->nodes.data[idx];
+	for (int i = 0; i < n->nattr; i++) {
+		const lathe_attr *a = &n->attrs[i];
+		if (a->kind == LATHE_ATTR_GRAPH && a->u.g)
+			LATHE_TRY(lathe_graph_infer(a->u.g));
+		for (int64_t j = 0; a->kind == LATHE_ATTR_GRAPHS && j < a->n; j++)
+			if (a->u.graphs[j])
+				LATHE_TRY(lathe_graph_infer(a->u.graphs[j]));
+	}
 	uint32_t params = lathe_op_param_inputs(n->op);
 	for (int i = 0; i < n->nin; i++) {
 		in[i] = NULL;

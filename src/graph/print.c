@@ -95,6 +95,15 @@ static void put_value(lathe_buf *b, const lathe_graph *g, lathe_vid v)
 		lathe_buf_printf(b, "\"<bad value #%u>\"", v);
 }
 
+/* Whole numbers print in full (65504, not 6.55e+04) while that is short. */
+static bool put_whole(char *s, size_t cap, double v)
+{
+	if (v != floor(v) || fabs(v) >= 1e16)
+		return false;
+	snprintf(s, cap, "%.0f", v);
+	return true;
+}
+
 /* Shortest decimal for v; as_float: v is the value of a float (or of a
  * narrower type held as one), and must read back through strtof. */
 static void put_real(lathe_buf *b, double v, bool as_float, bool mark)
@@ -108,7 +117,9 @@ static void put_real(lathe_buf *b, double v, bool as_float, bool mark)
 		lathe_buf_puts(b, v < 0 ? "-inf" : "inf");
 		return;
 	}
-	if (as_float) {
+	if (put_whole(s, sizeof s, v)) {
+		/* exact: below 1e16 every whole double prints exactly */
+	} else if (as_float) {
 		float f = (float)v;
 		for (int p = 1; p <= 9; p++) {
 			snprintf(s, sizeof s, "%.*g", p, (double)f);
@@ -132,18 +143,55 @@ static bool exactly_float(double v)
 	return isnan(v) || isinf(v) || (double)(float)v == v;
 }
 
+/* The shortest decimal that the parser (strtof, then the runtime's rounding)
+ * turns back into the same bits of an f16 or bf16. */
+static void put_half(lathe_buf *b, uint16_t bits, bool bf16)
+{
+	float v = bf16 ? lathe_rt_bf16_to_f32(bits) : lathe_rt_f16_to_f32(bits);
+	if (isnan(v) || isinf(v)) {
+		put_real(b, v, true, false);
+		return;
+	}
+	char s[40];
+	for (int p = 1; p <= 9 && !put_whole(s, sizeof s, v); p++) {
+		snprintf(s, sizeof s, "%.*g", p, (double)v);
+		float r = strtof(s, NULL);
+		if ((bf16 ? lathe_rt_f32_to_bf16(r) : lathe_rt_f32_to_f16(r)) == bits)
+			break;
+	}
+	lathe_buf_puts(b, s);
+}
+
+/* Same for the one-byte float kinds (float8, float4, e8m0), which the
+ * parser stores through lathe_rt_store_f64. */
+static void put_byte_float(lathe_buf *b, const lathe_tensor *t, int64_t i)
+{
+	double v = lathe_rt_load_f64(t, i);
+	if (isnan(v) || isinf(v)) {
+		put_real(b, v, true, false);
+		return;
+	}
+	uint8_t want = ((const uint8_t *)t->data)[i], got = 0;
+	int64_t one = 1;
+	lathe_tensor tmp = {t->dtype, 0, &one, &got};
+	char s[40];
+	for (int p = 1; p <= 17 && !put_whole(s, sizeof s, v); p++) {
+		snprintf(s, sizeof s, "%.*g", p, v);
+		lathe_rt_store_f64(&tmp, 0, strtod(s, NULL));
+		if (got == want)
+			break;
+	}
+	lathe_buf_puts(b, s);
+}
+
 static void put_elem(lathe_buf *b, const lathe_tensor *t, int64_t i)
 {
 	const void *d = t->data;
 	switch (t->dtype) {
 	case LATHE_DT_F32: put_real(b, ((const float *)d)[i], true, false); return;
 	case LATHE_DT_F64: put_real(b, ((const double *)d)[i], false, false); return;
-	case LATHE_DT_F16:
-		put_real(b, lathe_rt_f16_to_f32(((const uint16_t *)d)[i]), true, false);
-		return;
-	case LATHE_DT_BF16:
-		put_real(b, lathe_rt_bf16_to_f32(((const uint16_t *)d)[i]), true, false);
-		return;
+	case LATHE_DT_F16: put_half(b, ((const uint16_t *)d)[i], false); return;
+	case LATHE_DT_BF16: put_half(b, ((const uint16_t *)d)[i], true); return;
 	case LATHE_DT_C64:
 		put_real(b, ((const float *)d)[2 * i], true, false);
 		lathe_buf_puts(b, ", ");
@@ -174,8 +222,7 @@ static void put_elem(lathe_buf *b, const lathe_tensor *t, int64_t i)
 		lathe_buf_printf(b, "%lld", (long long)lathe_rt_load_i64(t, i));
 		return;
 	default:
-		/* float8/float4 kinds: every value is exact as a float. */
-		put_real(b, lathe_rt_load_f64(t, i), true, false);
+		put_byte_float(b, t, i);
 		return;
 	}
 }

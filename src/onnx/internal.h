@@ -97,6 +97,7 @@ typedef struct onnx_ctx {
 	onnx_func *funcs;
 	lathe_map func_index; /* domain '\1' name '\1' overload -> index */
 	int inline_depth;
+	int64_t fresh;        /* counter for generated value names */
 	int64_t node_budget;  /* nodes still allowed (bounds inlining) */
 	int64_t data_budget;  /* tensor bytes still allowed to be decoded */
 } onnx_ctx;
@@ -115,6 +116,8 @@ enum onnx_res lathe_onnx_resolve(onnx_frame *f, const char *name, lathe_vid *out
 /* The name in f->g for a value the frame defines; error if defined twice. */
 lathe_err lathe_onnx_define(onnx_ctx *c, onnx_frame *f, const char *name, const char **out);
 int64_t lathe_onnx_opset_of(const onnx_opsets *s, const char *domain);
+/* Reads the OperatorSetIdProto fields numbered `num` of m. */
+lathe_err lathe_onnx_opsets_parse(onnx_ctx *c, lathe_pb_msg m, uint32_t num, onnx_opsets *out);
 /* "" for ai.onnx (and for its alias "ai.onnx"). */
 const char *lathe_onnx_norm_domain(const char *d);
 /* Adds one node made by the importer itself (normalization); its single

@@ -310,7 +310,7 @@ lathe_err lathe_pb_repeated(lathe_pb_ctx *c, lathe_pb_msg m, uint32_t num,
 		if (f.num != num)
 			continue;
 		if (f.wire == LATHE_PB_LEN) {
-			int64_t k;
+			int64_t k = 0;
 			LATHE_TRY(packed_count(c, f.sub, kind, name, &k));
 			total += k;
 		} else if (f.wire == w) {

@@ -417,7 +417,7 @@ static lathe_err external(onnx_ctx *c, lathe_pb_msg m, const uint8_t **p, size_t
 	if (len_s && !parse_u64(len_s, &len))
 		return lathe_pb_err(&c->pb, LATHE_EINVAL, "external data length '%s' is not a number",
 				    len_s);
-	const lathe_mapped_file *mf;
+	const lathe_mapped_file *mf = NULL;
 	LATHE_TRY(ext_map(c, loc, &mf));
 	if (off > mf->size)
 		return lathe_pb_err(&c->pb, LATHE_EINVAL,
@@ -513,8 +513,8 @@ lathe_err lathe_onnx_tensor(onnx_ctx *c, lathe_pb_msg m, lathe_tensor **out, con
 			return lathe_pb_err(&c->pb, LATHE_EINVAL,
 					    "tensor '%s' is EXTERNAL but also holds data in the file",
 					    tname);
-		const uint8_t *p;
-		size_t n;
+		const uint8_t *p = NULL;
+		size_t n = 0;
 		LATHE_TRY(external(c, m, &p, &n));
 		LATHE_TRY(from_raw(c, t, numel, p, n, c->root != NULL, "external data"));
 	} else if (location != 0) {

@@ -103,12 +103,12 @@ lathe_err lathe_ew_activation(lathe_lower_ctx *c, lathe_tir_expr *x, lathe_tir_e
 	case LATHE_OP_HardSigmoid: {
 		alpha = lathe_node_attr_float(n, "alpha", 0.2);
 		double beta = lathe_node_attr_float(n, "beta", 0.5);
-		*out = clamp(a, lathe_ew_fma(a->f, k(a, alpha), x, k(a, beta)), 0, 1);
+		*out = clamp(a, lathe_ew_muladd(a->f, k(a, alpha), x, k(a, beta)), 0, 1);
 		return NULL;
 	}
 	case LATHE_OP_HardSwish:
 		*out = bin(a, LATHE_TIR_MUL, x,
-			   clamp(a, lathe_ew_fma(a->f, k(a, 1.0 / 6.0), x, k(a, 0.5)), 0, 1));
+			   clamp(a, lathe_ew_muladd(a->f, k(a, 1.0 / 6.0), x, k(a, 0.5)), 0, 1));
 		return NULL;
 	case LATHE_OP_Shrink: {
 		double bias = lathe_node_attr_float(n, "bias", 0.0);
@@ -125,7 +125,7 @@ lathe_err lathe_ew_activation(lathe_lower_ctx *c, lathe_tir_expr *x, lathe_tir_e
 			inner = un(a, LATHE_TIR_ERF, bin(a, LATHE_TIR_MUL, x, k(a, 1.0 / sqrt(2.0))));
 		} else if (!strcmp(approx, "tanh")) {
 			lathe_tir_expr *x3 = bin(a, LATHE_TIR_MUL, x, bin(a, LATHE_TIR_MUL, x, x));
-			lathe_tir_expr *t = lathe_ew_fma(a->f, k(a, 0.044715), x3, x);
+			lathe_tir_expr *t = lathe_ew_muladd(a->f, k(a, 0.044715), x3, x);
 			inner = un(a, LATHE_TIR_TANH,
 				   bin(a, LATHE_TIR_MUL, k(a, sqrt(2.0 / 3.14159265358979323846)), t));
 		} else {

@@ -214,7 +214,7 @@ static void empty_elem_shape(const lathe_type *t, int *rank, int64_t *shape)
 
 lathe_err infer_if(lathe_infer_ctx *c)
 {
-	lathe_graph *tg, *eg;
+	lathe_graph *tg = NULL, *eg = NULL;
 	LATHE_TRY(node_graph(c->node, "then_branch", &tg));
 	LATHE_TRY(node_graph(c->node, "else_branch", &eg));
 	if ((int)tg->outputs.len != c->nout || (int)eg->outputs.len != c->nout)
@@ -229,9 +229,9 @@ lathe_err infer_if(lathe_infer_ctx *c)
 
 lathe_err kernel_if(lathe_kernel_ctx *c)
 {
-	bool cond;
+	bool cond = false;
 	LATHE_TRY(scalar_bool(&c->in[0], "cond", &cond));
-	lathe_graph *g;
+	lathe_graph *g = NULL;
 	LATHE_TRY(node_graph(c->node, cond ? "then_branch" : "else_branch", &g));
 	if ((int)g->outputs.len != c->nout)
 		return lathe_error(LATHE_EINVAL, "%s has %d outputs, the node %d",
@@ -269,8 +269,8 @@ static lathe_err loop_shape(const lathe_node *n, lathe_graph *body, int nin, int
 
 lathe_err infer_loop(lathe_infer_ctx *c)
 {
-	lathe_graph *body;
-	int nc, ns;
+	lathe_graph *body = NULL;
+	int nc = 0, ns = 0;
 	LATHE_TRY(node_graph(c->node, "body", &body));
 	LATHE_TRY(loop_shape(c->node, body, c->nin, c->nout, &nc, &ns));
 	for (int i = 0; i < nc; i++) {
@@ -301,8 +301,8 @@ lathe_err infer_loop(lathe_infer_ctx *c)
 
 lathe_err kernel_loop(lathe_kernel_ctx *c)
 {
-	lathe_graph *body;
-	int nc, ns;
+	lathe_graph *body = NULL;
+	int nc = 0, ns = 0;
 	LATHE_TRY(node_graph(c->node, "body", &body));
 	LATHE_TRY(loop_shape(c->node, body, c->nin, c->nout, &nc, &ns));
 
@@ -329,7 +329,7 @@ lathe_err kernel_loop(lathe_kernel_ctx *c)
 	lathe_err err = NULL;
 	int64_t it = 0;
 	for (; it < m && cond; it++) {
-		lathe_tensor *ti, *tc;
+		lathe_tensor *ti = NULL, *tc = NULL;
 		if ((err = new_scalar(c->arena, LATHE_DT_I64, it, &ti)))
 			break;
 		if ((err = new_scalar(c->arena, LATHE_DT_BOOL, cond, &tc)))
@@ -361,10 +361,10 @@ lathe_err kernel_loop(lathe_kernel_ctx *c)
 		c->out[k] = bin[2 + k];
 	for (int j = 0; j < ns; j++) {
 		if (!err) {
-			int er;
+			int er = 0;
 			int64_t es[64];
 			empty_elem_shape(sub_out_type(body, 1 + nc + j), &er, es);
-			lathe_tensor *t;
+			lathe_tensor *t = NULL;
 			err = stack(c->arena, scans[j].data, (int64_t)scans[j].len, 0,
 				    sub_out_type(body, 1 + nc + j)->dtype, er, es, &t);
 			if (!err)
@@ -409,7 +409,7 @@ static lathe_err scan_attrs(const lathe_node *n, lathe_arena *a, lathe_graph *bo
 	s->in_rev = lathe_arena_new(a, int, s->nin + 1);
 	s->out_axis = lathe_arena_new(a, int, s->nout + 1);
 	s->out_rev = lathe_arena_new(a, int, s->nout + 1);
-	int64_t cnt;
+	int64_t cnt = 0;
 	const int64_t *v = lathe_node_attr_ints(n, v8 ? "directions" : "scan_input_directions", &cnt);
 	for (int i = 0; v && i < s->nin && i < cnt; i++)
 		s->in_rev[i] = v[i] != 0;
@@ -429,7 +429,7 @@ static lathe_err scan_attrs(const lathe_node *n, lathe_arena *a, lathe_graph *bo
 
 lathe_err infer_scan(lathe_infer_ctx *c)
 {
-	lathe_graph *body;
+	lathe_graph *body = NULL;
 	scan_spec s;
 	bool v8 = root_opset(c->graph) < 9;
 	LATHE_TRY(node_graph(c->node, "body", &body));
@@ -439,7 +439,7 @@ lathe_err infer_scan(lathe_infer_ctx *c)
 	lathe_dim len = {-1, -1};
 	const lathe_type *x0 = c->in[first + s.nstate];
 	if (x0 && x0->rank > 0) {
-		int ax;
+		int ax = 0;
 		if (!lathe_norm_axis(v8 ? 1 : s.in_axis[0], x0->rank, &ax))
 			len = x0->dims[ax];
 	}
@@ -495,7 +495,7 @@ static lathe_err scan_run(lathe_kernel_ctx *c, lathe_graph *body, const scan_spe
 	for (int i = 0; i < s->nstate; i++)
 		bin[i] = states[i];
 	for (int k = 0; k < s->nin; k++) {
-		int ax;
+		int ax = 0;
 		LATHE_TRYF(lathe_norm_axis(s->in_axis[k], xs[k]->rank, &ax), "scan input %d", k);
 		if (xs[k]->shape[ax] != len)
 			return lathe_error(LATHE_EINVAL,
@@ -505,7 +505,7 @@ static lathe_err scan_run(lathe_kernel_ctx *c, lathe_graph *body, const scan_spe
 	}
 	for (int64_t t = 0; t < len; t++) {
 		for (int k = 0; k < s->nin; k++) {
-			lathe_tensor *sl;
+			lathe_tensor *sl = NULL;
 			LATHE_TRY(take_slice(c->arena, xs[k], axes[k], s->in_rev[k] ? len - 1 - t : t, &sl));
 			bin[s->nstate + k] = rv_tensor(sl);
 		}
@@ -523,13 +523,13 @@ static lathe_err scan_run(lathe_kernel_ctx *c, lathe_graph *body, const scan_spe
 		out[i] = bin[i];
 	for (int j = 0; j < s->nout; j++) {
 		const lathe_type *bt = sub_out_type(body, s->nstate + j);
-		int er;
+		int er = 0;
 		int64_t es[64];
 		empty_elem_shape(bt, &er, es);
 		if (len > 0)
 			er = col[(size_t)j * (size_t)len]->rank;
 		int ax = s->out_axis[j] < 0 ? s->out_axis[j] + er + 1 : s->out_axis[j];
-		lathe_tensor *st;
+		lathe_tensor *st = NULL;
 		LATHE_TRYF(stack(c->arena, col + (size_t)j * (size_t)len, len, ax, bt->dtype, er, es, &st),
 			   "scan output %d", j);
 		out[s->nstate + j] = rv_tensor(st);
@@ -579,12 +579,12 @@ static lathe_err scan8(lathe_kernel_ctx *c, lathe_graph *body, scan_spec *s)
 						   (long long)b, (long long)len, (long long)maxlen);
 		}
 		for (int i = 0; i < s->nstate; i++) {
-			lathe_tensor *t;
+			lathe_tensor *t = NULL;
 			LATHE_TRY(take_slice(c->arena, ins[1 + i], 0, b, &t));
 			states[i] = rv_tensor(t);
 		}
 		for (int k = 0; k < s->nin; k++) {
-			lathe_tensor *t;
+			lathe_tensor *t = NULL;
 			LATHE_TRY(take_slice(c->arena, ins[1 + s->nstate + k], 0, b, &t));
 			if (len < maxlen) /* shorten to the row's length */
 				t->shape[0] = len;
@@ -594,7 +594,7 @@ static lathe_err scan8(lathe_kernel_ctx *c, lathe_graph *body, scan_spec *s)
 		for (int i = 0; i < nres; i++) {
 			lathe_tensor *t = res[i].t;
 			if (i >= s->nstate && len < maxlen) { /* pad to maxlen with zeros */
-				lathe_tensor *p;
+				lathe_tensor *p = NULL;
 				int64_t shp[64];
 				memcpy(shp, t->shape, sizeof(int64_t) * (size_t)t->rank);
 				shp[0] = maxlen;
@@ -607,10 +607,10 @@ static lathe_err scan8(lathe_kernel_ctx *c, lathe_graph *body, scan_spec *s)
 	}
 	for (int i = 0; i < nres; i++) {
 		const lathe_type *bt = sub_out_type(body, i);
-		int er;
+		int er = 0;
 		int64_t es[64];
 		empty_elem_shape(bt, &er, es);
-		lathe_tensor *t;
+		lathe_tensor *t = NULL;
 		LATHE_TRYF(stack(c->arena, rows + (size_t)i * (size_t)batch, batch, 0, bt->dtype,
 				 er, es, &t), "output %d", i);
 		c->out[i] = rv_tensor(t);
@@ -620,7 +620,7 @@ static lathe_err scan8(lathe_kernel_ctx *c, lathe_graph *body, scan_spec *s)
 
 lathe_err kernel_scan(lathe_kernel_ctx *c)
 {
-	lathe_graph *body;
+	lathe_graph *body = NULL;
 	scan_spec s;
 	bool v8 = root_opset(c->graph) < 9;
 	LATHE_TRY(node_graph(c->node, "body", &body));
@@ -634,7 +634,7 @@ lathe_err kernel_scan(lathe_kernel_ctx *c)
 			return lathe_error(LATHE_EINVAL, "scan input %d must be a tensor of rank >= 1", k);
 		xs[k] = v->t;
 	}
-	int ax;
+	int ax = 0;
 	LATHE_TRYF(lathe_norm_axis(s.in_axis[0], xs[0]->rank, &ax), "scan input 0");
 	return scan_run(c, body, &s, c->in, xs, xs[0]->shape[ax], c->out);
 }

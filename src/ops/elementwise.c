@@ -3,10 +3,13 @@
  * infer_compare, infer_to_bool).
  *
  * Every op here is one compute out[i...] = f(in0[i...], in1[i...], ...) with
- * NumPy broadcasting, built with the tensor-expression builder; nothing is
- * an extern kernel.  Float math on f16/bf16 is done in f32 and rounded back,
+ * NumPy broadcasting, built with the tensor-expression builder, except
+ * Identity, a kernel that passes any value (sequences and optionals too)
+ * through, and training-mode Dropout, whose loop program also runs the
+ * random generator.  Float math on f16/bf16 is done in f32 and rounded back,
  * as NumPy does, and integer math wraps at the element width (the loop IR's
- * arithmetic).  Activation functions live in activation.c, Cast in cast.c.
+ * arithmetic); integer division and modulo by zero give 0, as in NumPy.
+ * Activation functions live in activation.c, Cast in cast.c.
  *
  * Inference works on partial types: an input of unknown type gives an
  * unknown output rather than an error, so inference can run before every
@@ -200,25 +203,10 @@ lathe_tir_expr *lathe_ew_const(lathe_tir_func *f, int dtype, double v)
 	return lathe_tir_int(f, dtype, (int64_t)v);
 }
 
-lathe_tir_expr *lathe_ew_bin(lathe_tir_func *f, int op, lathe_tir_expr *a, lathe_tir_expr *b)
-{
-	return lathe_tir_binary(f, op, a, b);
-}
-
-lathe_tir_expr *lathe_ew_un(lathe_tir_func *f, int op, lathe_tir_expr *a)
-{
-	return lathe_tir_unary(f, op, a);
-}
-
-lathe_tir_expr *lathe_ew_fma(lathe_tir_func *f, lathe_tir_expr *a, lathe_tir_expr *b,
+lathe_tir_expr *lathe_ew_muladd(lathe_tir_func *f, lathe_tir_expr *a, lathe_tir_expr *b,
 			     lathe_tir_expr *c)
 {
 	return lathe_tir_binary(f, LATHE_TIR_ADD, lathe_tir_binary(f, LATHE_TIR_MUL, a, b), c);
-}
-
-lathe_tir_expr *lathe_ew_load(lathe_tir_func *f, lathe_tir_buf *b, lathe_tir_expr *const *idx)
-{
-	return lathe_tir_load(f, b, idx);
 }
 
 lathe_tir_expr *lathe_ew_load_scalar(lathe_tir_func *f, lathe_tir_buf *b)
@@ -253,11 +241,17 @@ static lathe_err need_tensor_bufs(lathe_lower_ctx *c, int n)
 	return NULL;
 }
 
-lathe_err lower_identity(lathe_lower_ctx *c)
+/* Identity is a kernel rather than a loop so that it also passes sequences
+ * and optionals through; a tensor is shared, not copied (run-time values
+ * are never written after they are produced). */
+lathe_err kernel_identity(lathe_kernel_ctx *c)
 {
-	LATHE_TRY(need_tensor_bufs(c, 1));
-	lathe_te_axes ax = out_axes(c, 0);
-	compute_out(c, 0, ax, lathe_te_load_bcast(c->fn, c->in_buf[0], ax));
+	if (c->nin < 1 || c->nout < 1)
+		return lathe_error(LATHE_EINVAL, "Identity takes one input and one output");
+	const lathe_rvalue *in = &c->in[0];
+	if (in->kind == LATHE_TY_TENSOR && !in->t)
+		return lathe_error(LATHE_EINVAL, "input 0 is required");
+	c->out[0] = *in;
 	return NULL;
 }
 
@@ -687,7 +681,7 @@ static lathe_err dropout_train(lathe_lower_ctx *c, double ratio)
 	lathe_tir_expr *i = lathe_tir_varref(f, iv);
 	lathe_tir_expr *p = mt_at(f, mt, lathe_tir_binary(f, LATHE_TIR_SUB, i, lathe_tir_i64(f, 1)));
 	p = let_bind(f, &l, "p", p);
-	lathe_tir_expr *nv = lathe_ew_fma(f, u32c(f, 1812433253u),
+	lathe_tir_expr *nv = lathe_ew_muladd(f, u32c(f, 1812433253u),
 					  lathe_tir_binary(f, LATHE_TIR_XOR, p,
 							   lathe_tir_binary(f, LATHE_TIR_SHR, p, u32c(f, 30))),
 					  lathe_tir_cast(f, LATHE_DT_U32, i));
@@ -723,14 +717,14 @@ static lathe_err dropout_train(lathe_lower_ctx *c, double ratio)
 	lathe_tir_var *bv = lathe_tir_new_var(f, "blk", LATHE_DT_I64);
 	lathe_tir_var *jv = lathe_tir_new_var(f, "j", LATHE_DT_I64);
 	lathe_tir_expr *j = lathe_tir_varref(f, jv);
-	lathe_tir_expr *kk = lathe_ew_fma(f, lathe_tir_varref(f, bv), lathe_tir_i64(f, MT_N / 2), j);
+	lathe_tir_expr *kk = lathe_ew_muladd(f, lathe_tir_varref(f, bv), lathe_tir_i64(f, MT_N / 2), j);
 	lathe_tir_expr *j2 = lathe_tir_binary(f, LATHE_TIR_MUL, j, lathe_tir_i64(f, 2));
 	lathe_tir_expr *a = mt_temper(f, &l, mt_at(f, mt, j2));
 	a = let_bind(f, &l, "a", lathe_tir_binary(f, LATHE_TIR_SHR, a, u32c(f, 5)));
 	lathe_tir_expr *b = mt_temper(f, &l, mt_at(f, mt, lathe_tir_binary(f, LATHE_TIR_ADD, j2,
 									     lathe_tir_i64(f, 1))));
 	b = lathe_tir_binary(f, LATHE_TIR_SHR, b, u32c(f, 6));
-	lathe_tir_expr *d = lathe_ew_fma(f, lathe_tir_cast(f, LATHE_DT_F64, a),
+	lathe_tir_expr *d = lathe_ew_muladd(f, lathe_tir_cast(f, LATHE_DT_F64, a),
 					 lathe_tir_float(f, LATHE_DT_F64, 67108864.0),
 					 lathe_tir_cast(f, LATHE_DT_F64, b));
 	d = lathe_tir_binary(f, LATHE_TIR_DIV, d, lathe_tir_float(f, LATHE_DT_F64, 9007199254740992.0));

@@ -17,20 +17,17 @@ int lathe_ew_math_dtype(int dtype);
 int lathe_ew_acc_dtype(int dtype);
 /* e converted to dtype (no node when it already has it). */
 lathe_tir_expr *lathe_ew_to(lathe_tir_func *f, int dtype, lathe_tir_expr *e);
-/* A constant of dtype (float or integer). */
+/* A constant of dtype; v is truncated for integer types. */
 lathe_tir_expr *lathe_ew_const(lathe_tir_func *f, int dtype, double v);
-lathe_tir_expr *lathe_ew_bin(lathe_tir_func *f, int op, lathe_tir_expr *a, lathe_tir_expr *b);
-lathe_tir_expr *lathe_ew_un(lathe_tir_func *f, int op, lathe_tir_expr *a);
-/* a * b + c, a convenience. */
-lathe_tir_expr *lathe_ew_fma(lathe_tir_func *f, lathe_tir_expr *a, lathe_tir_expr *b,
+/* a * b + c (two roundings: not a fused multiply-add). */
+lathe_tir_expr *lathe_ew_muladd(lathe_tir_func *f, lathe_tir_expr *a, lathe_tir_expr *b,
 			     lathe_tir_expr *c);
 /* A scalar (rank-0 or one-element) buffer's only element. */
 lathe_tir_expr *lathe_ew_load_scalar(lathe_tir_func *f, lathe_tir_buf *b);
-/* Loads b at the given index expressions (b->rank of them). */
-lathe_tir_expr *lathe_ew_load(lathe_tir_func *f, lathe_tir_buf *b, lathe_tir_expr *const *idx);
 
-/* activation.c: the activation function of op `op` applied to x, which has
- * the math type of the op's element type; NULL if op is not an activation. */
+/* activation.c: c's activation function (Relu, Elu, Gelu...) of x, which
+ * already has its math type (f64 for integer inputs); an error for an op
+ * that is not an activation. */
 lathe_err lathe_ew_activation(lathe_lower_ctx *c, lathe_tir_expr *x, lathe_tir_expr **out);
 
 /* ---- reductions (reduce.c) ---------------------------------------------- */

@@ -70,12 +70,17 @@ lathe_err infer_pad(lathe_infer_ctx *c)
 	lathe_type out = lathe_type_like(c->arena, in);
 	for (int k = 0; k < in->rank; k++) {
 		lathe_dim d = in->dims[k];
-		if (!known)
+		if (!known) {
 			out.dims[k] = mv_dim_unknown();
-		else if (b[k] || e[k])
-			out.dims[k] = mv_dim_known(d) ? mv_dim(d.size + b[k] + e[k]) : mv_dim_unknown();
-		if (mv_dim_known(out.dims[k]) && out.dims[k].size < 0)
-			return lathe_error(LATHE_EINVAL, "pads make dim %d negative", k);
+		} else if ((b[k] || e[k]) && mv_dim_known(d)) {
+			int64_t n = d.size + b[k] + e[k];
+			if (n < 0)
+				return lathe_error(LATHE_EINVAL, "pads %lld and %lld make dim %d of size %lld negative",
+						   (long long)b[k], (long long)e[k], k, (long long)d.size);
+			out.dims[k] = mv_dim(n);
+		} else if (b[k] || e[k]) {
+			out.dims[k] = mv_dim_unknown();
+		}
 	}
 	c->out[0] = out;
 	return NULL;

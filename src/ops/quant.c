@@ -158,7 +158,7 @@ lathe_err infer_quantize(lathe_infer_ctx *c)
 {
 	if (c->nin < 2 || !c->in[0] || !c->in[1])
 		return lathe_error(LATHE_EINVAL, "QuantizeLinear needs x and y_scale");
-	int od;
+	int od = 0;
 	LATHE_TRY(quantize_out_dtype(c, &od));
 	if (!lathe_dtype_is_float(c->in[0]->dtype) && c->in[0]->dtype != LATHE_DT_I32)
 		return lathe_error(LATHE_EUNSUPPORTED, "cannot quantize %s input",

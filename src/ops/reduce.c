@@ -209,7 +209,9 @@ lathe_err lower_reduce(lathe_lower_ctx *c)
 	lathe_tir_func *f = c->fn;
 	lathe_tir_buf *x = c->in_buf[0], *out = c->out_buf[0];
 	int op = c->node->op, dt = x->dtype;
-	if (dt == LATHE_DT_STR || dt == LATHE_DT_BOOL)
+	/* Max and Min of bools are "any" and "all"; nothing else takes bools. */
+	bool minmax = op == LATHE_OP_ReduceMax || op == LATHE_OP_ReduceMin;
+	if (dt == LATHE_DT_STR || (dt == LATHE_DT_BOOL && !minmax))
 		return lathe_error(LATHE_EUNSUPPORTED, "%s of %s input", lathe_op_name(op),
 				   lathe_dtype_name(dt));
 	bool axes_given = c->nin > 1 && c->in_buf[1];
@@ -256,9 +258,17 @@ lathe_err lower_reduce(lathe_lower_ctx *c)
 		lathe_ew_red_end(f, &R, out, LATHE_TIR_MUL, lathe_ew_const(f, A, 1), v, NULL);
 		return NULL;
 	case LATHE_OP_ReduceMax:
+		if (dt == LATHE_DT_BOOL) {
+			lathe_ew_red_end(f, &R, out, LATHE_TIR_OR, lathe_tir_int(f, A, 0), v, NULL);
+			return NULL;
+		}
 		lathe_ew_red_end(f, &R, out, LATHE_TIR_MAX, lathe_te_lowest(f, A), v, NULL);
 		return NULL;
 	case LATHE_OP_ReduceMin:
+		if (dt == LATHE_DT_BOOL) {
+			lathe_ew_red_end(f, &R, out, LATHE_TIR_AND, lathe_tir_int(f, A, 1), v, NULL);
+			return NULL;
+		}
 		lathe_ew_red_end(f, &R, out, LATHE_TIR_MIN, lathe_te_highest(f, A), v, NULL);
 		return NULL;
 	case LATHE_OP_ReduceMean: {

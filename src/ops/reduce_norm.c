@@ -286,8 +286,8 @@ lathe_err lower_rmsnorm(lathe_lower_ctx *c)
 /* ---- GroupNormalization ------------------------------------------------------ */
 
 /* Channels split into num_groups groups of C/G; statistics per (n, group)
- * over the group's channels and all spatial positions.  Before opset 21
- * scale and bias were per group; from 21 they are per channel. */
+ * over the group's channels and all spatial positions.  Scale and bias are
+ * per channel (opset 21; the frontend repeats opset 18's per-group ones). */
 lathe_err lower_groupnorm(lathe_lower_ctx *c)
 {
 	LATHE_TRY(need_float_input(c, 3));
@@ -300,9 +300,8 @@ lathe_err lower_groupnorm(lathe_lower_ctx *c)
 		return lathe_error(LATHE_EINVAL, "num_groups %lld must be positive and divide C = %lld",
 				   (long long)G, (long long)C);
 	int64_t CG = C / G;
-	bool per_group = c->graph && c->graph->opset > 0 && c->graph->opset < 21;
 	for (int i = 1; i <= 2; i++)
-		LATHE_TRY(check_chan_param(c->in_buf[i], per_group ? G : C, i == 1 ? "scale" : "bias"));
+		LATHE_TRY(check_chan_param(c->in_buf[i], C, i == 1 ? "scale" : "bias"));
 	int S = stash_dtype(c);
 	double eps = lathe_node_attr_float(c->node, "epsilon", 1e-5);
 
@@ -326,7 +325,7 @@ lathe_err lower_groupnorm(lathe_lower_ctx *c)
 		lathe_ew_red R = lathe_ew_red_begin(f, &p, S, true);
 		lathe_tir_expr **xi = lathe_arena_new(f->arena, lathe_tir_expr *, x->rank);
 		xi[0] = R.in_idx[0];
-		xi[1] = lathe_ew_fma(f, R.in_idx[1], lathe_tir_i64(f, CG), R.in_idx[2]);
+		xi[1] = lathe_ew_muladd(f, R.in_idx[1], lathe_tir_i64(f, CG), R.in_idx[2]);
 		for (int d = 2; d < x->rank; d++)
 			xi[d] = R.in_idx[d + 1];
 		lathe_tir_expr *v = lathe_ew_to(f, S, lathe_tir_load(f, x, xi));
@@ -347,9 +346,8 @@ lathe_err lower_groupnorm(lathe_lower_ctx *c)
 	lathe_tir_expr *xv = lathe_ew_to(f, S, lathe_tir_load(f, x, ax.idx));
 	lathe_tir_expr *norm = BIN(DIV, BIN(SUB, xv, lathe_tir_load(f, stat[0], k)),
 				   UN(SQRT, BIN(ADD, lathe_tir_load(f, stat[1], k), lathe_ew_const(f, S, eps))));
-	lathe_tir_expr *pc = per_group ? g : ax.idx[1];
-	lathe_tir_expr *y = BIN(ADD, BIN(MUL, chan(f, c->in_buf[1], pc, S), norm),
-				chan(f, c->in_buf[2], pc, S));
+	lathe_tir_expr *y = BIN(ADD, BIN(MUL, chan(f, c->in_buf[1], ax.idx[1], S), norm),
+				chan(f, c->in_buf[2], ax.idx[1], S));
 	lathe_te_compute(f, out, ax, lathe_ew_to(f, out->dtype, y));
 	return NULL;
 }
@@ -455,7 +453,7 @@ lathe_err lower_lrn(lathe_lower_ctx *c)
 	lathe_tir_expr *sq = lathe_tir_select(f, ok, BIN(MUL, v, v), lathe_ew_const(f, S, 0));
 	lathe_te_reduce r = lathe_te_reduce_begin(f, S);
 	lathe_tir_expr *xv = lathe_ew_to(f, S, lathe_tir_load(f, x, ax.idx));
-	lathe_tir_expr *base = lathe_ew_fma(f, lathe_ew_const(f, S, alpha / (double)size), r.acc_val,
+	lathe_tir_expr *base = lathe_ew_muladd(f, lathe_ew_const(f, S, alpha / (double)size), r.acc_val,
 					    lathe_ew_const(f, S, bias));
 	lathe_tir_expr *y = BIN(DIV, xv, BIN(POW, base, lathe_ew_const(f, S, beta)));
 	lathe_te_reduce_end(f, &r, out, ax, rax, LATHE_TIR_ADD, lathe_ew_const(f, S, 0), sq,

@@ -33,7 +33,10 @@ const lathe_op_info lathe_ops[LATHE_OP_COUNT] = {
 #undef no_lower
 #undef no_kernel
 
-/* min/max inputs and outputs; -1 as a maximum means variadic. */
+/* {known, min inputs, max inputs, min outputs, max outputs}; -1 as a maximum
+ * means variadic.  The rows are onnx.defs.get_schema(name, domain)'s
+ * min_input/max_input/min_output/max_output for every row of ops.def; a
+ * new op should get its row here too. */
 typedef struct op_arity {
 	uint8_t known;
 	int16_t min_in, max_in, min_out, max_out;
@@ -154,6 +157,7 @@ static const op_arity op_arities[LATHE_OP_COUNT] = {
 	[LATHE_OP_MaxRoiPool] = {1, 2, 2, 1, 1},
 	[LATHE_OP_RoiAlign] = {1, 3, 3, 1, 1},
 	[LATHE_OP_Col2Im] = {1, 3, 3, 1, 1},
+	[LATHE_OP_CausalConvWithState] = {1, 2, 4, 2, 2},
 	[LATHE_OP_MatMul] = {1, 2, 2, 1, 1},
 	[LATHE_OP_MatMulInteger] = {1, 2, 4, 1, 1},
 	[LATHE_OP_QLinearMatMul] = {1, 8, 8, 1, 1},
@@ -162,6 +166,8 @@ static const op_arity op_arities[LATHE_OP_COUNT] = {
 	[LATHE_OP_Det] = {1, 1, 1, 1, 1},
 	[LATHE_OP_Attention] = {1, 3, 7, 1, 4},
 	[LATHE_OP_RotaryEmbedding] = {1, 3, 4, 1, 1},
+	[LATHE_OP_LinearAttention] = {1, 3, 6, 2, 2},
+	[LATHE_OP_FlexAttention] = {1, 3, 3, 1, 1},
 	[LATHE_OP_Constant] = {1, 0, 0, 1, 1},
 	[LATHE_OP_Shape] = {1, 1, 1, 1, 1},
 	[LATHE_OP_Size] = {1, 1, 1, 1, 1},

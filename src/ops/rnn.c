@@ -45,7 +45,7 @@ lathe_err infer_rnn(lathe_infer_ctx *c)
 				   lathe_dtype_name(x->dtype));
 	if (x->rank >= 0 && x->rank != 3)
 		return lathe_error(LATHE_EINVAL, "X must have rank 3, not %d", (int)x->rank);
-	int dir, nd;
+	int dir = 0, nd = 1;
 	LATHE_TRY(direction_of(c->node, &dir, &nd));
 	int layout = (int)lathe_node_attr_int(c->node, "layout", 0);
 	lathe_dim H = {lathe_node_attr_int(c->node, "hidden_size", -1), -1};
@@ -95,7 +95,7 @@ static bool takes_beta(const char *a)
 
 lathe_err kernel_rnn(lathe_kernel_ctx *c)
 {
-	int dir, nd;
+	int dir = 0, nd = 1;
 	LATHE_TRY(direction_of(c->node, &dir, &nd));
 	int64_t H = lathe_node_attr_int(c->node, "hidden_size", -1);
 	if (H < 0 && c->nin > 2 && c->in[2].t && c->in[2].t->rank == 3)
@@ -110,7 +110,7 @@ lathe_err kernel_rnn(lathe_kernel_ctx *c)
 	double fp[13];
 	const char *sp[6];
 	fp[0] = lathe_node_attr_float(c->node, "clip", 0);
-	int64_t na, nb;
+	int64_t na = 0, nb = 0;
 	const double *al = lathe_node_attr_floats(c->node, "activation_alpha", &na);
 	const double *be = lathe_node_attr_floats(c->node, "activation_beta", &nb);
 	int64_t ia = 0, ib = 0;

@@ -90,7 +90,7 @@ static lathe_err infer_split_to_seq(lathe_infer_ctx *c)
 		c->out[0] = seq_type(c->arena, x->dtype, -1, NULL);
 		return NULL;
 	}
-	int axis;
+	int axis = 0;
 	LATHE_TRY(lathe_norm_axis(lathe_node_attr_int(c->node, "axis", 0), x->rank, &axis));
 	lathe_type t = seq_type(c->arena, x->dtype, x->rank, x->dims);
 	t.dims[axis] = (lathe_dim){-1, -1};
@@ -118,7 +118,7 @@ static lathe_err infer_concat_from_seq(lathe_infer_ctx *c)
 		return NULL;
 	}
 	int rank = s->rank + (new_axis ? 1 : 0);
-	int axis;
+	int axis = 0;
 	LATHE_TRY(lathe_norm_axis(lathe_node_attr_int(c->node, "axis", 0), rank, &axis));
 	lathe_type t = tensor_type(c->arena, s->dtype, rank, NULL);
 	for (int i = 0, r = 0; i < rank; i++) {
@@ -292,7 +292,7 @@ static lathe_err get_position(const lathe_kernel_ctx *c, int i, int64_t n, int64
 		*out = dflt;
 		return NULL;
 	}
-	lathe_tensor *t;
+	lathe_tensor *t = NULL;
 	LATHE_TRY(get_tensor(c, i, &t));
 	if (lathe_tensor_numel(t) != 1 || !lathe_dtype_is_int(t->dtype))
 		return lathe_error(LATHE_EINVAL, "position must be one integer");
@@ -338,11 +338,11 @@ static lathe_err slice_axis(lathe_arena *a, const lathe_tensor *t, int axis, int
 
 static lathe_err split_to_sequence(lathe_kernel_ctx *c)
 {
-	lathe_tensor *x;
+	lathe_tensor *x = NULL;
 	LATHE_TRY(get_tensor(c, 0, &x));
 	if (x->rank < 1)
 		return lathe_error(LATHE_EINVAL, "cannot split a scalar");
-	int axis;
+	int axis = 0;
 	LATHE_TRY(lathe_norm_axis(lathe_node_attr_int(c->node, "axis", 0), x->rank, &axis));
 	int64_t dim = x->shape[axis];
 	int keep = (int)lathe_node_attr_int(c->node, "keepdims", 1);
@@ -354,7 +354,7 @@ static lathe_err split_to_sequence(lathe_kernel_ctx *c)
 		for (int64_t i = 0; i < n; i++)
 			sizes[i] = 1;
 	} else {
-		lathe_tensor *s;
+		lathe_tensor *s = NULL;
 		LATHE_TRY(get_tensor(c, 1, &s));
 		if (!lathe_dtype_is_int(s->dtype) || s->rank > 1)
 			return lathe_error(LATHE_EINVAL, "split must be an integer scalar or 1-D tensor");
@@ -395,7 +395,7 @@ static lathe_err split_to_sequence(lathe_kernel_ctx *c)
 
 static lathe_err concat_from_sequence(lathe_kernel_ctx *c)
 {
-	const lathe_rvalue *s;
+	const lathe_rvalue *s = NULL;
 	LATHE_TRY(get_seq(c, 0, &s));
 	int new_axis = (int)lathe_node_attr_int(c->node, "new_axis", 0);
 	if (s->nseq == 0)
@@ -404,7 +404,7 @@ static lathe_err concat_from_sequence(lathe_kernel_ctx *c)
 	int rank = t0->rank + (new_axis ? 1 : 0);
 	if (rank < 1 || rank > 64)
 		return lathe_error(LATHE_EINVAL, "cannot concatenate tensors of rank %d", (int)t0->rank);
-	int axis;
+	int axis = 0;
 	LATHE_TRY(lathe_norm_axis(lathe_node_attr_int(c->node, "axis", 0), rank, &axis));
 	/* View every element as [outer, k_i, inner] with k_i = 1 when stacking. */
 	int64_t outer = 1, inner = 1, total = 0;
@@ -438,7 +438,7 @@ static lathe_err concat_from_sequence(lathe_kernel_ctx *c)
 			shape[i] = t0->shape[r++];
 		}
 	}
-	lathe_tensor *out;
+	lathe_tensor *out = NULL;
 	LATHE_TRY(lathe_kernel_output(c, 0, t0->dtype, rank, shape, &out));
 	size_t es = lathe_dtype_size(t0->dtype);
 	int64_t off = 0;
@@ -456,7 +456,7 @@ static lathe_err concat_from_sequence(lathe_kernel_ctx *c)
 
 static lathe_err one_bool(lathe_kernel_ctx *c, bool v)
 {
-	lathe_tensor *t;
+	lathe_tensor *t = NULL;
 	LATHE_TRY(lathe_kernel_output(c, 0, LATHE_DT_BOOL, 0, NULL, &t));
 	*(uint8_t *)t->data = v;
 	return NULL;
@@ -481,9 +481,9 @@ lathe_err kernel_seq(lathe_kernel_ctx *c)
 		c->out[0] = rv_seq(NULL, 0, (int)lathe_node_attr_int(c->node, "dtype", LATHE_DT_F32));
 		return NULL;
 	case LATHE_OP_SequenceInsert: {
-		const lathe_rvalue *s;
-		lathe_tensor *t;
-		int64_t pos;
+		const lathe_rvalue *s = NULL;
+		lathe_tensor *t = NULL;
+		int64_t pos = 0;
 		LATHE_TRY(get_seq(c, 0, &s));
 		LATHE_TRY(get_tensor(c, 1, &t));
 		if (s->nseq > 0 && t->dtype != s->seq[0]->dtype)
@@ -497,8 +497,8 @@ lathe_err kernel_seq(lathe_kernel_ctx *c)
 		return NULL;
 	}
 	case LATHE_OP_SequenceErase: {
-		const lathe_rvalue *s;
-		int64_t pos;
+		const lathe_rvalue *s = NULL;
+		int64_t pos = 0;
 		LATHE_TRY(get_seq(c, 0, &s));
 		if (s->nseq == 0)
 			return lathe_error(LATHE_EINVAL, "cannot erase from an empty sequence");
@@ -511,8 +511,8 @@ lathe_err kernel_seq(lathe_kernel_ctx *c)
 		return NULL;
 	}
 	case LATHE_OP_SequenceAt: {
-		const lathe_rvalue *s;
-		int64_t pos;
+		const lathe_rvalue *s = NULL;
+		int64_t pos = 0;
 		LATHE_TRY(get_seq(c, 0, &s));
 		if (c->nin < 2 || !present(&c->in[1]))
 			return lathe_error(LATHE_EINVAL, "position is required");
@@ -521,8 +521,8 @@ lathe_err kernel_seq(lathe_kernel_ctx *c)
 		return NULL;
 	}
 	case LATHE_OP_SequenceLength: {
-		const lathe_rvalue *s;
-		lathe_tensor *t;
+		const lathe_rvalue *s = NULL;
+		lathe_tensor *t = NULL;
 		LATHE_TRY(get_seq(c, 0, &s));
 		LATHE_TRY(lathe_kernel_output(c, 0, LATHE_DT_I64, 0, NULL, &t));
 		*(int64_t *)t->data = s->nseq;
@@ -569,7 +569,7 @@ lathe_err kernel_sequence_map(lathe_kernel_ctx *c)
 	if ((int)body->inputs.len != c->nin || (int)body->outputs.len != c->nout)
 		return lathe_error(LATHE_EINVAL, "body has %d inputs and %d outputs, the node %d and %d",
 				   (int)body->inputs.len, (int)body->outputs.len, c->nin, c->nout);
-	const lathe_rvalue *s0;
+	const lathe_rvalue *s0 = NULL;
 	LATHE_TRY(get_seq(c, 0, &s0));
 	int64_t n = s0->nseq;
 	for (int i = 1; i < c->nin; i++) {

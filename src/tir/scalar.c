@@ -117,10 +117,11 @@ static double round_half_even(double x)
 		return x;
 	double r = floor(x), d = x - r;
 	if (d > 0.5)
-		return r + 1;
+		return r + 1 == 0 ? copysign(0.0, x) : r + 1;
 	if (d < 0.5)
-		return r;
-	return fmod(r, 2.0) == 0 ? r : r + 1;
+		return r == 0 ? copysign(0.0, x) : r;
+	r = fmod(r, 2.0) == 0 ? r : r + 1;
+	return r == 0 ? copysign(0.0, x) : r; /* round(-0.5) is -0 */
 }
 
 static lathe_tir_val unary_float(int op, int dtype, double x)

@@ -23,7 +23,7 @@
 
 /* Deeper trees than this are refused rather than risking the C stack of
  * every recursive walker. */
-#define MAX_DEPTH 4000
+#define MAX_DEPTH 2000
 
 typedef struct vctx {
 	const lathe_tir_func *f;
@@ -322,9 +322,9 @@ static lathe_err vstmt(vctx *c, const lathe_tir_stmt *s, int depth)
 		LATHE_TRY(vexpr_in(c, s, s->value, depth + 1));
 		if (s->value->dtype != s->buf->dtype) {
 			char t[100];
-			snprintf(t, sizeof t, "a %s value into a %s buffer",
+			snprintf(t, sizeof t, "the value is %s but the buffer holds %s",
 				 lathe_dtype_name(s->value->dtype), lathe_dtype_name(s->buf->dtype));
-			return stmt_error(s, "stores %s", t);
+			return stmt_error(s, "%s", t);
 		}
 		return NULL;
 	}

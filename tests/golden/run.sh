@@ -1,0 +1,112 @@
+#!/bin/sh
+# run.sh: lathe's golden text tests.
+#
+#   sh tests/golden/run.sh LATHE_BIN          run them
+#   UPDATE=1 sh tests/golden/run.sh LATHE_BIN  rewrite the expected files
+#
+# Each test is a text file in tests/golden/graph (*.ir, graph IR) or
+# tests/golden/tir (*.tir, loop IR).  `LATHE_BIN show FILE` parses, verifies
+# (and for graphs infers) and prints it again:
+#   NAME.ir / NAME.tir          must succeed; stdout must equal NAME.out
+#                                (for a canonical input, NAME.out equals it)
+#   NAME.bad.ir / NAME.bad.tir  must fail (non-zero exit); stderr must equal
+#                                NAME.bad.err
+# (NAME.ir.out, NAME.bad.ir.err and NAME.err are accepted as well.)
+# Commands run inside the test's directory, so diagnostics name the file
+# without a path and the expected files do not depend on where lathe lives.
+# Prints "golden: N passed, M failed" and exits non-zero if any failed.
+
+if [ $# -ne 1 ]; then
+	echo "usage: sh tests/golden/run.sh LATHE_BIN" >&2
+	exit 2
+fi
+case $1 in
+/*) lathe=$1 ;;
+*) lathe=$(pwd)/$1 ;;
+esac
+if [ ! -x "$lathe" ]; then
+	echo "golden: $1 is not an executable" >&2
+	exit 2
+fi
+root=$(cd "$(dirname "$0")" && pwd)
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/lathe-golden.XXXXXX") || exit 2
+trap 'rm -rf "$tmp"' EXIT INT TERM
+
+pass=0
+fail=0
+
+# expected DIR FILE EXT: the expected-output file of a test: NAME.EXT for
+# NAME.ir / NAME.bad.ir, or FILE.EXT (a.ir.out) or, for a bad test, the
+# name without ".bad" (a.err) where such a file exists instead.
+expected() {
+	stem=${2%.*}
+	for cand in "$stem.$3" "$2.$3" "${stem%.bad}.$3"; do
+		if [ -f "$root/$1/$cand" ]; then
+			echo "$root/$1/$cand"
+			return
+		fi
+	done
+	echo "$root/$1/$stem.$3"
+}
+
+# check DIR FILE: runs one test.
+check() {
+	dir=$1
+	file=$2
+	case $file in
+	*.bad.*) bad=1 ;;
+	*) bad=0 ;;
+	esac
+	(cd "$root/$dir" && "$lathe" show "$file" >"$tmp/out" 2>"$tmp/err")
+	rc=$?
+	if [ $bad = 1 ]; then
+		want=$(expected "$dir" "$file" err)
+		got="$tmp/err"
+		if [ $rc -eq 0 ]; then
+			echo "FAIL $dir/$file: succeeded, but should have failed"
+			fail=$((fail + 1))
+			return
+		fi
+	else
+		want=$(expected "$dir" "$file" out)
+		got="$tmp/out"
+		if [ $rc -ne 0 ]; then
+			echo "FAIL $dir/$file: exit $rc"
+			sed 's/^/    /' "$tmp/err"
+			fail=$((fail + 1))
+			return
+		fi
+	fi
+	if [ -n "$UPDATE" ]; then
+		cp "$got" "$want"
+		pass=$((pass + 1))
+		return
+	fi
+	if [ ! -f "$want" ]; then
+		echo "FAIL $dir/$file: no expected file $dir/$(basename "$want") (UPDATE=1 writes it)"
+		fail=$((fail + 1))
+		return
+	fi
+	if diff -u "$want" "$got" >"$tmp/diff"; then
+		pass=$((pass + 1))
+	else
+		echo "FAIL $dir/$file: output differs from $(basename "$want")"
+		sed 's/^/    /' "$tmp/diff"
+		fail=$((fail + 1))
+	fi
+}
+
+for dir in graph tir; do
+	[ -d "$root/$dir" ] || continue
+	case $dir in
+	graph) ext=ir ;;
+	tir) ext=tir ;;
+	esac
+	for path in "$root/$dir"/*."$ext"; do
+		[ -f "$path" ] || continue
+		check "$dir" "$(basename "$path")"
+	done
+done
+
+echo "golden: $pass passed, $fail failed"
+[ $fail -eq 0 ]
