@@ -9,8 +9,9 @@
  * lathe_rt_load_f64 / lathe_rt_store_f64, so every float type works), and
  * allocates all of its outputs through call->alloc.
  *
- * The DFT is the direct O(n^2) sum with an exact twiddle table (index
- * k*t mod n); it is the reference meaning, not a fast transform.
+ * DFT and STFT use a radix-2 FFT for power-of-two lengths, a direct sum
+ * for short ones and Bluestein's algorithm otherwise, so every length costs
+ * O(n log n).
  * Random kernels use xoshiro256** seeded through splitmix64: a given seed
  * always gives the same stream, but not NumPy's stream.
  */
@@ -432,19 +433,137 @@ done:
 
 /* ---- DFT and STFT -------------------------------------------------------------------- */
 
-/* cos/sin of 2*pi*k/n for k in [0, n). */
-static int twiddles(int64_t n, double **cs, double **sn)
+/* A transform of one length n: radix-2 FFT when n is a power of two, a
+ * direct sum for small n, Bluestein's chirp-z (a power-of-two convolution)
+ * otherwise; O(n log n) for every large n. */
+typedef struct dft_plan {
+	int64_t n, m; /* m: the power-of-two FFT size used */
+	int kind;     /* 0 direct, 1 radix-2, 2 Bluestein */
+	double *cs, *sn; /* direct: 2*pi*k/n, k < n; else 2*pi*k/m, k < m/2 */
+	double *wr, *wi; /* Bluestein chirp exp(-i*pi*k^2/n), k < n */
+	double *br, *bi; /* Bluestein filter spectrum, m */
+	double *ar, *ai; /* work, max(n, m) */
+} dft_plan;
+
+static void plan_free(dft_plan *p)
 {
-	*cs = malloc(sizeof(double) * (size_t)n);
-	*sn = malloc(sizeof(double) * (size_t)n);
-	if (!*cs || !*sn)
+	free(p->cs), free(p->sn), free(p->wr), free(p->wi);
+	free(p->br), free(p->bi), free(p->ar), free(p->ai);
+	memset(p, 0, sizeof *p);
+}
+
+/* Forward radix-2 FFT in place; cs/sn hold m/2 twiddles of size m. */
+static void fft2(double *re, double *im, int64_t m, const double *cs, const double *sn)
+{
+	for (int64_t i = 1, j = 0; i < m; i++) {
+		int64_t bit = m >> 1;
+		for (; j & bit; bit >>= 1)
+			j ^= bit;
+		j |= bit;
+		if (i < j) {
+			double t = re[i]; re[i] = re[j]; re[j] = t;
+			t = im[i]; im[i] = im[j]; im[j] = t;
+		}
+	}
+	for (int64_t len = 2; len <= m; len <<= 1) {
+		int64_t half = len / 2, step = m / len;
+		for (int64_t i = 0; i < m; i += len)
+			for (int64_t j = 0; j < half; j++) {
+				double wr = cs[j * step], wi = -sn[j * step];
+				int64_t a = i + j, b = a + half;
+				double xr = re[b] * wr - im[b] * wi, xi = re[b] * wi + im[b] * wr;
+				re[b] = re[a] - xr, im[b] = im[a] - xi;
+				re[a] += xr, im[a] += xi;
+			}
+	}
+}
+
+static double *dalloc(int64_t n)
+{
+	return malloc(sizeof(double) * (size_t)(n > 0 ? n : 1));
+}
+
+static int plan_init(dft_plan *p, int64_t n)
+{
+	memset(p, 0, sizeof *p);
+	p->n = n;
+	bool pow2 = (n & (n - 1)) == 0;
+	p->kind = pow2 ? 1 : n <= 32 ? 0 : 2;
+	p->m = n;
+	if (p->kind == 2)
+		for (p->m = 1; p->m < 2 * n - 1; p->m <<= 1)
+			;
+	int64_t nt = p->kind == 0 ? n : p->m / 2, nw = p->m > n ? p->m : n;
+	p->cs = dalloc(nt), p->sn = dalloc(nt), p->ar = dalloc(nw), p->ai = dalloc(nw);
+	if (!p->cs || !p->sn || !p->ar || !p->ai)
+		return -1;
+	for (int64_t k = 0; k < nt; k++) {
+		double a = 2 * M_PI * (double)k / (double)(p->kind == 0 ? n : p->m);
+		p->cs[k] = cos(a), p->sn[k] = sin(a);
+	}
+	if (p->kind != 2)
+		return 0;
+	p->wr = dalloc(n), p->wi = dalloc(n), p->br = dalloc(p->m), p->bi = dalloc(p->m);
+	if (!p->wr || !p->wi || !p->br || !p->bi)
 		return -1;
 	for (int64_t k = 0; k < n; k++) {
-		double a = 2 * M_PI * (double)k / (double)n;
-		(*cs)[k] = cos(a);
-		(*sn)[k] = sin(a);
+		double a = M_PI * (double)((k * k) % (2 * n)) / (double)n;
+		p->wr[k] = cos(a), p->wi[k] = -sin(a);
 	}
+	for (int64_t k = 0; k < p->m; k++)
+		p->br[k] = p->bi[k] = 0;
+	for (int64_t k = 0; k < n; k++) {
+		p->br[k] = p->wr[k], p->bi[k] = -p->wi[k];
+		if (k)
+			p->br[p->m - k] = p->wr[k], p->bi[p->m - k] = -p->wi[k];
+	}
+	fft2(p->br, p->bi, p->m, p->cs, p->sn);
 	return 0;
+}
+
+/* Unnormalized DFT of n points in place; inverse uses exp(+i...). */
+static void plan_run(dft_plan *p, double *re, double *im, bool inverse)
+{
+	int64_t n = p->n, m = p->m;
+	if (inverse) /* conj(DFT(conj(x))) */
+		for (int64_t k = 0; k < n; k++)
+			im[k] = -im[k];
+	if (p->kind == 1) {
+		fft2(re, im, n, p->cs, p->sn);
+	} else if (p->kind == 0) {
+		for (int64_t k = 0; k < n; k++) {
+			double sr = 0, si = 0;
+			for (int64_t t = 0; t < n; t++) {
+				int64_t e = (k * t) % n;
+				sr += re[t] * p->cs[e] + im[t] * p->sn[e];
+				si += im[t] * p->cs[e] - re[t] * p->sn[e];
+			}
+			p->ar[k] = sr, p->ai[k] = si;
+		}
+		memcpy(re, p->ar, sizeof(double) * (size_t)n);
+		memcpy(im, p->ai, sizeof(double) * (size_t)n);
+	} else {
+		double *ar = p->ar, *ai = p->ai;
+		for (int64_t k = 0; k < m; k++) {
+			ar[k] = k < n ? re[k] * p->wr[k] - im[k] * p->wi[k] : 0;
+			ai[k] = k < n ? re[k] * p->wi[k] + im[k] * p->wr[k] : 0;
+		}
+		fft2(ar, ai, m, p->cs, p->sn);
+		for (int64_t k = 0; k < m; k++) { /* multiply, conjugate for the inverse */
+			double xr = ar[k] * p->br[k] - ai[k] * p->bi[k];
+			double xi = ar[k] * p->bi[k] + ai[k] * p->br[k];
+			ar[k] = xr, ai[k] = -xi;
+		}
+		fft2(ar, ai, m, p->cs, p->sn);
+		for (int64_t k = 0; k < n; k++) {
+			double cr = ar[k] / (double)m, ci = -ai[k] / (double)m;
+			re[k] = cr * p->wr[k] - ci * p->wi[k];
+			im[k] = cr * p->wi[k] + ci * p->wr[k];
+		}
+	}
+	if (inverse)
+		for (int64_t k = 0; k < n; k++)
+			im[k] = -im[k];
 }
 
 int lathe_rt_k_dft(lathe_rt_call *call)
@@ -466,8 +585,8 @@ int lathe_rt_k_dft(lathe_rt_call *call)
 	bool irfft = inverse && onesided;
 	if (n <= 0)
 		n = irfft ? 2 * (m - 1) : m;
-	if (n <= 0)
-		return fail(call, LATHE_RT_EINVAL, "DFT length %lld must be positive", (long long)n);
+	if (n <= 0 || n > ((int64_t)1 << 32))
+		return fail(call, LATHE_RT_EINVAL, "DFT length %lld out of range", (long long)n);
 	if (onesided && !inverse && cin == 2)
 		return fail(call, LATHE_RT_EINVAL, "onesided DFT needs a real input");
 	int64_t outlen = (onesided && !inverse) ? n / 2 + 1 : n, cout = irfft ? 1 : 2;
@@ -488,17 +607,16 @@ int lathe_rt_k_dft(lathe_rt_call *call)
 	int rc = out_alloc(call, 0, x->dtype, r, shape, &y);
 	if (rc || !y)
 		return rc;
-	double *cs = NULL, *sn = NULL, *re = malloc(sizeof(double) * (size_t)n),
-	       *im = malloc(sizeof(double) * (size_t)n);
-	if (twiddles(n, &cs, &sn) || !re || !im) {
+	dft_plan p;
+	double *re = dalloc(n), *im = dalloc(n);
+	if (plan_init(&p, n) || !re || !im) {
 		rc = oom(call);
 		goto done;
 	}
 	double scale = inverse ? 1.0 / (double)n : 1.0;
+	int64_t avail = irfft ? n / 2 + 1 : n; /* input points used, zero-padded */
 	for (int64_t o = 0; o < outer; o++) {
 		for (int64_t i = 0; i < inner; i++) {
-			/* the input line, zero-padded or cut to n points */
-			int64_t avail = irfft ? n / 2 + 1 : n;
 			for (int64_t t = 0; t < n; t++)
 				re[t] = im[t] = 0;
 			for (int64_t t = 0; t < avail && t < m; t++) {
@@ -511,26 +629,18 @@ int lathe_rt_k_dft(lathe_rt_call *call)
 					re[t] = re[n - t];
 					im[t] = -im[n - t];
 				}
-			double sgn = inverse ? 1 : -1;
+			plan_run(&p, re, im, inverse);
 			for (int64_t k = 0; k < outlen; k++) {
-				double sr = 0, si = 0;
-				for (int64_t t = 0; t < n; t++) {
-					int64_t e = (k * t) % n;
-					double c = cs[e], s = sgn * sn[e];
-					sr += re[t] * c - im[t] * s;
-					si += re[t] * s + im[t] * c;
-				}
 				int64_t yi = ((o * outlen + k) * inner + i) * cout;
-				lathe_rt_store_f64(y, yi, sr * scale);
+				lathe_rt_store_f64(y, yi, re[k] * scale);
 				if (cout == 2)
-					lathe_rt_store_f64(y, yi + 1, si * scale);
+					lathe_rt_store_f64(y, yi + 1, im[k] * scale);
 			}
 		}
 	}
 	rc = LATHE_RT_OK;
 done:
-	free(cs);
-	free(sn);
+	plan_free(&p);
 	free(re);
 	free(im);
 	return rc;
@@ -561,9 +671,9 @@ int lathe_rt_k_stft(lathe_rt_call *call)
 	int rc = out_alloc(call, 0, x->dtype, 4, shape, &y);
 	if (rc || !y)
 		return rc;
-	double *cs = NULL, *sn = NULL, *re = malloc(sizeof(double) * (size_t)fl),
-	       *im = malloc(sizeof(double) * (size_t)fl);
-	if (twiddles(fl, &cs, &sn) || !re || !im) {
+	dft_plan p;
+	double *re = dalloc(fl), *im = dalloc(fl);
+	if (plan_init(&p, fl) || !re || !im) {
 		rc = oom(call);
 		goto done;
 	}
@@ -575,23 +685,17 @@ int lathe_rt_k_stft(lathe_rt_call *call)
 				re[t] = lathe_rt_load_f64(x, xi) * wt;
 				im[t] = cin == 2 ? lathe_rt_load_f64(x, xi + 1) * wt : 0;
 			}
+			plan_run(&p, re, im, false);
 			for (int64_t k = 0; k < bins; k++) {
-				double sr = 0, si = 0;
-				for (int64_t t = 0; t < fl; t++) {
-					int64_t e = (k * t) % fl;
-					sr += re[t] * cs[e] + im[t] * sn[e];
-					si += -re[t] * sn[e] + im[t] * cs[e];
-				}
 				int64_t yi = ((b * frames + f) * bins + k) * 2;
-				lathe_rt_store_f64(y, yi, sr);
-				lathe_rt_store_f64(y, yi + 1, si);
+				lathe_rt_store_f64(y, yi, re[k]);
+				lathe_rt_store_f64(y, yi + 1, im[k]);
 			}
 		}
 	}
 	rc = LATHE_RT_OK;
 done:
-	free(cs);
-	free(sn);
+	plan_free(&p);
 	free(re);
 	free(im);
 	return rc;

@@ -45,8 +45,8 @@ static double sample(const lathe_tensor *x, int64_t base, int n, const int64_t *
 	double fr[8];
 	for (int i = 0; i < n; i++) {
 		double f = floor(p[i]);
-		if (f < -2.0 || f > (double)size[i] + 1.0)
-			return 0.0; /* no corner inside */
+		if (!(f >= -2.0 && f <= (double)size[i] + 1.0))
+			return 0.0; /* no corner inside (or NaN) */
 		lo[i] = (int64_t)f;
 		fr[i] = p[i] - f;
 	}
@@ -91,14 +91,14 @@ int lathe_rt_k_deform_conv(lathe_rt_call *call)
 	int64_t N = x->shape[0], C = x->shape[1], M = w->shape[0], K = 1;
 	for (int i = 0; i < n; i++)
 		K *= w->shape[i + 2];
-	if (group <= 0 || og <= 0 || C % group || M % group || w->shape[1] * group != C ||
-	    C % og)
+	if (group <= 0 || og <= 0 || group > C || og > C || C % group || M % group ||
+	    C / group != w->shape[1] || C % og)
 		FAIL(call, LATHE_RT_EINVAL,
 		     "DeformConv: channels (X %lld, W %lld x %lld) do not fit group %lld and "
 		     "offset_group %lld",
 		     (long long)C, (long long)M, (long long)w->shape[1], (long long)group,
 		     (long long)og);
-	if (off->shape[0] != N || off->shape[1] != og * K * n)
+	if (off->shape[0] != N || off->shape[1] != og * K * n) /* og <= C, K*n <= numel(W)*8 */
 		FAIL(call, LATHE_RT_EINVAL, "DeformConv: offset must have shape [%lld, %lld, ...]",
 		     (long long)N, (long long)(og * K * n));
 	int64_t P = 1;
@@ -174,12 +174,14 @@ int lathe_rt_k_deform_conv(lathe_rt_call *call)
 
 /* ---- RoiAlign ------------------------------------------------------------------ */
 
+enum { MAX_SAMPLES = 1 << 24 }; /* samples per RoiAlign bin */
+
 /* Bilinear weights and offsets of one sample, as the ONNX reference computes
  * them (samples past the border by more than one pixel count as zero). */
 static void roi_bilinear(double y, double x, int64_t H, int64_t W, int64_t pos[4],
 			 double wt[4])
 {
-	if (y < -1.0 || y > (double)H || x < -1.0 || x > (double)W) {
+	if (!(y >= -1.0 && y <= (double)H && x >= -1.0 && x <= (double)W)) {
 		for (int i = 0; i < 4; i++) {
 			pos[i] = 0;
 			wt[i] = 0.0;
@@ -254,15 +256,16 @@ int lathe_rt_k_roi_align(lathe_rt_call *call)
 			rh = rh > 1.0 ? rh : 1.0;
 		}
 		double bh = rh / (double)oh, bw = rw / (double)ow;
-		int64_t gh = sr > 0 ? sr : (int64_t)ceil(rh / (double)oh);
-		int64_t gw = sr > 0 ? sr : (int64_t)ceil(rw / (double)ow);
-		if (gh < 0)
-			gh = 0;
-		if (gw < 0)
-			gw = 0;
-		if (gh > 1 << 20 || gw > 1 << 20)
-			FAIL(call, LATHE_RT_EINVAL, "RoiAlign: roi %lld is too large to sample",
-			     (long long)r);
+		/* Adaptive sampling takes ceil(bin size) samples per bin; a
+		 * degenerate (negative) roi takes none, a NaN or huge one is
+		 * refused rather than looped over. */
+		double ghd = sr > 0 ? (double)sr : ceil(rh / (double)oh);
+		double gwd = sr > 0 ? (double)sr : ceil(rw / (double)ow);
+		if (!(ghd <= MAX_SAMPLES && gwd <= MAX_SAMPLES && ghd * gwd <= MAX_SAMPLES))
+			FAIL(call, LATHE_RT_EINVAL,
+			     "RoiAlign: roi %lld needs too many samples per bin (%g x %g)", (long long)r,
+			     ghd, gwd);
+		int64_t gh = ghd > 0 ? (int64_t)ghd : 0, gw = gwd > 0 ? (int64_t)gwd : 0;
 		double count = (double)(gh * gw > 1 ? gh * gw : 1);
 		for (int64_t c = 0; c < C; c++) {
 			int64_t base = (bn * C + c) * H * W;
@@ -333,10 +336,15 @@ int lathe_rt_k_max_roi_pool(lathe_rt_call *call)
 			FAIL(call, LATHE_RT_EINVAL, "MaxRoiPool: roi %lld names batch %g outside [0, %lld)",
 			     (long long)r, bd, (long long)N);
 		int64_t bn = (int64_t)bd;
-		int64_t sw = (int64_t)round(lathe_rt_load_f64(rois, r * 5 + 1) * scale);
-		int64_t sh = (int64_t)round(lathe_rt_load_f64(rois, r * 5 + 2) * scale);
-		int64_t ew = (int64_t)round(lathe_rt_load_f64(rois, r * 5 + 3) * scale);
-		int64_t eh = (int64_t)round(lathe_rt_load_f64(rois, r * 5 + 4) * scale);
+		int64_t box[4];
+		for (int q = 0; q < 4; q++) {
+			double v = round(lathe_rt_load_f64(rois, r * 5 + 1 + q) * scale);
+			if (!(v > -1e15 && v < 1e15))
+				FAIL(call, LATHE_RT_EINVAL, "MaxRoiPool: roi %lld has a coordinate out of range",
+				     (long long)r);
+			box[q] = (int64_t)v;
+		}
+		int64_t sw = box[0], sh = box[1], ew = box[2], eh = box[3];
 		int64_t rw = ew - sw + 1 > 1 ? ew - sw + 1 : 1;
 		int64_t rh = eh - sh + 1 > 1 ? eh - sh + 1 : 1;
 		double bh = (double)rh / (double)ph_n, bw = (double)rw / (double)pw_n;

@@ -135,6 +135,7 @@ typedef struct lathe_node {
 	int nattr;
 	lathe_attr *attrs;
 	bool dead;         /* removed by a pass; skipped everywhere */
+	uint32_t group;    /* fusion group (0: none); a group's nodes are contiguous */
 } lathe_node;
 
 typedef struct lathe_graph {

@@ -16,7 +16,7 @@
  *     function's default (attribute_proto); unbound ones are absent;
  *   - the body's nodes use the function's opset_import, then the model's;
  *   - nesting is bounded (ONNX_MAX_INLINE_DEPTH), so recursion is an error,
- *     and the total node count is bounded by the importer's node budget, so
+ *     and the total work is bounded by the importer's work budget, so
  *     calls that multiply (f calls g twice, g calls h twice, ...) cannot
  *     blow up memory.
  */
@@ -62,6 +62,7 @@ static lathe_err parse_function(onnx_ctx *c, lathe_pb_msg m, int64_t index, onnx
 		LATHE_TRY(lathe_pb_next(&c->pb, &it, &f, &more));
 		if (!more)
 			break;
+		fn->cost++; /* a call walks every field of the function once */
 		if (f.num == FP_INPUT)
 			cnt[0]++;
 		else if (f.num == FP_OUTPUT)
@@ -72,9 +73,10 @@ static lathe_err parse_function(onnx_ctx *c, lathe_pb_msg m, int64_t index, onnx
 			cnt[3]++;
 	}
 	for (int i = 0; i < 4; i++)
-		if (cnt[i] > 100000)
+		if (cnt[i] > ONNX_MAX_FORMALS)
 			return lathe_pb_err(&c->pb, LATHE_EUNSUPPORTED,
-					    "function with more than 100000 inputs, outputs or attributes");
+					    "function with more than %d inputs, outputs or attributes",
+					    ONNX_MAX_FORMALS);
 	fn->in = lathe_arena_new(c->arena, const char *, cnt[0] + 1);
 	fn->out = lathe_arena_new(c->arena, const char *, cnt[1] + 1);
 	fn->attr = lathe_arena_new(c->arena, const char *, cnt[2] + 1);
@@ -261,8 +263,7 @@ static lathe_err expand(onnx_ctx *c, onnx_frame *f, onnx_frame *nf, const onnx_n
 			return lathe_error(LATHE_EINVAL,
 					   "output '%s' of function '%s' is an optional input that "
 					   "was not given", fn->out[i], fn->name);
-		if (c->node_budget-- <= 0)
-			return lathe_error(LATHE_ENOMEM, "the model expands to too many nodes");
+		LATHE_TRY(lathe_onnx_charge(c, 1));
 		int op = lathe_op_lookup("", "Identity");
 		LATHE_ASSERT(op >= 0);
 		LATHE_TRY(lathe_graph_add_node(f->g, op, "", 1, &v, 1, &actual[i], NULL));
@@ -286,6 +287,7 @@ lathe_err lathe_onnx_function_inline(onnx_ctx *c, onnx_frame *f, const onnx_node
 		return lathe_error(LATHE_EINVAL,
 				   "function '%s' has %d inputs and %d outputs; the node gives "
 				   "%d and %d", fn->name, fn->nin, fn->nout, n->nin, n->nout);
+	LATHE_TRY(lathe_onnx_charge(c, fn->cost));
 	onnx_frame nf = {0};
 	nf.parent = f;
 	nf.g = f->g;

@@ -39,6 +39,37 @@ enum { AT_FLOAT = 1, AT_INT = 2, AT_STRING = 3, AT_TENSOR = 4, AT_GRAPH = 5, AT_
        AT_INTS = 7, AT_STRINGS = 8, AT_TENSORS = 9, AT_GRAPHS = 10, AT_SPARSE = 11,
        AT_SPARSES = 12, AT_TYPE = 13, AT_TYPES = 14 };
 
+lathe_err lathe_onnx_charge(onnx_ctx *c, int64_t units)
+{
+	if (units > c->work_budget) {
+		c->work_budget = 0;
+		return lathe_error(LATHE_ENOMEM,
+				   "the model expands to far more nodes than its size suggests "
+				   "(recursive or exponential function calls?)");
+	}
+	c->work_budget -= units;
+	return NULL;
+}
+
+/* Interns a dim_param through the importer's own map, so lathe_graph's
+ * linear search runs once per distinct name, and bounds the symbol table
+ * (each subgraph holds a copy of it). */
+static lathe_err intern_sym(onnx_ctx *c, lathe_graph *g, const char *name, int32_t *out)
+{
+	uint64_t v;
+	if (lathe_map_get(&c->syms, name, &v)) {
+		*out = (int32_t)v;
+		return NULL;
+	}
+	int64_t n = (int64_t)c->syms.len + 1;
+	if (n > ONNX_MAX_SYMS || n * (c->nsub + 1) > ONNX_MAX_SYM_COPIES)
+		return lathe_pb_err(&c->pb, LATHE_EUNSUPPORTED,
+				    "too many distinct symbolic dimensions (dim_param)");
+	*out = lathe_graph_intern_sym(g, name);
+	lathe_map_put(&c->syms, name, (uint64_t)*out);
+	return NULL;
+}
+
 /* A located error stays as it is; others get `label: ` in front. */
 static lathe_err add_label(onnx_ctx *c, lathe_err e, const char *label)
 {
@@ -66,6 +97,9 @@ lathe_err lathe_onnx_opsets_parse(onnx_ctx *c, lathe_pb_msg m, uint32_t num, onn
 {
 	int64_t n;
 	LATHE_TRY(lathe_pb_count(&c->pb, m, num, &n));
+	if (n > ONNX_MAX_OPSETS)
+		return lathe_pb_err(&c->pb, LATHE_EUNSUPPORTED, "more than %d opset imports",
+				    ONNX_MAX_OPSETS);
 	out->n = 0;
 	out->v = lathe_arena_new(c->arena, onnx_opset, n ? n : 1);
 	lathe_pb_field f, g;
@@ -175,7 +209,9 @@ static lathe_err tensor_type(onnx_ctx *c, lathe_graph *g, lathe_pb_msg m, lathe_
 				const char *p;
 				LATHE_TRY(lathe_pb_str(&c->pb, &h, "dim_param", c->arena, &p));
 				d.size = -1;
-				d.sym = *p ? lathe_graph_intern_sym(g, p) : -1;
+				d.sym = -1;
+				if (*p)
+					LATHE_TRY(intern_sym(c, g, p, &d.sym));
 			}
 		}
 		out->dims[k++] = d;
@@ -361,6 +397,10 @@ static lathe_err sub_graph(onnx_ctx *c, onnx_frame *fr, const lathe_pb_field *f,
 	size_t saved;
 	LATHE_TRY(lathe_pb_want(&c->pb, f, LATHE_PB_LEN, field));
 	LATHE_TRY(lathe_pb_enter(&c->pb, &saved, field, idx));
+	if ((c->nsub + 2) * ((int64_t)c->syms.len + 1) > ONNX_MAX_SYM_COPIES)
+		return lathe_pb_err(&c->pb, LATHE_EUNSUPPORTED,
+				    "too many subgraphs for the number of symbolic dimensions");
+	c->nsub++;
 	lathe_graph *sub = lathe_graph_create_sub(fr->g);
 	LATHE_TRY(lathe_onnx_graph(c, fr, sub, f->sub));
 	lathe_pb_leave(&c->pb, saved);
@@ -460,6 +500,7 @@ static lathe_err attr_decode(onnx_ctx *c, onnx_frame *fr, const onnx_attr_ref *r
 		out->kind = LATHE_ATTR_FLOATS;
 		LATHE_TRY(lathe_pb_repeated(&c->pb, r->msg, AP_FLOATS, LATHE_PB_K_FLOAT, "floats",
 					    c->arena, (void **)&v, &out->n));
+		LATHE_TRY(lathe_onnx_charge(c, out->n));
 		out->u.floats = lathe_arena_new(c->arena, double, out->n ? out->n : 1);
 		for (int64_t i = 0; i < out->n; i++)
 			out->u.floats[i] = v[i];
@@ -469,6 +510,7 @@ static lathe_err attr_decode(onnx_ctx *c, onnx_frame *fr, const onnx_attr_ref *r
 		out->kind = LATHE_ATTR_INTS;
 		LATHE_TRY(lathe_pb_repeated(&c->pb, r->msg, AP_INTS, LATHE_PB_K_INT64, "ints",
 					    c->arena, (void **)&out->u.ints, &out->n));
+		LATHE_TRY(lathe_onnx_charge(c, out->n));
 		if (!out->u.ints)
 			out->u.ints = lathe_arena_new(c->arena, int64_t, 1);
 		return NULL;
@@ -486,6 +528,7 @@ static lathe_err attr_decode(onnx_ctx *c, onnx_frame *fr, const onnx_attr_ref *r
 							 : "graphs";
 		int64_t n = seen[num];
 		out->n = n;
+		LATHE_TRY(lathe_onnx_charge(c, n));
 		void **arr = lathe_arena_new(c->arena, void *, n ? n : 1);
 		out->kind = type == AT_STRINGS ? LATHE_ATTR_STRINGS
 			    : type == AT_GRAPHS ? LATHE_ATTR_GRAPHS
@@ -549,9 +592,13 @@ lathe_err lathe_onnx_node_parse(onnx_ctx *c, lathe_pb_msg m, int64_t index, onnx
 		else if (f.num == NP_ATTR)
 			cnt[2]++;
 	}
-	if (cnt[0] > 1000000 || cnt[1] > 1000000 || cnt[2] > 1000000)
+	if (cnt[0] > ONNX_MAX_NODE_INPUTS || cnt[1] > ONNX_MAX_NODE_OUTPUTS ||
+	    cnt[2] > ONNX_MAX_NODE_ATTRS)
 		return lathe_pb_err(&c->pb, LATHE_EUNSUPPORTED,
-				    "node with more than a million inputs, outputs or attributes");
+				    "node with %lld inputs, %lld outputs and %lld attributes: past "
+				    "lathe's limits (%d, %d, %d)", (long long)cnt[0],
+				    (long long)cnt[1], (long long)cnt[2], ONNX_MAX_NODE_INPUTS,
+				    ONNX_MAX_NODE_OUTPUTS, ONNX_MAX_NODE_ATTRS);
 	n->in = lathe_arena_new(c->arena, const char *, cnt[0] ? cnt[0] : 1);
 	n->out = lathe_arena_new(c->arena, const char *, cnt[1] ? cnt[1] : 1);
 	n->attrs = lathe_arena_new(c->arena, onnx_attr_ref, cnt[2] ? cnt[2] : 1);
@@ -599,10 +646,6 @@ lathe_err lathe_onnx_node_parse(onnx_ctx *c, lathe_pb_msg m, int64_t index, onnx
 			}
 			if (!*r->name)
 				return lathe_pb_err(&c->pb, LATHE_EINVAL, "attribute without a name");
-			for (int i = 0; i < n->nattr - 1; i++)
-				if (!strcmp(n->attrs[i].name, r->name))
-					return lathe_pb_err(&c->pb, LATHE_EINVAL,
-							    "attribute '%s' given twice", r->name);
 			lathe_pb_leave(&c->pb, saved);
 			more = true;
 			break;
@@ -613,6 +656,24 @@ lathe_err lathe_onnx_node_parse(onnx_ctx *c, lathe_pb_msg m, int64_t index, onnx
 	}
 	if (!*n->op_type)
 		return lathe_pb_err(&c->pb, LATHE_EINVAL, "node without an op_type");
+	const char *dup = NULL;
+	if (n->nattr <= 16) {
+		for (int i = 0; i < n->nattr && !dup; i++)
+			for (int j = 0; j < i && !dup; j++)
+				if (!strcmp(n->attrs[i].name, n->attrs[j].name))
+					dup = n->attrs[i].name;
+	} else {
+		lathe_map seen;
+		lathe_map_init(&seen);
+		for (int i = 0; i < n->nattr && !dup; i++) {
+			if (lathe_map_get(&seen, n->attrs[i].name, NULL))
+				dup = n->attrs[i].name;
+			lathe_map_put(&seen, n->attrs[i].name, 0);
+		}
+		lathe_map_deinit(&seen);
+	}
+	if (dup)
+		return lathe_pb_err(&c->pb, LATHE_EINVAL, "attribute '%s' given twice", dup);
 	return NULL;
 }
 
@@ -655,6 +716,7 @@ static lathe_err resolve_refs(onnx_ctx *c, onnx_frame *f, const onnx_node *n,
 			return lathe_error(LATHE_EINVAL,
 					   "attribute '%s' refers to '%s', but the node is not in a "
 					   "function", r->name, r->ref);
+		LATHE_TRY(lathe_onnx_charge(c, (fn->nattr + fn->fn->ndefault) / 32));
 		bool bound = false;
 		for (int j = 0; j < fn->nattr && !bound; j++)
 			if (!strcmp(fn->attrs[j].name, r->ref)) {
@@ -746,8 +808,7 @@ lathe_err lathe_onnx_add_aux_node(onnx_ctx *c, lathe_graph *g, int op, int nin,
 				  const lathe_vid *in, int nattr, const lathe_attr *attrs,
 				  lathe_vid *out)
 {
-	if (c->node_budget-- <= 0)
-		return lathe_error(LATHE_ENOMEM, "the model expands to too many nodes");
+	LATHE_TRY(lathe_onnx_charge(c, 1 + nin + nattr));
 	const char *name = lathe_graph_fresh_name(g, "_onnx");
 	lathe_node *n;
 	LATHE_TRY(lathe_graph_add_node(g, op, "", nin, in, 1, &name, &n));
@@ -762,10 +823,9 @@ lathe_err lathe_onnx_add_aux_node(onnx_ctx *c, lathe_graph *g, int op, int nin,
 static lathe_err node_emit(onnx_ctx *c, onnx_frame *f, const onnx_node *n, const char *dom,
 			   int64_t opset)
 {
-	if (c->node_budget-- <= 0)
-		return lathe_error(LATHE_ENOMEM,
-				   "the model expands to too many nodes for its size (recursive "
-				   "or exponential function inlining?)");
+	/* lathe_graph_add_node checks output names pairwise. */
+	int64_t nout = n->nout;
+	LATHE_TRY(lathe_onnx_charge(c, 1 + n->nin + nout + n->nattr + nout * nout / 64));
 	onnx_attr_ref *attrs = NULL;
 	int nattr = 0;
 	LATHE_TRY(resolve_refs(c, f, n, &attrs, &nattr));
@@ -812,12 +872,8 @@ static lathe_err node_emit(onnx_ctx *c, onnx_frame *f, const onnx_node *n, const
 	}
 	nb.nout = n->nout;
 	nb.out = lathe_arena_new(c->arena, const char *, n->nout ? n->nout : 1);
-	for (int i = 0; i < n->nout; i++) {
+	for (int i = 0; i < n->nout; i++)
 		LATHE_TRY(lathe_onnx_define(c, f, n->out[i], &nb.out[i]));
-		for (int j = 0; j < i; j++)
-			if (*nb.out[i] && !strcmp(nb.out[i], nb.out[j]))
-				return lathe_error(LATHE_EINVAL, "output '%s' is repeated", n->out[i]);
-	}
 	LATHE_TRY(lathe_onnx_normalize(c, f->g, &nb));
 	lathe_node *node;
 	LATHE_TRY(lathe_graph_add_node(f->g, nb.op, n->name, nb.nin, nb.in, nb.nout, nb.out,
@@ -1006,11 +1062,12 @@ static lathe_err load(const uint8_t *data, size_t size, const char *dir, bool bo
 	c.borrow_model = borrow;
 	c.dir = dir;
 	lathe_map_init(&c.func_index);
+	lathe_map_init(&c.syms);
 	/* Budgets: a file can legitimately expand (functions called many
 	 * times, varints widened, sparse tensors densified), but not without
 	 * bound. */
 	int64_t sz = (int64_t)(size < ((size_t)1 << 40) ? size : ((size_t)1 << 40));
-	c.node_budget = 16 * sz + 65536;
+	c.work_budget = 32 * sz + ((int64_t)1 << 20);
 	c.data_budget = 64 * sz + ((int64_t)64 << 20);
 	lathe_err e = import_model(&c, lathe_pb_msg_of(data, size));
 	lathe_onnx_ctx_deinit(&c);

@@ -25,6 +25,14 @@
 #define ONNX_MAX_RANK 1024         /* dims of one tensor or type */
 #define ONNX_MAX_INLINE_DEPTH 32   /* nested function calls */
 #define ONNX_MAX_SPARSE_BYTES ((int64_t)1 << 30) /* one densified tensor */
+#define ONNX_MAX_NODE_ATTRS 4096   /* attributes of a node */
+#define ONNX_MAX_NODE_OUTPUTS 4096
+#define ONNX_MAX_NODE_INPUTS 1000000
+#define ONNX_MAX_FORMALS 4096      /* inputs, outputs, attributes of a function */
+#define ONNX_MAX_OPSETS 1024       /* opset_import entries */
+#define ONNX_MAX_SYMS 4096         /* distinct dim_param names */
+/* Every subgraph holds a copy of the symbol table: bound their product. */
+#define ONNX_MAX_SYM_COPIES ((int64_t)4 << 20)
 
 typedef struct onnx_opset {
 	const char *domain; /* "" for ai.onnx */
@@ -43,6 +51,7 @@ typedef struct onnx_func {
 	int64_t index; /* in ModelProto.functions, for error paths */
 	lathe_pb_msg msg;
 	int nin, nout, nattr, ndefault;
+	int64_t cost;               /* work units charged per call */
 	const char **in, **out;
 	const char **attr;          /* attribute names without a default */
 	const char **default_name;  /* attribute_proto: names ... */
@@ -98,7 +107,11 @@ typedef struct onnx_ctx {
 	lathe_map func_index; /* domain '\1' name '\1' overload -> index */
 	int inline_depth;
 	int64_t fresh;        /* counter for generated value names */
-	int64_t node_budget;  /* nodes still allowed (bounds inlining) */
+	lathe_map syms;       /* dim_param name -> symbol index */
+	int64_t nsub;         /* subgraphs created */
+	/* Work still allowed, in units of about one name or one field:
+	 * function inlining multiplies work, and this bounds it. */
+	int64_t work_budget;
 	int64_t data_budget;  /* tensor bytes still allowed to be decoded */
 } onnx_ctx;
 
@@ -125,6 +138,9 @@ const char *lathe_onnx_norm_domain(const char *d);
 lathe_err lathe_onnx_add_aux_node(onnx_ctx *c, lathe_graph *g, int op, int nin,
 				  const lathe_vid *in, int nattr, const lathe_attr *attrs,
 				  lathe_vid *out);
+
+/* Charges `units` of work; an error once the budget is spent. */
+lathe_err lathe_onnx_charge(onnx_ctx *c, int64_t units);
 
 /* ---- tensor.c ---- */
 /* Decodes a TensorProto into c->arena; *name (may be NULL) gets its name. */

@@ -651,6 +651,7 @@ void lathe_onnx_ctx_deinit(onnx_ctx *c)
 	}
 	lathe_vec_free(&c->ext);
 	lathe_map_deinit(&c->func_index);
+	lathe_map_deinit(&c->syms);
 }
 
 /* ---- .pb value files ---------------------------------------------------- */

@@ -37,6 +37,9 @@ typedef struct att_dims {
 	int64_t B, Hq, Hkv, L, S, P, T, Dk, Dv;
 } att_dims;
 
+/* Sizes past this are refused, so that sums and products of two stay in int64. */
+#define LIMIT ((int64_t)1 << 30)
+
 static int64_t div_or_unknown(int64_t a, int64_t b)
 {
 	return a < 0 || b <= 0 ? -1 : a / b;
@@ -47,14 +50,17 @@ static lathe_err att_dims_of(const lathe_node *node, int r, const int64_t *q, co
 			     const int64_t *v, const int64_t *pk, att_dims *d)
 {
 	memset(d, 0, sizeof *d);
+	for (int i = 0; i < r; i++)
+		if (q[i] > LIMIT || k[i] > LIMIT || v[i] > LIMIT || (pk && i < 4 && pk[i] > LIMIT))
+			return lathe_error(LATHE_EINVAL, "dim %d is too large", i);
 	d->d3 = r == 3;
 	d->B = q[0];
 	if (d->d3) {
 		int64_t qh = lathe_node_attr_int(node, "q_num_heads", 0);
 		int64_t kh = lathe_node_attr_int(node, "kv_num_heads", 0);
-		if (qh <= 0 || kh <= 0)
+		if (qh <= 0 || kh <= 0 || qh > LIMIT || kh > LIMIT)
 			return lathe_error(LATHE_EINVAL,
-					   "3-D inputs need positive q_num_heads and kv_num_heads");
+					   "3-D inputs need q_num_heads and kv_num_heads in [1, 2^30]");
 		d->Hq = qh;
 		d->Hkv = kh;
 		d->L = q[1];
@@ -555,7 +561,7 @@ static lathe_err lin_heads(const lathe_node *node, int64_t *hq, int64_t *hkv)
 {
 	*hq = lathe_node_attr_int(node, "q_num_heads", 0);
 	*hkv = lathe_node_attr_int(node, "kv_num_heads", 0);
-	if (*hq <= 0 || *hkv <= 0 || *hq % *hkv)
+	if (*hq <= 0 || *hkv <= 0 || *hq > LIMIT || *hq % *hkv)
 		return lathe_error(LATHE_EINVAL,
 				   "q_num_heads (%lld) must be a positive multiple of kv_num_heads (%lld)",
 				   (long long)*hq, (long long)*hkv);
@@ -566,7 +572,7 @@ lathe_err infer_linear_attention(lathe_infer_ctx *c)
 {
 	for (int i = 0; i < 3; i++)
 		LATHE_TRY(lathe_nn_need(c, i, i == 0 ? "query" : i == 1 ? "key" : "value"));
-	bool gated, delta;
+	bool gated = false, delta = false;
 	LATHE_TRY(lin_rule(c->node, &gated, &delta));
 	bool has_decay = c->nin > 4 && c->in[4], has_beta = c->nin > 5 && c->in[5];
 	if (gated != has_decay)
@@ -575,7 +581,7 @@ lathe_err infer_linear_attention(lathe_infer_ctx *c)
 	if (delta != has_beta)
 		return lathe_error(LATHE_EINVAL, "the beta input is %s by this update_rule",
 				   delta ? "required" : "forbidden");
-	int64_t hq, hkv;
+	int64_t hq = 0, hkv = 0;
 	LATHE_TRY(lin_heads(c->node, &hq, &hkv));
 	const lathe_type *q = lathe_nn_in(c, 0), *v = lathe_nn_in(c, 2), *ps = lathe_nn_in(c, 3);
 	int dtype = q ? q->dtype : LATHE_DT_UNDEF;
@@ -591,14 +597,14 @@ lathe_err infer_linear_attention(lathe_infer_ctx *c)
 		o.dims[1] = q->dims[1];
 		st.dims[0] = q->dims[0];
 		if (lathe_nn_dim(q, 2, &hd)) {
-			if (hd % hq)
+			if (hd % hq || hd > LIMIT)
 				return lathe_error(LATHE_EINVAL, "query's last dim %lld is not a multiple of %lld heads",
 						   (long long)hd, (long long)hq);
 			dk = hd / hq;
 		}
 	}
 	if (v && v->rank == 3 && lathe_nn_dim(v, 2, &hd)) {
-		if (hd % hkv)
+		if (hd % hkv || hd > LIMIT)
 			return lathe_error(LATHE_EINVAL, "value's last dim %lld is not a multiple of %lld heads",
 					   (long long)hd, (long long)hkv);
 		dv = hd / hkv;
@@ -619,9 +625,9 @@ lathe_err lower_linear_attention(lathe_lower_ctx *c)
 	lathe_tir_buf *q = c->in_buf[0], *k = c->in_buf[1], *v = c->in_buf[2];
 	lathe_tir_buf *past = in_or_null(c, 3), *decay = in_or_null(c, 4), *beta = in_or_null(c, 5);
 	lathe_tir_buf *out = c->out_buf[0];
-	bool gated, delta;
+	bool gated = false, delta = false;
 	LATHE_TRY(lin_rule(c->node, &gated, &delta));
-	lin_dims d;
+	lin_dims d = {0};
 	LATHE_TRY(lin_heads(c->node, &d.Hq, &d.Hkv));
 	if (q->rank != 3 || k->rank != 3 || v->rank != 3)
 		return lathe_error(LATHE_EINVAL, "query, key and value must be 3-D");
@@ -834,7 +840,7 @@ lathe_err kernel_flex_attention(lathe_kernel_ctx *c)
 			       : 1.0 / sqrt((double)(Dk > 0 ? Dk : 1));
 	int64_t group = Hq / Hkv;
 	int64_t sshape[4] = {B, Hq, L, S};
-	lathe_tensor *sc;
+	lathe_tensor *sc = NULL;
 	LATHE_TRY(lathe_tensor_alloc(c->arena, sdt, 4, sshape, &sc));
 	for (int64_t b = 0; b < B; b++)
 		for (int64_t h = 0; h < Hq; h++)
@@ -848,7 +854,7 @@ lathe_err kernel_flex_attention(lathe_kernel_ctx *c)
 					lathe_rt_store_f64(sc, ((b * Hq + h) * L + l) * S + s, acc * scale);
 				}
 	LATHE_TRY(flex_mod(c, "score_mod", &sc));
-	lathe_tensor *p;
+	lathe_tensor *p = NULL;
 	LATHE_TRY(lathe_tensor_alloc(c->arena, sdt, 4, sshape, &p));
 	for (int64_t row = 0; row < B * Hq * L; row++) {
 		double mx = -INFINITY, sum = 0;
@@ -864,7 +870,7 @@ lathe_err kernel_flex_attention(lathe_kernel_ctx *c)
 	}
 	LATHE_TRY(flex_mod(c, "prob_mod", &p));
 	int64_t yshape[4] = {B, Hq, L, Dv};
-	lathe_tensor *y;
+	lathe_tensor *y = NULL;
 	LATHE_TRY(lathe_kernel_output(c, 0, q->dtype, 4, yshape, &y));
 	for (int64_t b = 0; b < B; b++)
 		for (int64_t h = 0; h < Hq; h++)

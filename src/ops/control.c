@@ -104,6 +104,8 @@ static lathe_err scalar_bool(const lathe_rvalue *v, const char *what, bool *out)
 {
 	if (v->kind != LATHE_TY_TENSOR || !v->t)
 		return lathe_error(LATHE_EINVAL, "%s must be a tensor", what);
+	if (v->t->dtype == LATHE_DT_STR)
+		return lathe_error(LATHE_EINVAL, "%s must be a bool, not a string", what);
 	if (lathe_tensor_numel(v->t) != 1)
 		return lathe_error(LATHE_EINVAL, "%s must hold one element, not %lld", what,
 				   (long long)lathe_tensor_numel(v->t));

@@ -20,6 +20,8 @@
 
 #include "ops/nn.h"
 
+enum { MAX_GROUP = 1 << 30 };
+
 /* Input positions of a conv-like op. */
 typedef struct conv_io {
 	int x, w, b;         /* b: bias or -1 */
@@ -92,7 +94,7 @@ lathe_err infer_conv(lathe_infer_ctx *c)
 			LATHE_TRY(lathe_nn_need(c, i, "a scale or zero point"));
 	if (op == LATHE_OP_DeformConv)
 		LATHE_TRY(lathe_nn_need(c, 2, "offset"));
-	int dtype;
+	int dtype = LATHE_DT_UNDEF;
 	LATHE_TRY(conv_out_dtype(c, io, &dtype));
 	const lathe_type *x = lathe_nn_in(c, io.x), *w = lathe_nn_in(c, io.w);
 	int rank = x && x->rank >= 0 ? x->rank : w && w->rank >= 0 ? w->rank : -1;
@@ -112,16 +114,17 @@ lathe_err infer_conv(lathe_infer_ctx *c)
 	if (w && w->rank == rank)
 		t.dims[1] = w->dims[0];
 	int64_t group = lathe_node_attr_int(c->node, "group", 1), cx, cw, m;
-	if (group <= 0)
-		return lathe_error(LATHE_EINVAL, "group %lld must be positive", (long long)group);
-	if (lathe_nn_dim(x, 1, &cx) && lathe_nn_dim(w, 1, &cw) && cw * group != cx)
+	if (group <= 0 || group > MAX_GROUP)
+		return lathe_error(LATHE_EINVAL, "group %lld must be in [1, %d]", (long long)group,
+				   MAX_GROUP);
+	if (lathe_nn_dim(x, 1, &cx) && lathe_nn_dim(w, 1, &cw) && (cx % group || cx / group != cw))
 		return lathe_error(LATHE_EINVAL,
 				   "X has %lld channels but W expects %lld x group %lld",
 				   (long long)cx, (long long)cw, (long long)group);
 	if (lathe_nn_dim(w, 0, &m) && m % group)
 		return lathe_error(LATHE_EINVAL, "W's %lld output channels are not a multiple of group %lld",
 				   (long long)m, (long long)group);
-	lathe_nn_geom g;
+	lathe_nn_geom g = {0};
 	int64_t *in = lathe_arena_new(c->arena, int64_t, n), *wk = lathe_arena_new(c->arena, int64_t, n);
 	for (int i = 0; i < n; i++) {
 		if (!lathe_nn_dim(x, i + 2, &in[i]))
@@ -161,13 +164,16 @@ lathe_err lower_conv(lathe_lower_ctx *c)
 	int rank = x->rank, n = rank - 2;
 	int64_t group = lathe_node_attr_int(c->node, "group", 1);
 	int64_t C = x->shape[1], M = w->shape[0];
-	if (C % group || M % group || w->shape[1] * group != C)
+	if (group <= 0 || group > MAX_GROUP)
+		return lathe_error(LATHE_EINVAL, "group %lld must be in [1, %d]", (long long)group,
+				   MAX_GROUP);
+	if (C % group || M % group || C / group != w->shape[1])
 		return lathe_error(LATHE_EINVAL, "channels (X %lld, W %lld x %lld) do not fit group %lld",
 				   (long long)C, (long long)M, (long long)w->shape[1],
 				   (long long)group);
 	if (b && (b->rank != 1 || b->shape[0] != M))
 		return lathe_error(LATHE_EINVAL, "B must have shape [%lld]", (long long)M);
-	lathe_nn_geom g;
+	lathe_nn_geom g = {0};
 	LATHE_TRY(lathe_nn_geom_init(f->arena, c->node, LATHE_NN_CONV, n, x->shape + 2,
 				     w->shape + 2, &g));
 	bool integer = op == LATHE_OP_ConvInteger || op == LATHE_OP_QLinearConv;
@@ -199,10 +205,14 @@ lathe_err lower_conv(lathe_lower_ctx *c)
 	if (integer) {
 		lathe_tir_buf *xz = io.xzp < c->nin ? c->in_buf[io.xzp] : NULL;
 		lathe_tir_buf *wz = io.wzp < c->nin ? c->in_buf[io.wzp] : NULL;
-		if (xz)
+		if (xz) {
+			LATHE_TRY(lathe_nn_check_scalar(xz, "x_zero_point"));
 			xv = nn_sub(f, xv, lathe_nn_to(f, acc, lathe_nn_load_scalar(f, xz)));
-		if (wz)
+		}
+		if (wz) {
+			LATHE_TRY(lathe_nn_check_chan(wz, M, "w_zero_point"));
 			wv = nn_sub(f, wv, lathe_nn_to(f, acc, lathe_nn_load_chan(f, wz, m)));
+		}
 	}
 	if (cond)
 		xv = lathe_tir_select(f, cond, xv, lathe_nn_const(f, acc, 0));
@@ -212,9 +222,10 @@ lathe_err lower_conv(lathe_lower_ctx *c)
 		post = nn_add(f, post, lathe_nn_to(f, acc, lathe_nn_load_chan(f, b, m)));
 	if (op == LATHE_OP_QLinearConv) {
 		lathe_tir_buf *wsb = c->in_buf[io.ws];
-		if (!(wsb->rank == 0 || (wsb->rank == 1 && (wsb->shape[0] == 1 || wsb->shape[0] == M))))
-			return lathe_error(LATHE_EINVAL, "w_scale must be a scalar or have shape [%lld]",
-					   (long long)M);
+		LATHE_TRY(lathe_nn_check_chan(wsb, M, "w_scale"));
+		LATHE_TRY(lathe_nn_check_scalar(c->in_buf[io.xs], "x_scale"));
+		LATHE_TRY(lathe_nn_check_scalar(c->in_buf[io.ys], "y_scale"));
+		LATHE_TRY(lathe_nn_check_scalar(c->in_buf[io.yzp], "y_zero_point"));
 		lathe_tir_expr *xs = lathe_nn_load_scalar(f, c->in_buf[io.xs]);
 		lathe_tir_expr *ws = lathe_nn_load_chan(f, wsb, m);
 		lathe_tir_expr *ys = lathe_nn_load_scalar(f, c->in_buf[io.ys]);
@@ -250,15 +261,16 @@ lathe_err infer_conv_transpose(lathe_infer_ctx *c)
 	LATHE_TRY(lathe_nn_check_rank(w, rank, "W"));
 	int n = rank - 2;
 	int64_t group = lathe_node_attr_int(c->node, "group", 1), cx, cw, mg;
-	if (group <= 0)
-		return lathe_error(LATHE_EINVAL, "group %lld must be positive", (long long)group);
+	if (group <= 0 || group > MAX_GROUP)
+		return lathe_error(LATHE_EINVAL, "group %lld must be in [1, %d]", (long long)group,
+				   MAX_GROUP);
 	if (lathe_nn_dim(x, 1, &cx) && lathe_nn_dim(w, 0, &cw) && cx != cw)
 		return lathe_error(LATHE_EINVAL, "X has %lld channels but W has %lld",
 				   (long long)cx, (long long)cw);
 	lathe_type t = lathe_nn_type(c->arena, dtype, rank);
 	if (x && x->rank == rank)
 		t.dims[0] = x->dims[0];
-	if (lathe_nn_dim(w, 1, &mg))
+	if (lathe_nn_dim(w, 1, &mg) && mg <= ((int64_t)1 << 40) / group)
 		t.dims[1].size = mg * group;
 	int64_t *in = lathe_arena_new(c->arena, int64_t, n), *wk = lathe_arena_new(c->arena, int64_t, n);
 	for (int i = 0; i < n; i++) {
@@ -267,7 +279,7 @@ lathe_err infer_conv_transpose(lathe_infer_ctx *c)
 		if (!lathe_nn_dim(w, i + 2, &wk[i]))
 			wk[i] = -1;
 	}
-	lathe_nn_geom g;
+	lathe_nn_geom g = {0};
 	LATHE_TRY(lathe_nn_geom_init(c->arena, c->node, LATHE_NN_CONV_T, n, in, wk, &g));
 	for (int i = 0; i < n; i++)
 		t.dims[i + 2].size = g.out[i];
@@ -282,14 +294,20 @@ lathe_err lower_conv_transpose(lathe_lower_ctx *c)
 	lathe_tir_buf *b = c->nin > 2 ? c->in_buf[2] : NULL;
 	int rank = x->rank, n = rank - 2;
 	int64_t group = lathe_node_attr_int(c->node, "group", 1);
-	int64_t C = x->shape[1], Mg = w->shape[1], M = Mg * group;
+	if (group <= 0 || group > MAX_GROUP)
+		return lathe_error(LATHE_EINVAL, "group %lld must be in [1, %d]", (long long)group,
+				   MAX_GROUP);
+	int64_t C = x->shape[1], Mg = w->shape[1];
 	if (w->shape[0] != C || C % group)
 		return lathe_error(LATHE_EINVAL, "W's dim 0 (%lld) must be X's channels (%lld), a "
 				   "multiple of group %lld",
 				   (long long)w->shape[0], (long long)C, (long long)group);
+	if (Mg > ((int64_t)1 << 40) / group)
+		return lathe_error(LATHE_EINVAL, "W's dim 1 (%lld) x group is too large", (long long)Mg);
+	int64_t M = Mg * group;
 	if (b && (b->rank != 1 || b->shape[0] != M))
 		return lathe_error(LATHE_EINVAL, "B must have shape [%lld]", (long long)M);
-	lathe_nn_geom g;
+	lathe_nn_geom g = {0};
 	LATHE_TRY(lathe_nn_geom_init(f->arena, c->node, LATHE_NN_CONV_T, n, x->shape + 2,
 				     w->shape + 2, &g));
 	int acc = lathe_nn_acc_dtype(x->dtype);

@@ -219,6 +219,8 @@ lathe_err lower_matmul(lathe_lower_ctx *c)
 		lathe_tir_expr *as, *bs;
 		LATHE_TRY(qparam(f, asb, ra, a->shape, ai, mi, M, "a_scale", &as));
 		LATHE_TRY(qparam(f, bsb, rb, b->shape, bi, ni, N, "b_scale", &bs));
+		LATHE_TRY(lathe_nn_check_scalar(c->in_buf[io.ys], "y_scale"));
+		LATHE_TRY(lathe_nn_check_scalar(c->in_buf[io.yzp], "y_zero_point"));
 		lathe_tir_expr *ys = lathe_nn_load_scalar(f, c->in_buf[io.ys]);
 		if (as->dtype != bs->dtype || as->dtype != ys->dtype)
 			return lathe_error(LATHE_EINVAL, "a_scale, b_scale and y_scale must have one type");
@@ -484,7 +486,7 @@ static lathe_err einsum_equation(const lathe_node *node, const char **out)
 
 lathe_err infer_einsum(lathe_infer_ctx *c)
 {
-	const char *eq;
+	const char *eq = NULL;
 	LATHE_TRY(einsum_equation(c->node, &eq));
 	if (c->nin < 1)
 		return lathe_error(LATHE_EINVAL, "needs at least one input");
@@ -524,7 +526,7 @@ lathe_err infer_einsum(lathe_infer_ctx *c)
 lathe_err lower_einsum(lathe_lower_ctx *c)
 {
 	lathe_tir_func *f = c->fn;
-	const char *eq;
+	const char *eq = NULL;
 	LATHE_TRY(einsum_equation(c->node, &eq));
 	ein_eq e;
 	LATHE_TRY(ein_parse(f->arena, eq, c->nin, c->in, &e));

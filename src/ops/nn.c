@@ -59,6 +59,30 @@ lathe_tir_expr *lathe_nn_load(lathe_tir_func *f, lathe_tir_buf *b, lathe_tir_exp
 	return lathe_tir_load(f, b, idx);
 }
 
+static int64_t buf_numel(const lathe_tir_buf *b)
+{
+	int64_t n = 1;
+	for (int i = 0; i < b->rank; i++)
+		n *= b->shape[i];
+	return n;
+}
+
+lathe_err lathe_nn_check_scalar(const lathe_tir_buf *b, const char *what)
+{
+	if (buf_numel(b) != 1)
+		return lathe_error(LATHE_EINVAL, "%s must hold one element, not %lld", what,
+				   (long long)buf_numel(b));
+	return NULL;
+}
+
+lathe_err lathe_nn_check_chan(const lathe_tir_buf *b, int64_t n, const char *what)
+{
+	if (buf_numel(b) == 1 || (b->rank == 1 && b->shape[0] == n))
+		return NULL;
+	return lathe_error(LATHE_EINVAL, "%s must be a scalar or have shape [%lld]", what,
+			   (long long)n);
+}
+
 lathe_tir_expr *lathe_nn_load_scalar(lathe_tir_func *f, lathe_tir_buf *b)
 {
 	lathe_tir_expr **idx = lathe_arena_new(f->arena, lathe_tir_expr *, b->rank + 1);
@@ -208,6 +232,19 @@ int64_t *lathe_nn_spatial(lathe_arena *a, const lathe_type *t, int n)
 
 /* ---- sliding windows ----------------------------------------------------------- */
 
+/* Window attributes (kernel, strides, dilations, pads) past this are
+ * refused: no model needs them, and the bound keeps every size product
+ * below (in + pads) * stride inside int64. */
+enum { MAX_WINDOW_ATTR = 1 << 20 };
+
+static lathe_err check_attr(const char *name, int i, int64_t v, int64_t lo)
+{
+	if (v < lo || v > MAX_WINDOW_ATTR)
+		return lathe_error(LATHE_EINVAL, "%s[%d] = %lld is outside [%lld, %d]", name, i,
+				   (long long)v, (long long)lo, MAX_WINDOW_ATTR);
+	return NULL;
+}
+
 static int64_t floordiv(int64_t a, int64_t b)
 {
 	int64_t q = a / b;
@@ -333,6 +370,10 @@ lathe_err lathe_nn_geom_init(lathe_arena *a, const lathe_node *node, int kind, i
 	g->pad_hi = lathe_arena_new(a, int64_t, n);
 	g->out = lathe_arena_new(a, int64_t, n);
 	memcpy(g->in, in, sizeof *in * (size_t)n);
+	for (int i = 0; i < n; i++)
+		if (in[i] > ((int64_t)1 << 40))
+			return lathe_error(LATHE_EINVAL, "spatial dim %d (%lld) is too large", i,
+					   (long long)in[i]);
 
 	int64_t cnt;
 	const int64_t *ks = lathe_node_attr_ints(node, "kernel_shape", &cnt);
@@ -342,9 +383,7 @@ lathe_err lathe_nn_geom_init(lathe_arena *a, const lathe_node *node, int kind, i
 					   "kernel_shape has %lld entries for %d spatial dims",
 					   (long long)cnt, n);
 		for (int i = 0; i < n; i++) {
-			if (ks[i] <= 0)
-				return lathe_error(LATHE_EINVAL, "kernel_shape[%d] = %lld must be positive",
-						   i, (long long)ks[i]);
+			LATHE_TRY(check_attr("kernel_shape", i, ks[i], 1));
 			if (wkernel && wkernel[i] >= 0 && wkernel[i] != ks[i])
 				return lathe_error(LATHE_EINVAL,
 						   "kernel_shape[%d] = %lld but the weight's dim is %lld",
@@ -361,18 +400,17 @@ lathe_err lathe_nn_geom_init(lathe_arena *a, const lathe_node *node, int kind, i
 	int64_t *pads = lathe_arena_new(a, int64_t, 2 * n);
 	LATHE_TRY(attr_ints(node, "pads", 2 * n, 0, pads));
 	for (int i = 0; i < n; i++) {
-		if (g->stride[i] <= 0)
-			return lathe_error(LATHE_EINVAL, "strides[%d] = %lld must be positive", i,
-					   (long long)g->stride[i]);
-		if (g->dil[i] <= 0)
-			return lathe_error(LATHE_EINVAL, "dilations[%d] = %lld must be positive", i,
-					   (long long)g->dil[i]);
-		if (pads[i] < 0 || pads[n + i] < 0)
-			return lathe_error(LATHE_EINVAL, "pads must not be negative");
+		LATHE_TRY(check_attr("strides", i, g->stride[i], 1));
+		LATHE_TRY(check_attr("dilations", i, g->dil[i], 1));
+		LATHE_TRY(check_attr("pads", i, pads[i], 0));
+		LATHE_TRY(check_attr("pads", n + i, pads[n + i], 0));
+		if (wkernel && wkernel[i] > MAX_WINDOW_ATTR)
+			return lathe_error(LATHE_EINVAL, "kernel dim %d (%lld) is too large", i,
+					   (long long)wkernel[i]);
 		g->pad_lo[i] = pads[i];
 		g->pad_hi[i] = pads[n + i];
 	}
-	int ap;
+	int ap = PAD_NOTSET;
 	LATHE_TRY(auto_pad_of(node, &ap));
 	if (ap != PAD_NOTSET) {
 		for (int i = 0; i < n; i++)
@@ -384,6 +422,8 @@ lathe_err lathe_nn_geom_init(lathe_arena *a, const lathe_node *node, int kind, i
 	int64_t *opad = lathe_arena_new(a, int64_t, n);
 	if (kind == LATHE_NN_CONV_T) {
 		LATHE_TRY(attr_ints(node, "output_padding", n, 0, opad));
+		for (int i = 0; i < n; i++)
+			LATHE_TRY(check_attr("output_padding", i, opad[i], 0));
 		const int64_t *os = lathe_node_attr_ints(node, "output_shape", &cnt);
 		if (os && cnt >= 0) {
 			/* Old exporters wrote the full shape (N, C, spatial...). */
@@ -394,8 +434,9 @@ lathe_err lathe_nn_geom_init(lathe_arena *a, const lathe_node *node, int kind, i
 						   "output_shape has %lld entries for %d spatial dims",
 						   (long long)cnt, n);
 			for (int i = 0; i < n; i++)
-				if (os[i] < 0)
-					return lathe_error(LATHE_EINVAL, "output_shape[%d] is negative", i);
+				if (os[i] < 0 || os[i] > ((int64_t)1 << 40))
+					return lathe_error(LATHE_EINVAL, "output_shape[%d] = %lld is out of range",
+							   i, (long long)os[i]);
 			oshape = os;
 		}
 	}
@@ -410,7 +451,7 @@ lathe_err lathe_nn_geom_init(lathe_arena *a, const lathe_node *node, int kind, i
 static lathe_err unpool_shape(lathe_arena *a, const lathe_node *node, int n, const int64_t *in,
 			      int64_t *out)
 {
-	lathe_nn_geom g;
+	lathe_nn_geom g = {0};
 	int64_t *fake = lathe_arena_new(a, int64_t, n);
 	for (int i = 0; i < n; i++)
 		fake[i] = -1; /* only the attributes are wanted */
@@ -441,7 +482,7 @@ lathe_err infer_max_unpool(lathe_infer_ctx *c)
 	if (has_shape) {
 		const lathe_tensor *v = c->in_val[2];
 		if (v) {
-			int64_t *s, cnt;
+			int64_t *s = NULL, cnt = 0;
 			LATHE_TRY(lathe_tensor_ints(c->arena, v, &s, &cnt));
 			if (cnt != x->rank)
 				return lathe_error(LATHE_EINVAL,
@@ -524,8 +565,10 @@ static lathe_err col2im_params(lathe_arena *a, const lathe_tensor *const *val, i
 				   "image_shape (%lld entries) and block_shape (%lld) must match",
 				   (long long)ni, (long long)nb);
 	for (int i = 0; i < ni; i++)
-		if ((*img)[i] < 0 || (*blk)[i] <= 0)
-			return lathe_error(LATHE_EINVAL, "image_shape and block_shape must be positive");
+		if ((*img)[i] < 0 || (*blk)[i] <= 0 || (*img)[i] > ((int64_t)1 << 40) ||
+		    (*blk)[i] > MAX_WINDOW_ATTR)
+			return lathe_error(LATHE_EINVAL,
+					   "image_shape and block_shape must be positive and in range");
 	*n = ni;
 	return NULL;
 }
@@ -542,12 +585,15 @@ lathe_err infer_col2im(lathe_infer_ctx *c)
 		c->out[0] = lathe_nn_type(c->arena, dtype, -1);
 		return NULL;
 	}
-	int64_t *img, *blk, n;
+	int64_t *img = NULL, *blk = NULL, n = 0;
 	LATHE_TRY(col2im_params(c->arena, c->in_val, &img, &blk, &n));
 	lathe_type t = lathe_nn_type(c->arena, dtype, (int)n + 2);
 	int64_t cb, kprod = 1;
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < n; i++) {
+		if (blk[i] > ((int64_t)1 << 40) / kprod)
+			return lathe_error(LATHE_EINVAL, "block_shape is too large");
 		kprod *= blk[i];
+	}
 	if (x && x->rank == 3) {
 		t.dims[0] = x->dims[0];
 		if (lathe_nn_dim(x, 1, &cb)) {
@@ -568,7 +614,7 @@ lathe_err lower_col2im(lathe_lower_ctx *c)
 {
 	lathe_tir_func *f = c->fn;
 	lathe_tir_buf *x = c->in_buf[0], *y = c->out_buf[0];
-	int64_t *img, *blk, n;
+	int64_t *img = NULL, *blk = NULL, n = 0;
 	LATHE_TRY(col2im_params(f->arena, c->in_val, &img, &blk, &n));
 	int64_t *st = lathe_arena_new(f->arena, int64_t, n);
 	int64_t *dil = lathe_arena_new(f->arena, int64_t, n);
@@ -578,15 +624,24 @@ lathe_err lower_col2im(lathe_lower_ctx *c)
 	LATHE_TRY(attr_ints(c->node, "pads", 2 * (int)n, 0, pads));
 	int64_t *nblk = lathe_arena_new(f->arena, int64_t, n);
 	int64_t L = 1, kprod = 1;
+	bool empty = false;
 	for (int i = 0; i < n; i++) {
-		if (st[i] <= 0 || dil[i] <= 0 || pads[i] < 0 || pads[n + i] < 0)
-			return lathe_error(LATHE_EINVAL,
-					   "strides and dilations must be positive, pads not negative");
+		LATHE_TRY(check_attr("strides", i, st[i], 1));
+		LATHE_TRY(check_attr("dilations", i, dil[i], 1));
+		LATHE_TRY(check_attr("pads", i, pads[i], 0));
+		LATHE_TRY(check_attr("pads", (int)n + i, pads[n + i], 0));
 		int64_t span = img[i] + pads[i] + pads[n + i] - (blk[i] - 1) * dil[i] - 1;
 		nblk[i] = span < 0 ? 0 : span / st[i] + 1;
-		L *= nblk[i];
+		if (nblk[i] > ((int64_t)1 << 40) / L || blk[i] > ((int64_t)1 << 40) / kprod)
+			return lathe_error(LATHE_EINVAL, "image_shape or block_shape is too large");
+		if (nblk[i])
+			L *= nblk[i];
+		else
+			empty = true;
 		kprod *= blk[i];
 	}
+	if (empty)
+		L = 0;
 	if (x->shape[2] != L)
 		return lathe_error(LATHE_EINVAL,
 				   "input dim 2 is %lld but the image holds %lld blocks",
@@ -713,7 +768,7 @@ lathe_err kernel_deform_conv(lathe_kernel_ctx *c)
 	if (x->rank < 3 || w->rank != x->rank)
 		return lathe_error(LATHE_EINVAL, "X and W must have the same rank >= 3");
 	int n = x->rank - 2;
-	lathe_nn_geom g;
+	lathe_nn_geom g = {0};
 	LATHE_TRY(lathe_nn_geom_init(c->arena, c->node, LATHE_NN_CONV, n, x->shape + 2,
 				     w->shape + 2, &g));
 	int64_t *ip = lathe_arena_new(c->arena, int64_t, 3 + 4 * n);

@@ -82,6 +82,9 @@ int lathe_nn_math_dtype(int dtype);
  * `i` of a 1-D per-channel buffer when it has more than one element. */
 lathe_tir_expr *lathe_nn_load_scalar(lathe_tir_func *f, lathe_tir_buf *b);
 lathe_tir_expr *lathe_nn_load_chan(lathe_tir_func *f, lathe_tir_buf *b, lathe_tir_expr *i);
+/* Errors unless b holds one element / one element or n (1-D). */
+lathe_err lathe_nn_check_scalar(const lathe_tir_buf *b, const char *what);
+lathe_err lathe_nn_check_chan(const lathe_tir_buf *b, int64_t n, const char *what);
 /* Loads b at idx (b->rank expressions). */
 lathe_tir_expr *lathe_nn_load(lathe_tir_func *f, lathe_tir_buf *b, lathe_tir_expr *const *idx);
 /* Loads b with NumPy broadcasting against `n` indices of a shape of which b's

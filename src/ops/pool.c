@@ -13,6 +13,10 @@
  * per storage_order) needs a value and a position per window, so that form
  * is an explicit loop nest with two scalar accumulators.
  *
+ * A window lying wholly in the padding (possible with large pads) gives the
+ * type's lowest value and index -1 for MaxPool, and 0 / 0 = NaN for
+ * AveragePool with count_include_pad = 0.
+ *
  * Global pools are the same computes with the window set to the whole image.
  */
 #include <string.h>
@@ -53,7 +57,7 @@ lathe_err infer_pool(lathe_infer_ctx *c)
 		return lathe_error(LATHE_EINVAL, "X must have rank >= 3 (N, C, spatial...), not %d",
 				   x->rank);
 	int n = x->rank - 2;
-	lathe_nn_geom g;
+	lathe_nn_geom g = {0};
 	LATHE_TRY(lathe_nn_geom_init(c->arena, c->node, LATHE_NN_POOL, n,
 				     lathe_nn_spatial(c->arena, x, n), NULL, &g));
 	if (c->node->op == LATHE_OP_MaxPool) {
@@ -183,7 +187,7 @@ lathe_err lower_pool(lathe_lower_ctx *c)
 	int n = x->rank - 2;
 	bool global = op == LATHE_OP_GlobalAveragePool || op == LATHE_OP_GlobalMaxPool ||
 		      op == LATHE_OP_GlobalLpPool;
-	lathe_nn_geom g;
+	lathe_nn_geom g = {0};
 	if (global)
 		global_geom(f->arena, x, &g);
 	else

@@ -12,14 +12,19 @@
  *     commutative operators; x*1 for floats too (exact in IEEE arithmetic);
  *     bool and/or with a constant;
  *   - select with a constant condition or equal arms, cast to the same type;
+ *   - with the ranges of loop variables (constant bounds) and lets:
+ *     floordiv/floormod of linear index arithmetic by a constant
+ *     (floormod(i*4 + j, 4) = j when j is in [0, 4)), nested floordivs, and
+ *     comparisons, min and max that the ranges decide;
  *   - loops of extent 1 become a let of the lower bound (or a substitution
  *     when the bound is constant), empty loops and constant ifs disappear,
  *     lets of constants and variables are substituted, sequences flatten.
  * It is conservative: float rewrites that could change a NaN, an infinity
  * or the sign of zero (x+0.0, x*0.0, x-x) are not done.
  *
- * Requires: a function whose expressions are well-typed (it folds by the
- * dtypes it finds).  Invalidates nothing: nodes are never modified in place
+ * Requires: only what the constructors guarantee; it may run before the
+ * verifier, so ill-typed nodes are rebuilt as they are and left for the
+ * verifier to report, never folded.  Invalidates nothing: nodes are never modified in place
  * (expressions may be shared), changed parts are rebuilt in fn->arena and
  * unused variables stay in fn->vars.
  */

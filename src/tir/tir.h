@@ -129,9 +129,23 @@ typedef struct lathe_tir_stmt {
 	int32_t n;                  /* SEQ length */
 } lathe_tir_stmt;
 
+/* What kind of computation a function is, as its lowering says: the key of
+ * its default schedule. */
+enum lathe_sched_class {
+	LATHE_SCHED_NONE = 0,
+	LATHE_SCHED_ELEMENTWISE,
+	LATHE_SCHED_REDUCTION,
+	LATHE_SCHED_MATMUL,
+	LATHE_SCHED_CONV,
+	LATHE_SCHED_DEPTHWISE_CONV,
+	LATHE_SCHED_POOL,
+	LATHE_SCHED_SOFTMAX_NORM,
+};
+
 typedef struct lathe_tir_func {
 	lathe_arena *arena;
 	const char *name;
+	int32_t sched_class; /* enum lathe_sched_class */
 	LATHE_VEC(lathe_tir_buf *) bufs; /* params first (in call order), then locals */
 	int32_t nparams;
 	LATHE_VEC(lathe_tir_var *) vars;
