@@ -35,9 +35,10 @@ static lathe_err read_text(const char *path, char **out)
 	char *s = lathe_xmalloc(f.size + 1);
 	if (f.size)
 		memcpy(s, f.data, f.size);
-	s[f.size] = '\0';
+	size_t size = f.size;
+	s[size] = '\0';
 	lathe_file_unmap(&f);
-	if (strlen(s) != f.size) {
+	if (strlen(s) != size) {
 		free(s);
 		return lathe_error(LATHE_EINVAL, "%s: contains a NUL byte: not a text file", path);
 	}

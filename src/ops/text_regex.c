@@ -28,7 +28,7 @@ static const char *str_at(const lathe_tensor *t, int64_t i)
 enum { RX_CHAR, RX_ANY, RX_CLASS, RX_ASSERT, RX_SPLIT, RX_JMP, RX_MATCH };
 enum { AS_BOT, AS_EOT, AS_WORDB, AS_NWORDB };
 enum { N_EMPTY, N_LIT, N_ANY, N_CLASS, N_ASSERT, N_CAT, N_ALT, N_REP };
-enum { RX_MAX_PROG = 1 << 17, RX_MAX_DEPTH = 500, RX_MAX_REPEAT = 1000 };
+enum { RX_MAX_PROG = 1 << 20, RX_MAX_DEPTH = 500, RX_MAX_REPEAT = 1000 };
 
 typedef struct rx_inst {
 	uint8_t op;
@@ -447,7 +447,7 @@ static int32_t rx_emit_inst(rx *r, int op, int32_t x, int32_t y, uint32_t arg)
 static bool rx_emit(rx *r, int32_t id, int depth)
 {
 	if (r->prog.len > RX_MAX_PROG || depth > 8 * RX_MAX_DEPTH) {
-		rx_unsup(r, "pattern too large (counted repetitions expand to over 131072 steps)");
+		rx_unsup(r, "pattern too large (over 2^20 program steps once repetitions are expanded)");
 		return false;
 	}
 	rx_node n = r->nodes.data[id];
@@ -682,7 +682,8 @@ lathe_err kernel_regex_full_match(lathe_kernel_ctx *c)
 	if (!pa || pa->kind != LATHE_ATTR_STRING)
 		return lathe_error(LATHE_EINVAL, "attribute 'pattern' is required");
 	rx r;
-	LATHE_TRYF(rx_compile(&r, pa->u.s, (size_t)pa->slen), "pattern '%s'", pa->u.s);
+	LATHE_TRYF(rx_compile(&r, pa->u.s, (size_t)pa->slen), "pattern '%.60s%s'", pa->u.s,
+		   pa->slen > 60 ? "..." : "");
 	lathe_tensor *y = NULL;
 	lathe_err err = lathe_kernel_output(c, 0, LATHE_DT_BOOL, x->rank, x->shape, &y);
 	size_t np = r.prog.len;

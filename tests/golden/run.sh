@@ -7,11 +7,12 @@
 # Each test is a text file in tests/golden/graph (*.ir, graph IR) or
 # tests/golden/tir (*.tir, loop IR).  `LATHE_BIN show FILE` parses, verifies
 # (and for graphs infers) and prints it again:
-#   NAME.ir / NAME.tir          must succeed; stdout must equal NAME.out
-#                                (for a canonical input, NAME.out equals it)
-#   NAME.bad.ir / NAME.bad.tir  must fail (non-zero exit); stderr must equal
-#                                NAME.bad.err
-# (NAME.ir.out, NAME.bad.ir.err and NAME.err are accepted as well.)
+#   FILE = NAME.ir / NAME.tir          must succeed; stdout must equal
+#                                       FILE.out (for a canonical input,
+#                                       FILE.out equals FILE)
+#   FILE = NAME.bad.ir / NAME.bad.tir  must fail (non-zero exit); stderr
+#                                       must equal FILE.err
+# (NAME.out, NAME.bad.err and NAME.err are accepted as well.)
 # Commands run inside the test's directory, so diagnostics name the file
 # without a path and the expected files do not depend on where lathe lives.
 # Prints "golden: N passed, M failed" and exits non-zero if any failed.
@@ -35,18 +36,18 @@ trap 'rm -rf "$tmp"' EXIT INT TERM
 pass=0
 fail=0
 
-# expected DIR FILE EXT: the expected-output file of a test: NAME.EXT for
-# NAME.ir / NAME.bad.ir, or FILE.EXT (a.ir.out) or, for a bad test, the
-# name without ".bad" (a.err) where such a file exists instead.
+# expected DIR FILE EXT: the expected-output file of a test: FILE.EXT
+# (a.ir.out, a.bad.ir.err), or NAME.EXT (a.out, a.bad.err) or, for a bad
+# test, the name without ".bad" (a.err) where such a file exists instead.
 expected() {
 	stem=${2%.*}
-	for cand in "$stem.$3" "$2.$3" "${stem%.bad}.$3"; do
+	for cand in "$2.$3" "$stem.$3" "${stem%.bad}.$3"; do
 		if [ -f "$root/$1/$cand" ]; then
 			echo "$root/$1/$cand"
 			return
 		fi
 	done
-	echo "$root/$1/$stem.$3"
+	echo "$root/$1/$2.$3"
 }
 
 # check DIR FILE: runs one test.
