@@ -2,7 +2,7 @@
 # compiler) and build/liblathe_rt.a (the runtime).  See README.md.
 CC ?= cc
 CFLAGS ?= -O2 -g
-WARN = -std=c11 -Wall -Wextra -Werror -Wno-unused-parameter -D_GNU_SOURCE -Wno-error=maybe-uninitialized
+WARN = -std=c11 -Wall -Wextra -Werror -Wno-unused-parameter -D_GNU_SOURCE
 CPPFLAGS_ALL = -Isrc -Iruntime/include
 BUILD ?= build
 SAN ?=

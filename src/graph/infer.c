@@ -57,6 +57,16 @@ static lathe_err merge_type(lathe_graph *g, lathe_value *v, const lathe_type *in
 		*decl = *inf;
 		return NULL;
 	}
+	/* An optional and the kind it holds are not a definite conflict (ONNX
+	 * models declare a Loop's optional sequence as a plain sequence): the
+	 * declared type stands. */
+	bool opt_vs_elem = (decl->kind == LATHE_TY_OPTIONAL && inf->kind == decl->elem_kind) ||
+			   (inf->kind == LATHE_TY_OPTIONAL && decl->kind == inf->elem_kind);
+	if (opt_vs_elem) {
+		if (decl->dtype && inf->dtype && decl->dtype != inf->dtype)
+			return conflict(g, v, decl, inf, "different element types");
+		return NULL;
+	}
 	if (decl->kind != inf->kind ||
 	    (decl->kind == LATHE_TY_OPTIONAL && decl->elem_kind != inf->elem_kind))
 		return conflict(g, v, decl, inf, "different kinds");

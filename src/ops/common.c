@@ -117,7 +117,6 @@ lathe_err lathe_broadcast_types(lathe_arena *a, int n, const lathe_type *const *
 {
 	int rank = 0;
 	bool rank_known = true;
-	const lathe_type *first = NULL;
 	for (int i = 0; i < n; i++) {
 		const lathe_type *t = in[i];
 		if (!t)
@@ -126,17 +125,18 @@ lathe_err lathe_broadcast_types(lathe_arena *a, int n, const lathe_type *const *
 			return lathe_error(LATHE_EINVAL,
 					   "input %d is a %s; broadcasting needs tensors", i,
 					   t->kind == LATHE_TY_SEQUENCE ? "sequence" : "optional");
-		if (!first)
-			first = t;
 		if (t->kind == LATHE_TY_UNKNOWN || t->rank < 0)
 			rank_known = false;
 		else if (t->rank > rank)
 			rank = t->rank;
 	}
 	/* Callers pass the dtype of a comparison (bool) or their own; a
-	 * non-positive dtype means "the first input's". */
-	if (dtype <= 0)
-		dtype = first ? first->dtype : LATHE_DT_UNDEF;
+	 * non-positive dtype means "the first known input's". */
+	for (int i = 0; dtype <= 0 && i < n; i++)
+		if (in[i] && in[i]->kind != LATHE_TY_UNKNOWN)
+			dtype = in[i]->dtype;
+	if (dtype < 0)
+		dtype = LATHE_DT_UNDEF;
 	if (!rank_known) {
 		*out = lathe_type_tensor(a, dtype, -1, NULL);
 		return NULL;
@@ -174,6 +174,7 @@ lathe_err lathe_broadcast_types(lathe_arena *a, int n, const lathe_type *const *
 
 lathe_err lathe_norm_axis(int64_t axis, int rank, int *out)
 {
+	*out = 0; /* defined even on error: callers' compilers can't see through the status */
 	if (axis < -(int64_t)rank || axis >= (int64_t)rank)
 		return lathe_error(LATHE_EINVAL, "axis %lld is out of range for rank %d",
 				   (long long)axis, rank);

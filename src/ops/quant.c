@@ -206,10 +206,17 @@ lathe_err lower_quantize(lathe_lower_ctx *c)
 	lathe_te_axes ax = lathe_te_axes_new(f, "i", ob->rank, ob->shape);
 	lathe_tir_expr *x = to(f, mt, lathe_tir_load(f, c->in_buf[0], ax.idx));
 	lathe_tir_expr *s = to(f, mt, quant_load(f, c->in_buf[1], &ms, ax));
-	lathe_tir_expr *q = bin(f, LATHE_TIR_DIV, x, s);
-	/* NumPy divides narrow floats in their own type. */
+	/* The division happens in `precision` (else x's type); a narrow float
+	 * type is emulated by rounding the operands and the quotient to it, as
+	 * NumPy does. */
 	int qt = prec ? prec : xt->dtype;
-	if (qt == LATHE_DT_F16 || qt == LATHE_DT_BF16)
+	bool narrow = qt == LATHE_DT_F16 || qt == LATHE_DT_BF16;
+	if (narrow && prec) {
+		x = to(f, mt, lathe_tir_cast(f, qt, x));
+		s = to(f, mt, lathe_tir_cast(f, qt, s));
+	}
+	lathe_tir_expr *q = bin(f, LATHE_TIR_DIV, x, s);
+	if (narrow)
 		q = to(f, mt, lathe_tir_cast(f, qt, q));
 	lathe_tir_expr *zp = has_zp ? to(f, mt, quant_load(f, c->in_buf[2], &mz, ax)) : NULL;
 	lathe_tir_expr *v;

@@ -23,6 +23,7 @@
 
 lathe_err lathe_ew_axis(int64_t axis, int rank, const char *what, int *out)
 {
+	*out = 0; /* defined on error too, so callers need no initializer */
 	if (axis < -(int64_t)rank || axis >= rank)
 		return lathe_error(LATHE_EINVAL, "%s %lld out of range for rank %d", what,
 				   (long long)axis, rank);
