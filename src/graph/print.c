@@ -231,6 +231,11 @@ static void put_elem(lathe_buf *b, const lathe_tensor *t, int64_t i)
 static void put_tensor_values(lathe_buf *b, const lathe_tensor *t)
 {
 	int64_t n = lathe_tensor_numel(t);
+	if (n > 0 && !t->data) {
+		/* Unverified graphs still print without a crash. */
+		lathe_buf_puts(b, "<no data>");
+		return;
+	}
 	if (n > LATHE_PRINT_MAX_ELEMS) {
 		lathe_buf_printf(b, "<elided %zu bytes>", lathe_tensor_nbytes(t));
 		return;

@@ -106,8 +106,8 @@ static void print_quoted(lathe_buf *b, const char *s)
 static void print_tensor_part(lathe_buf *b, const lathe_graph *g, const lathe_type *t)
 {
 	lathe_buf_puts(b, t->dtype == LATHE_DT_UNDEF ? "undef" : lathe_dtype_name(t->dtype));
-	if (t->rank < 0)
-		return;
+	if (t->rank < 0 || (t->rank > 0 && !t->dims))
+		return; /* dims missing: a bug the verifier reports; print no shape */
 	lathe_buf_puts(b, "[");
 	for (int i = 0; i < t->rank; i++) {
 		lathe_dim d = t->dims[i];

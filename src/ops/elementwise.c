@@ -60,7 +60,8 @@ static lathe_err infer_bcast_n(lathe_infer_ctx *c, int n, int dtype, bool same_d
 	if (same_dtype) {
 		for (int i = 1; i < n; i++) {
 			int a = c->in[0]->dtype, b = c->in[i]->dtype;
-			if (!unknown && a != b)
+			/* UNDEF: a tensor whose element type is not known yet. */
+			if (!unknown && a != b && a != LATHE_DT_UNDEF && b != LATHE_DT_UNDEF)
 				return lathe_error(LATHE_EINVAL,
 						   "input %d has element type %s but input 0 has %s",
 						   i, lathe_dtype_name(b), lathe_dtype_name(a));
@@ -80,6 +81,9 @@ lathe_err infer_broadcast(lathe_infer_ctx *c)
 	/* Pow's exponent may have another element type than its base. */
 	bool same = c->node->op != LATHE_OP_Pow;
 	int dtype = c->in[0] ? c->in[0]->dtype : LATHE_DT_UNDEF;
+	for (int i = 1; same && dtype == LATHE_DT_UNDEF && i < c->nin; i++)
+		if (c->in[i])
+			dtype = c->in[i]->dtype;
 	return infer_bcast_n(c, c->nin, dtype, same);
 }
 
@@ -517,7 +521,7 @@ lathe_err lower_binary(lathe_lower_ctx *c)
 	LATHE_TRY(need_tensor_bufs(c, 2));
 	lathe_te_axes ax = out_axes(c, 0);
 	lathe_tir_expr *a = lathe_te_load_bcast(c->fn, c->in_buf[0], ax);
-	lathe_tir_expr *b = lathe_te_load_bcast(c->fn, c->in_buf[1], ax), *v;
+	lathe_tir_expr *b = lathe_te_load_bcast(c->fn, c->in_buf[1], ax), *v = NULL;
 	LATHE_TRY(binary_value(c, a, b, &v));
 	compute_out(c, 0, ax, v);
 	return NULL;

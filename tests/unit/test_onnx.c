@@ -9,10 +9,10 @@
  * caught by the sanitizer build, `make SAN=1 unit`).  Models are built here
  * with a small protobuf writer, so the test needs no Python.
  */
-#define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "check.h"
