@@ -138,6 +138,12 @@ typedef struct lathe_node {
 	uint32_t group;    /* fusion group (0: none); a group's nodes are contiguous */
 } lathe_node;
 
+typedef struct lathe_opset_import {
+	const char *domain; /* "" for ai.onnx */
+	int64_t version;
+	const struct lathe_opset_import *next;
+} lathe_opset_import;
+
 typedef struct lathe_graph {
 	lathe_arena *arena;          /* owned by the root graph; shared by subgraphs */
 	struct lathe_graph *parent;  /* NULL for the main graph */
@@ -149,6 +155,9 @@ typedef struct lathe_graph {
 	LATHE_VEC(const char *) syms; /* names of symbolic dimensions */
 	lathe_map names;              /* value name -> vid */
 	int64_t opset;                /* ai.onnx opset the model was written for */
+	/* Every opset the model imports, ai.onnx ("") included; a list in the
+	 * arena, NULL when not known (a graph not read from ONNX). */
+	const struct lathe_opset_import *opsets;
 	LATHE_VEC(lathe_mapped_file) files; /* mapped weight files, unmapped on destroy */
 } lathe_graph;
 

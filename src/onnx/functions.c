@@ -176,12 +176,13 @@ const onnx_func *lathe_onnx_function_find(const onnx_ctx *c, const char *domain,
 {
 	if (!c->nfunc)
 		return NULL;
-	char buf[512];
+	char buf[256];
+	const char *key = buf;
 	int k = snprintf(buf, sizeof buf, "%s\x01%s\x01%s", domain, name, overload);
 	if (k < 0 || (size_t)k >= sizeof buf)
-		return NULL; /* longer than any key a sane model has: no match */
+		key = func_key(c->arena, domain, name, overload);
 	uint64_t i;
-	if (!lathe_map_get(&c->func_index, buf, &i))
+	if (!lathe_map_get(&c->func_index, key, &i))
 		return NULL;
 	return &c->funcs[i];
 }
@@ -280,7 +281,7 @@ lathe_err lathe_onnx_function_inline(onnx_ctx *c, onnx_frame *f, const onnx_node
 				     const onnx_func *fn)
 {
 	if (c->inline_depth >= ONNX_MAX_INLINE_DEPTH)
-		return lathe_error(LATHE_EINVAL,
+		return lathe_pb_err(&c->pb, LATHE_EINVAL,
 				   "function calls nested more than %d deep (does function '%s' "
 				   "call itself?)", ONNX_MAX_INLINE_DEPTH, fn->name);
 	if (n->nin > fn->nin || n->nout > fn->nout)

@@ -43,9 +43,10 @@ lathe_err lathe_onnx_charge(onnx_ctx *c, int64_t units)
 {
 	if (units > c->work_budget) {
 		c->work_budget = 0;
-		return lathe_error(LATHE_ENOMEM,
-				   "the model expands to far more nodes than its size suggests "
-				   "(recursive or exponential function calls?)");
+		/* Located: the call chain that led here is not worth printing. */
+		return lathe_pb_err(&c->pb, LATHE_ENOMEM,
+				    "the model expands to far more nodes than its size suggests "
+				    "(recursive or exponential function calls?)");
 	}
 	c->work_budget -= units;
 	return NULL;
@@ -402,6 +403,7 @@ static lathe_err sub_graph(onnx_ctx *c, onnx_frame *fr, const lathe_pb_field *f,
 				    "too many subgraphs for the number of symbolic dimensions");
 	c->nsub++;
 	lathe_graph *sub = lathe_graph_create_sub(fr->g);
+	sub->opsets = fr->g->opsets;
 	LATHE_TRY(lathe_onnx_graph(c, fr, sub, f->sub));
 	lathe_pb_leave(&c->pb, saved);
 	*out = sub;
@@ -746,8 +748,6 @@ static lathe_err constant_node(onnx_ctx *c, onnx_frame *f, const onnx_node *n,
 	if (nattr != 1)
 		return lathe_error(LATHE_EINVAL, "Constant needs exactly one value attribute "
 				   "(it has %d)", nattr);
-	lathe_attr a;
-	LATHE_TRY(attr_decode(c, f, &attrs[0], &a));
 	static const struct { const char *name; int kind, dtype; bool list; } forms[] = {
 		{"value", LATHE_ATTR_TENSOR, 0, false},
 		{"sparse_value", LATHE_ATTR_TENSOR, 0, false},
@@ -760,10 +760,12 @@ static lathe_err constant_node(onnx_ctx *c, onnx_frame *f, const onnx_node *n,
 	};
 	int form = -1;
 	for (int i = 0; i < (int)(sizeof forms / sizeof forms[0]); i++)
-		if (!strcmp(a.name, forms[i].name))
+		if (!strcmp(attrs[0].name, forms[i].name))
 			form = i;
 	if (form < 0)
-		return lathe_error(LATHE_EINVAL, "unknown Constant attribute '%s'", a.name);
+		return lathe_error(LATHE_EINVAL, "unknown Constant attribute '%s'", attrs[0].name);
+	lathe_attr a;
+	LATHE_TRY(attr_decode(c, f, &attrs[0], &a));
 	if (a.kind != forms[form].kind)
 		return lathe_error(LATHE_EINVAL, "Constant attribute '%s' has the wrong type",
 				   a.name);
@@ -888,7 +890,7 @@ lathe_err lathe_onnx_node_emit(onnx_ctx *c, onnx_frame *f, const onnx_node *n)
 	const char *dom = lathe_onnx_norm_domain(n->domain);
 	int64_t opset = lathe_onnx_opset_of(f->opsets, dom);
 	lathe_err e = node_emit(c, f, n, dom, opset);
-	return add_label(c, e, node_label(c, n, dom, opset));
+	return e ? add_label(c, e, node_label(c, n, dom, opset)) : NULL;
 }
 
 /* ---- graphs ----------------------------------------------------------------- */
@@ -1044,6 +1046,13 @@ static lathe_err import_model(onnx_ctx *c, lathe_pb_msg m)
 	}
 	int64_t v = lathe_onnx_opset_of(&c->opsets, "");
 	c->root->opset = v > 0 ? v : 0;
+	for (int i = c->opsets.n - 1; i >= 0; i--) {
+		lathe_opset_import *o = lathe_arena_new(c->arena, lathe_opset_import, 1);
+		o->domain = c->opsets.v[i].domain;
+		o->version = c->opsets.v[i].version;
+		o->next = c->root->opsets;
+		c->root->opsets = o;
+	}
 	LATHE_TRY(lathe_onnx_functions_parse(c, m));
 	size_t saved;
 	LATHE_TRY(lathe_pb_enter(&c->pb, &saved, "graph", -1));

@@ -62,7 +62,7 @@
  *                                       per-channel (Shape, Div, Concat,
  *                                       Reshape, Expand, Reshape)
  *   RNN, GRU, LSTM              < 7     drop output_sequence
- *   Scan                        < 9     refused (batched form)
+ *   Scan                        < 9     kept: control.c runs the batched form
  *   Tile                        < 6     refused (tiles/axis input form)
  */
 #include <string.h>
@@ -236,7 +236,14 @@ static lathe_err scalar_like(onnx_ctx *c, lathe_graph *g, double v, lathe_vid li
 			memcpy(d, &w, 8);
 		} else {
 			int64_t w = (int64_t)x;
-			memcpy(d, &w, es); /* little-endian low bytes */
+			switch (dt) {
+			case LATHE_DT_I32: *(int32_t *)d = (int32_t)w; break;
+			case LATHE_DT_U32: *(uint32_t *)d = (uint32_t)w; break;
+			case LATHE_DT_I16: *(int16_t *)d = (int16_t)w; break;
+			case LATHE_DT_U16: *(uint16_t *)d = (uint16_t)w; break;
+			case LATHE_DT_I8: *(int8_t *)d = (int8_t)w; break;
+			default: *d = (uint8_t)w; break;
+			}
 		}
 		t->data = d;
 		return add_const(g, t, out);
@@ -559,10 +566,6 @@ lathe_err lathe_onnx_normalize(onnx_ctx *c, lathe_graph *g, onnx_nb *nb)
 		take(nb, "output_sequence", NULL);
 		return NULL;
 	}
-	if (is_op(nb, "Scan") && v < 9)
-		return lathe_error(LATHE_EUNSUPPORTED,
-				   "Scan before opset 9 (with a batch axis and sequence_lens) is not "
-				   "supported; convert the model to opset 9 or newer");
 	if (is_op(nb, "Tile") && v < 6)
 		return lathe_error(LATHE_EUNSUPPORTED,
 				   "Tile before opset 6 (tiles and axis inputs) is not supported; "

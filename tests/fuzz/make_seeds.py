@@ -78,6 +78,34 @@ def old_opsets():
     return helper.make_model(g, opset_imports=[helper.make_opsetid("", 8)], ir_version=3)
 
 
+def older_forms():
+    """One model per opset for the rewrites old_opsets() cannot hold."""
+    x4 = vi("x", shape=[1, 4, 2, 2])
+    op3 = helper.make_graph(
+        [helper.make_node("Cast", ["x"], ["c"], to="INT32"),
+         helper.make_node("Concat", ["x", "x"], ["cc"]),
+         helper.make_node("Reshape", ["x"], ["r"], shape=[16]),
+         helper.make_node("Upsample", ["x"], ["u"], height_scale=2.0, width_scale=2.0,
+                          mode="bilinear"),
+         helper.make_node("BatchNormalization", ["x", "s", "s", "s", "s"], ["bn"], is_test=1,
+                          spatial=1, consumed_inputs=[0, 0, 0, 1, 1])],
+        "opset3", [x4, vi("s", shape=[4])],
+        [helper.make_tensor_value_info("c", TensorProto.INT32, None), vi("cc"), vi("r"),
+         vi("u"), vi("bn")])
+    op6 = helper.make_graph(
+        [helper.make_node("Add", ["a", "b"], ["c"], broadcast=1, axis=1)], "opset6",
+        [vi("a", shape=[2, 3, 4, 5]), vi("b", shape=[3])], [vi("c")])
+    op10 = helper.make_graph(
+        [helper.make_node("Resize", ["x", "sc"], ["y"], mode="nearest")], "opset10",
+        [x4, vi("sc", shape=[4])], [vi("y")])
+    op18 = helper.make_graph(
+        [helper.make_node("GroupNormalization", ["x", "s", "b"], ["y"], num_groups=2)],
+        "opset18", [x4, vi("s", shape=[2]), vi("b", shape=[2])], [vi("y")])
+    return [(name, helper.make_model(g, opset_imports=[helper.make_opsetid("", v)]))
+            for name, g, v in (("opset3", op3, 3), ("opset6_broadcast", op6, 6),
+                               ("opset10_resize", op10, 10), ("opset18_groupnorm", op18, 18))]
+
+
 def initializers():
     dense = numpy_helper.from_array(np.arange(6, dtype=np.float32).reshape(2, 3), "w")
     vals = numpy_helper.from_array(np.array([1.5, -2.0], dtype=np.float32), "sp")
@@ -138,6 +166,8 @@ def main():
     save("initializers", m)
     save("external", m_ext)
     save("subgraphs", subgraphs())
+    for name, model in older_forms():
+        save(name, model)
 
 
 if __name__ == "__main__":

@@ -27,12 +27,16 @@ if ! command -v clang >/dev/null 2>&1 || ! probe; then
 	fi
 fi
 
-# Everything of the compiler library but the command line.
-srcs=$(ls src/*/*.c runtime/src/*.c 2>/dev/null | grep -v '^src/driver/')
+# The compiler library (every src/ folder the Makefile puts in liblathe.a,
+# that is all of src/ but the command line) and the runtime, built by the
+# Makefile into their own folder with the fuzzer's instrumentation;
+# incremental, so a second run only recompiles what changed.
+san="-g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all"
 echo "fuzz: building $out/fuzz_onnx"
-clang -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer \
-	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-	-Isrc -Iruntime/include tests/fuzz/fuzz_onnx.c $srcs -lm -o "$out/fuzz_onnx"
+make -s -j2 BUILD="$out/lib" CC=clang WARN="-std=c11 -D_GNU_SOURCE" \
+	CFLAGS="$san -fsanitize=fuzzer-no-link" "$out/lib/liblathe.a" "$out/lib/liblathe_rt.a"
+clang -std=c11 -D_GNU_SOURCE $san -fsanitize=fuzzer -Isrc -Iruntime/include \
+	tests/fuzz/fuzz_onnx.c "$out/lib/liblathe.a" "$out/lib/liblathe_rt.a" -lm -o "$out/fuzz_onnx"
 
 # Seeds: the tiny hand-made models, and a few dozen of ONNX's node tests.
 cp tests/fuzz/seeds/*.onnx "$out/corpus/" 2>/dev/null || true
