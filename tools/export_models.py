@@ -24,11 +24,17 @@ NAME.onnx (opset 17, static shapes, one input `input`, one output
 products: `make models` regenerates them; they are not committed.
 
 Why the weights are redrawn: torchvision's default initialisation leaves
-every BatchNorm an identity in eval mode (weight 1, bias 0, mean 0, var 1),
-which would let a broken BatchNorm or BatchNorm-into-Conv folding pass
-unnoticed; we draw BatchNorm statistics and affine parameters from the seed
-too.  Transformer layers keep torch's initialisation, with LayerNorm
-parameters redrawn for the same reason.
+every BatchNorm an identity in eval mode (weight 1, bias 0, mean 0, var 1)
+and many biases zero, and nn.TransformerEncoder deep-copies one layer, so
+its layers start with equal weights (which the exporter then shares).
+Each would let a class of bugs pass unnoticed (a broken BatchNorm or its
+folding into Conv, a dropped bias, a layer reading another's weights), so
+we redraw them from the seed (see redraw()).
+
+BatchNormalization stays in the CNN exports: torch's exporter folds it into
+the preceding Conv in its default EVAL mode, which would leave lathe's own
+folding pass untested; we export with TrainingMode.PRESERVE on a model in
+eval mode, which keeps inference-mode BatchNormalization nodes.
 
 The transformer's fast path: in eval mode torch may run
 nn.TransformerEncoderLayer through one fused kernel (and nested tensors),
@@ -36,16 +42,21 @@ which the ONNX exporter cannot express.  We build the encoder with
 enable_nested_tensor=False and export with autograd enabled on the
 parameters, which keeps the layer on its composite path; then we check the
 exported graph: only standard ONNX operators, with the attention's MatMul
-and Softmax present, and (for models small enough) onnx's reference
-evaluator on the exported file agrees with torch.
+and Softmax present, and torch's fused path agrees with the composite one.
+
+Every export is also run through onnx's reference evaluator, which must
+agree with torch's output (the test's tolerance): a check that the file
+means what torch computed, independent of lathe (--no-verify skips it).
 
     export_models.py [--out build/models] [--only NAME ...] [--list]
                      [--no-verify]
 """
 import argparse
+import inspect
 import os
 import sys
 import time
+import warnings
 
 import numpy as np
 
@@ -67,9 +78,16 @@ except ImportError as e:  # a clear next step instead of a traceback
          "(make torch-venv, or .venv/bin/pip install -r tools/requirements-torch.txt)" % e)
 
 
-def randomize_norms(model, gen):
-    """Redraws BatchNorm / LayerNorm parameters and statistics from gen, so
-    that normalisation is not an identity (see the module comment)."""
+def redraw(model, gen):
+    """Redraws what a default initialisation leaves trivial or shared, from
+    gen (see the module comment): BatchNorm statistics and affine
+    parameters, LayerNorm affine parameters, biases (torchvision zeroes
+    many), and the weights of every Linear and attention projection
+    (nn.TransformerEncoder deep-copies one layer, so its layers start
+    equal)."""
+    def uniform(t, bound):
+        t.copy_((torch.rand(t.shape, generator=gen) * 2 - 1) * bound)
+
     with torch.no_grad():
         for m in model.modules():
             if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
@@ -82,6 +100,19 @@ def randomize_norms(model, gen):
                 shape = m.normalized_shape
                 m.weight.copy_(torch.rand(shape, generator=gen) + 0.5)
                 m.bias.copy_(torch.randn(shape, generator=gen) * 0.1)
+            elif isinstance(m, torch.nn.Linear):
+                # torch's default bounds for a Linear layer: 1/sqrt(fan_in).
+                b = m.in_features ** -0.5
+                uniform(m.weight, b)
+                if m.bias is not None:
+                    uniform(m.bias, b)
+            elif isinstance(m, torch.nn.MultiheadAttention) and m.in_proj_weight is not None:
+                b = m.embed_dim ** -0.5
+                uniform(m.in_proj_weight, b)
+                if m.in_proj_bias is not None:
+                    uniform(m.in_proj_bias, b)
+            elif isinstance(m, torch.nn.Conv2d) and m.bias is not None:
+                uniform(m.bias, (m.in_channels // m.groups * m.weight[0, 0].numel()) ** -0.5)
 
 
 def torchvision_cnn(name):
@@ -89,7 +120,7 @@ def torchvision_cnn(name):
         # weights=None: random init, nothing fetched.  torch's global RNG is
         # seeded by the caller, so the init is reproducible.
         model = getattr(torchvision.models, name)(weights=None)
-        randomize_norms(model, gen)
+        redraw(model, gen)
         x = torch.randn(1, 3, 224, 224, generator=gen)
         return model, x
     return build
@@ -101,19 +132,18 @@ def encoder(layers, d_model, nhead, ffn, activation, eps):
             d_model, nhead, dim_feedforward=ffn, dropout=0.1, activation=activation,
             layer_norm_eps=eps, batch_first=True)
         model = torch.nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
-        randomize_norms(model, gen)
+        redraw(model, gen)
         x = torch.randn(1, 128, d_model, generator=gen)
         return model, x
     return build
 
 
-# name -> (builder, run onnx's reference evaluator on the export by default)
 MODELS = {
-    "resnet18": (torchvision_cnn("resnet18"), False),
-    "mobilenet_v2": (torchvision_cnn("mobilenet_v2"), False),
-    "squeezenet1_1": (torchvision_cnn("squeezenet1_1"), False),
-    "transformer_encoder": (encoder(4, 256, 4, 2048, "relu", 1e-5), True),
-    "bert_base_encoder": (encoder(12, 768, 12, 3072, "gelu", 1e-12), False),
+    "resnet18": torchvision_cnn("resnet18"),
+    "mobilenet_v2": torchvision_cnn("mobilenet_v2"),
+    "squeezenet1_1": torchvision_cnn("squeezenet1_1"),
+    "transformer_encoder": encoder(4, 256, 4, 2048, "relu", 1e-5),
+    "bert_base_encoder": encoder(12, 768, 12, 3072, "gelu", 1e-12),
 }
 # The milestone's four; bert_base_encoder is for benchmarks.
 DEFAULT = ["resnet18", "mobilenet_v2", "squeezenet1_1", "transformer_encoder"]
@@ -155,7 +185,7 @@ def reference_check(name, path, x, want):
 
 
 def export_one(name, out, verify):
-    build, ref_default = MODELS[name]
+    build = MODELS[name]
     torch.manual_seed(SEED)
     gen = torch.Generator().manual_seed(SEED)
     model, x = build(gen)
@@ -168,10 +198,16 @@ def export_one(name, out, verify):
     with torch.enable_grad():
         want = model(x).detach()
         kwargs = dict(input_names=["input"], output_names=["output"],
-                      opset_version=OPSET, do_constant_folding=True)
-        if "dynamo" in torch.onnx.export.__code__.co_varnames:
+                      opset_version=OPSET, do_constant_folding=True,
+                      training=torch.onnx.TrainingMode.PRESERVE)
+        if "dynamo" in inspect.signature(torch.onnx.export).parameters:
             kwargs["dynamo"] = False
-        torch.onnx.export(model, (x,), path, **kwargs)
+        with warnings.catch_warnings():
+            # The legacy exporter's deprecation notice, and its advice
+            # against constant folding in PRESERVE mode, which concerns
+            # models in training mode only.
+            warnings.simplefilter("ignore")
+            torch.onnx.export(model, (x,), path, **kwargs)
     if is_transformer:
         # The fused path (no autograd) must agree with what we exported.
         with torch.no_grad():
@@ -185,13 +221,14 @@ def export_one(name, out, verify):
     np.save(os.path.join(out, name + ".torch.npy"), wn)
     ops = check_graph(name, path, is_transformer)
     note = ""
-    if verify and ref_default:
+    if verify:
         note = ", onnx reference evaluator agrees (max abs diff %.3g)" % reference_check(
             name, path, xn, wn)
     size = os.path.getsize(path) / 2**20
     nodes = sum(ops.values())
-    print("%-20s %7.1f MiB  %4d nodes  output %s  %.1f s%s" % (
-        name, size, nodes, "x".join(map(str, wn.shape)), time.time() - t0, note))
+    print("%-20s %6.1f MiB  %4d nodes  output %s, max|output| %.3g  %.1f s%s" % (
+        name, size, nodes, "x".join(map(str, wn.shape)), float(np.abs(wn).max()),
+        time.time() - t0, note))
 
 
 def main():

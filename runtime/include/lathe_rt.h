@@ -132,4 +132,33 @@ int64_t lathe_rt_load_i64(const lathe_tensor *t, int64_t i);
 void lathe_rt_store_f64(lathe_tensor *t, int64_t i, double v);
 void lathe_rt_store_i64(lathe_tensor *t, int64_t i, int64_t v);
 
+/* ---- thread pool -----------------------------------------------------------
+ * The caller chooses the thread count; creating the pool is the only
+ * allocation (its threads start then and sleep on a condition variable
+ * between jobs: no idle thread spins).  lathe_rt_parallel_for splits
+ * [0, n) into chunks and calls fn(ctx, begin, end) on them from the
+ * pool's threads and the calling thread, returning when all are done.  A
+ * NULL pool, a pool of one thread, n <= 1, or a call made while the pool
+ * is already running a job (from inside fn, or from another thread) runs
+ * fn(ctx, 0, n) on the calling thread instead: correct, just serial.
+ *
+ * A pool's first member is the address of its parallel_for, so that code
+ * loaded at run time (the C backend's JIT libraries) can dispatch through
+ * the pool without linking the runtime:
+ *   (*(lathe_rt_parallel_for_fn *)pool)(pool, n, fn, ctx)
+ * is the same call as lathe_rt_parallel_for(pool, n, fn, ctx). */
+typedef struct lathe_rt_pool lathe_rt_pool;
+typedef void (*lathe_rt_task_fn)(void *ctx, int64_t begin, int64_t end);
+typedef void (*lathe_rt_parallel_for_fn)(lathe_rt_pool *p, int64_t n, lathe_rt_task_fn fn,
+					 void *ctx);
+
+/* nthreads counts the calling thread (nthreads - 1 workers are started);
+ * values < 1 mean 1.  Returns NULL if memory or threads cannot be had
+ * (a NULL pool is valid everywhere and runs serially). */
+lathe_rt_pool *lathe_rt_pool_create(int nthreads);
+void lathe_rt_pool_destroy(lathe_rt_pool *p);
+/* Threads that share the work (1 for NULL). */
+int lathe_rt_pool_size(const lathe_rt_pool *p);
+void lathe_rt_parallel_for(lathe_rt_pool *p, int64_t n, lathe_rt_task_fn fn, void *ctx);
+
 #endif

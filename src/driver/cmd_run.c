@@ -8,6 +8,7 @@
  * an empty file DIR/output_N.none.
  */
 #include "base/npy.h"
+#include "codegen/jit.h"
 #include "driver/driver.h"
 #include "exec/exec.h"
 #include "onnx/onnx.h"
@@ -22,14 +23,17 @@
 
 static const char run_usage[] =
 	"usage: lathe run MODEL [IN...] [-o DIR] [options]\n"
+	"       lathe run MODULE_DIR [IN...] [-o DIR] [options]   (from `lathe compile`)\n"
 	"\n"
 	"Runs MODEL (an ONNX file) on the inputs IN (.npy or ONNX .pb tensor files,\n"
 	"one per graph input, in graph order) and writes DIR/output_N.npy.\n"
 	"  -o DIR             where to write the outputs (default: no files written)\n"
-	"  --backend interp   the loop-IR interpreter (the only backend so far)\n"
+	"  --backend B        c: loop programs compiled to C and cached (the default;\n"
+	"                     docs/c-backend.md); interp: the loop-IR interpreter\n"
 	"  --random-inputs    make inputs from a fixed seed instead of reading files\n"
 	"  --print            print a summary of each output\n"
-	"  --runs N           run N times and report the median time (default 1)\n";
+	"  --runs N           run N times and report the median time (default 1)\n"
+	"  --threads N        threads of a compiled module (default: this machine's CPUs)\n";
 
 static double now_ms(void)
 {
@@ -177,8 +181,10 @@ static int cmp_double(const void *a, const void *b)
 typedef struct run_opts {
 	const char *model, *outdir;
 	const char **inputs;
-	int ninputs, runs;
+	int ninputs, runs, threads;
 	bool random_inputs, print;
+	bool backend_interp; /* --backend interp */
+	bool backend_c;      /* --backend c (else: c, or the interpreter without a compiler) */
 } run_opts;
 
 static lathe_err run(const run_opts *o)
@@ -206,15 +212,37 @@ static lathe_err run(const run_opts *o)
 				     : read_input(a, g, i, o->inputs[i], &in[i]);
 	double *times = lathe_arena_new(a, double, o->runs);
 	lathe_arena *run_arena = NULL;
+	lathe_jit *jit = NULL;
+	lathe_jit_stats first = {0};
+	if (!e && !o->backend_interp) {
+		lathe_jit_opts jo = {.nthreads = o->threads, .log = o->print ? stdout : NULL,
+				     .fallback = !o->backend_c};
+		e = lathe_jit_create(&jo, &jit);
+		if (e && !o->backend_c) {
+			fprintf(stderr, "lathe: warning: %s; running on the interpreter\n",
+				lathe_error_message(e));
+			lathe_error_free(e);
+			e = NULL;
+		}
+	}
 	for (int r = 0; !e && r < o->runs; r++) {
 		if (run_arena)
 			lathe_arena_destroy(run_arena);
 		run_arena = lathe_arena_create();
-		lathe_exec *x = lathe_exec_create(run_arena);
 		double t1 = now_ms();
-		e = lathe_exec_run(x, g, in, out);
+		if (jit) {
+			e = lathe_jit_run(jit, g, run_arena, in, out);
+			if (r == 0)
+				first = *lathe_jit_last_stats(jit);
+			if (!e && r == 0 && first.interpreted)
+				fprintf(stderr, "lathe: warning: no C compiler could be run (set $CC); "
+					"ran on the interpreter\n");
+		} else {
+			lathe_exec *x = lathe_exec_create(run_arena);
+			e = lathe_exec_run(x, g, in, out);
+			lathe_exec_destroy(x);
+		}
 		times[r] = now_ms() - t1;
-		lathe_exec_destroy(x);
 	}
 	if (!e && o->outdir) {
 		e = make_dir(o->outdir);
@@ -225,11 +253,17 @@ static lathe_err run(const run_opts *o)
 		for (size_t i = 0; i < g->outputs.len; i++)
 			print_output(g, i, &out[i]);
 		qsort(times, o->runs, sizeof *times, cmp_double);
-		printf("model %s: %zu nodes, loaded in %.1f ms; ran on the interpreter in %.1f ms"
+		printf("model %s: %zu nodes, loaded in %.1f ms; ran %s in %.1f ms"
 		       " (median of %d run%s)\n",
-		       o->model, g->nodes.len, t_load, times[o->runs / 2], o->runs,
-		       o->runs == 1 ? "" : "s");
+		       o->model, g->nodes.len, t_load,
+		       jit && !first.interpreted ? "compiled C" : "on the interpreter",
+		       times[o->runs / 2], o->runs, o->runs == 1 ? "" : "s");
+		if (jit && !first.interpreted)
+			printf("C backend: %d loop programs, %d compiled by the first run (%.0f ms in the C "
+			       "compiler), the rest from the cache\n",
+			       first.nfuncs, first.ncompiled, first.ms_cc);
 	}
+	lathe_jit_destroy(jit);
 	if (run_arena)
 		lathe_arena_destroy(run_arena);
 	lathe_arena_destroy(a);
@@ -261,11 +295,25 @@ int lathe_cmd_run(int argc, char **argv)
 					rc = 2;
 				}
 				o.runs = (int)v;
-			} else if (strcmp(argv[++i], "interp")) {
-				fprintf(stderr, "lathe run: unknown backend '%s' (available: interp)\n",
+			} else if (!strcmp(argv[++i], "c")) {
+				o.backend_c = true;
+				o.backend_interp = false;
+			} else if (!strcmp(argv[i], "interp")) {
+				o.backend_interp = true;
+				o.backend_c = false;
+			} else {
+				fprintf(stderr, "lathe run: unknown backend '%s' (available: interp, c)\n",
 					argv[i]);
 				rc = 2;
 			}
+		} else if (!strcmp(a, "--threads") && i + 1 < argc) {
+			char *end;
+			long v = strtol(argv[++i], &end, 10);
+			if (*end || v < 1 || v > 1024) {
+				fprintf(stderr, "lathe run: --threads wants a count from 1 to 1024\n");
+				rc = 2;
+			}
+			o.threads = (int)v;
 		} else if (!strcmp(a, "--random-inputs")) {
 			o.random_inputs = true;
 		} else if (!strcmp(a, "--print")) {
@@ -286,6 +334,12 @@ int lathe_cmd_run(int argc, char **argv)
 	if (rc < 0 && o.random_inputs && o.ninputs) {
 		fprintf(stderr, "lathe run: --random-inputs and input files are exclusive\n");
 		rc = 2;
+	}
+	if (rc < 0 && lathe_is_module_dir(o.model)) {
+		lathe_run_module_opts mo = {.dir = o.model, .outdir = o.outdir, .inputs = o.inputs,
+					    .ninputs = o.ninputs, .runs = o.runs, .threads = o.threads,
+					    .random_inputs = o.random_inputs, .print = o.print};
+		rc = lathe_report(lathe_run_module(&mo));
 	}
 	if (rc < 0)
 		rc = lathe_report(run(&o));

@@ -13,6 +13,7 @@
  * executor's arena and are never freed alone.
  */
 #include "exec/exec.h"
+#include "lower/group.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,7 @@ struct lathe_exec {
 	lathe_arena *arena;
 	frame *top; /* the frame whose node is running */
 	int depth;
+	lathe_exec_backend backend; /* run == NULL: the interpreter */
 };
 
 enum { MAX_SUBGRAPH_DEPTH = 64 };
@@ -42,6 +44,11 @@ lathe_exec *lathe_exec_create(lathe_arena *arena)
 void lathe_exec_destroy(lathe_exec *e)
 {
 	free(e);
+}
+
+void lathe_exec_set_backend(lathe_exec *e, const lathe_exec_backend *b)
+{
+	e->backend = b ? *b : (lathe_exec_backend){0};
 }
 
 static const char *node_label(lathe_arena *a, const lathe_node *n)
@@ -218,7 +225,7 @@ static lathe_err run_lowered(lathe_exec *e, lathe_graph *g, const lathe_node *n,
 		out[i] = (lathe_rvalue){.kind = LATHE_TY_TENSOR, .dtype = t->dtype, .t = t};
 		args[p++] = t->data;
 	}
-	err = lathe_tir_interp(fn, args);
+	err = e->backend.run ? e->backend.run(e->backend.ctx, fn, args) : lathe_tir_interp(fn, args);
 done_fn:
 	lathe_tir_func_deinit(fn);
 done:
@@ -237,6 +244,59 @@ static lathe_err run_kernel(lathe_exec *e, lathe_graph *g, const lathe_node *n,
 			return lathe_error(LATHE_EINTERNAL, "kernel left output %d unset", i);
 	}
 	return NULL;
+}
+
+/* A fusion group (passes/fuse.c) runs as one loop program (lower/group.c).
+ * Where it cannot (its lowering fails, or run-time types differ from the
+ * graph's static ones), *done stays false and its nodes run one by one,
+ * which reports any real error with the node's name. */
+static lathe_err run_group(lathe_exec *e, frame *f, size_t first, size_t count, bool *done)
+{
+	lathe_arena *scratch = lathe_arena_create();
+	lathe_group_io io;
+	lathe_tir_func *fn = NULL;
+	*done = false;
+	lathe_err err = lathe_lower_group(f->g, first, count, scratch, &io, &fn);
+	if (err) {
+		lathe_error_free(err);
+		lathe_arena_destroy(scratch);
+		return NULL;
+	}
+	void **args = lathe_arena_new(scratch, void *, fn->nparams + 1);
+	lathe_tensor **outs = lathe_arena_new(scratch, lathe_tensor *, io.nout + 1);
+	bool ok = true;
+	for (int i = 0; i < io.nin && ok; i++) {
+		const lathe_tir_buf *b = fn->bufs.data[i];
+		const lathe_rvalue *rv = &f->vals[io.in[i]];
+		ok = f->have[io.in[i]] && rv->kind == LATHE_TY_TENSOR && rv->t &&
+		     rv->t->dtype == b->dtype && rv->t->rank == b->rank &&
+		     (!b->rank || !memcmp(rv->t->shape, b->shape, sizeof(int64_t) * (size_t)b->rank));
+		args[i] = ok ? rv->t->data : NULL;
+	}
+	for (int i = 0; i < io.nout && ok && !err; i++) {
+		const lathe_tir_buf *b = fn->bufs.data[io.nin + i];
+		err = lathe_tensor_alloc(e->arena, b->dtype, b->rank, b->shape, &outs[i]);
+		if (!err)
+			args[io.nin + i] = outs[i]->data;
+	}
+	if (ok && !err) {
+		lathe_tir_simplify(fn);
+		err = e->backend.run ? e->backend.run(e->backend.ctx, fn, args) : lathe_tir_interp(fn, args);
+	}
+	if (ok && !err) {
+		for (int i = 0; i < io.nout; i++) {
+			f->vals[io.out[i]] = (lathe_rvalue){.kind = LATHE_TY_TENSOR,
+							    .dtype = outs[i]->dtype, .t = outs[i]};
+			f->have[io.out[i]] = true;
+		}
+		*done = true;
+	}
+	if (err)
+		err = lathe_error_wrap(err, "fused nodes '%s'..'%s'", f->g->nodes.data[first].name,
+				       f->g->nodes.data[first + count - 1].name);
+	lathe_tir_func_deinit(fn);
+	lathe_arena_destroy(scratch);
+	return err;
 }
 
 static lathe_err run_frame(lathe_exec *e, frame *f, const lathe_rvalue *in, lathe_rvalue *out)
@@ -273,6 +333,19 @@ static lathe_err run_frame(lathe_exec *e, frame *f, const lathe_rvalue *in, lath
 		lathe_node *n = &g->nodes.data[k];
 		if (n->dead)
 			continue;
+		if (n->group) {
+			size_t first, count;
+			bool done = false;
+			lathe_group_range(g, k, &first, &count);
+			if (first == k && count > 1)
+				err = run_group(e, f, k, count, &done);
+			if (err)
+				break;
+			if (done) {
+				k += count - 1;
+				continue;
+			}
+		}
 		lathe_rvalue *nin = lathe_arena_new(e->arena, lathe_rvalue, n->nin + 1);
 		lathe_rvalue *nout = lathe_arena_new(e->arena, lathe_rvalue, n->nout + 1);
 		for (int i = 0; i < n->nin; i++) {
@@ -377,6 +450,17 @@ lathe_err lathe_kernel_call_rt(lathe_kernel_ctx *c, lathe_rt_kernel fn,
 			       const int64_t *ip, int nip, const double *fp, int nfp,
 			       const char *const *sp, int nsp)
 {
+	if (c->capture) {
+		lathe_rt_capture *k = c->capture;
+		const char **s = lathe_arena_new(c->arena, const char *, nsp + 1);
+		for (int i = 0; i < nsp; i++)
+			s[i] = lathe_arena_strdup(c->arena, sp[i] ? sp[i] : "");
+		*k = (lathe_rt_capture){
+			.fn = fn, .nip = nip, .nfp = nfp, .nsp = nsp, .sp = s,
+			.ip = lathe_arena_memdup(c->arena, ip, sizeof *ip * (size_t)(nip > 0 ? nip : 0)),
+			.fp = lathe_arena_memdup(c->arena, fp, sizeof *fp * (size_t)(nfp > 0 ? nfp : 0))};
+		return NULL;
+	}
 	lathe_tensor *in = lathe_arena_new(c->arena, lathe_tensor, c->nin + 1);
 	lathe_tensor *out = lathe_arena_new(c->arena, lathe_tensor, c->nout + 1);
 	for (int i = 0; i < c->nin; i++) {

@@ -36,4 +36,16 @@ lathe_err lathe_exec_lower_node(lathe_graph *g, const lathe_node *n,
 				const lathe_type *const *in, const lathe_tensor *const *in_val,
 				lathe_arena *a, lathe_tir_func **out);
 
+/* A backend for lowered loop programs: the executor calls run() where it
+ * would call the interpreter (the default when none is set), with fn
+ * verified and simplified and args[i] the data of fn's parameter i (one
+ * more entry, args[fn->nparams], is NULL).  The C backend's JIT
+ * (codegen/jit.h) is one.  Extern kernels are not affected. */
+typedef struct lathe_exec_backend {
+	void *ctx;
+	lathe_err (*run)(void *ctx, lathe_tir_func *fn, void *const *args);
+} lathe_exec_backend;
+/* b is copied; NULL restores the interpreter. */
+void lathe_exec_set_backend(lathe_exec *e, const lathe_exec_backend *b);
+
 #endif

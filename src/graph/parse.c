@@ -920,6 +920,18 @@ static lathe_err parse_node(parser *P, lathe_graph *g, int depth)
 	const char *node_name = "";
 	if (peek(P)->kind == T_AT)
 		node_name = next(P)->text;
+	int64_t group = 0; /* `group N`: fusion group (src/passes/fuse.c) */
+	if (is_word(peek(P), "group")) {
+		next(P);
+		tok *gt = next(P);
+		if ((e = parse_int(P, gt, &group)))
+			goto done;
+		if (group < 1 || group >= (int64_t)UINT32_MAX) {
+			e = error_at(P, gt->pos, "a fusion group is a number from 1 to %u",
+				     (unsigned)(UINT32_MAX - 1));
+			goto done;
+		}
+	}
 	/* Output names are checked now, after the inputs and subgraphs, which
 	 * may have created captures under the same names. */
 	for (size_t i = 0; i < outs.len; i++) {
@@ -939,6 +951,7 @@ static lathe_err parse_node(parser *P, lathe_graph *g, int depth)
 		goto done;
 	n->attrs = attrs;
 	n->nattr = nattr;
+	n->group = (uint32_t)group;
 	for (size_t i = 0; i < outs.len; i++)
 		if (outs.data[i].typed)
 			g->values.data[n->out[i]].type = outs.data[i].type;

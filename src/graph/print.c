@@ -395,6 +395,8 @@ static void print_node(lathe_buf *b, const lathe_graph *g, const lathe_node *n, 
 		lathe_buf_puts(b, " @");
 		put_name(b, n->name);
 	}
+	if (n->group) /* fusion group (src/passes/fuse.c) */
+		lathe_buf_printf(b, " group %u", (unsigned)n->group);
 	lathe_buf_puts(b, "\n");
 }
 

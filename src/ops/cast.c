@@ -81,6 +81,7 @@ static lathe_tir_expr *cast_no_saturate(lathe_tir_func *f, int to, lathe_tir_exp
 
 lathe_err lower_cast(lathe_lower_ctx *c)
 {
+	c->fn->sched_class = LATHE_SCHED_ELEMENTWISE;
 	if (c->nin < 1 || !c->in_buf[0])
 		return lathe_error(LATHE_EINVAL, "input 0 is required");
 	lathe_tir_func *f = c->fn;

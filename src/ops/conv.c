@@ -183,6 +183,7 @@ lathe_err lower_conv(lathe_lower_ctx *c)
 	int acc = integer ? LATHE_DT_I32 : lathe_nn_acc_dtype(x->dtype);
 
 	int64_t Cg = C / group, Mg = M / group;
+	f->sched_class = Cg == 1 && group > 1 ? LATHE_SCHED_DEPTHWISE_CONV : LATHE_SCHED_CONV;
 	int64_t *rext = lathe_arena_new(f->arena, int64_t, n + 1);
 	rext[0] = Cg;
 	memcpy(rext + 1, g.kernel, sizeof(int64_t) * (size_t)n);
@@ -289,6 +290,7 @@ lathe_err infer_conv_transpose(lathe_infer_ctx *c)
 
 lathe_err lower_conv_transpose(lathe_lower_ctx *c)
 {
+	c->fn->sched_class = LATHE_SCHED_CONV;
 	lathe_tir_func *f = c->fn;
 	lathe_tir_buf *x = c->in_buf[0], *w = c->in_buf[1], *y = c->out_buf[0];
 	lathe_tir_buf *b = c->nin > 2 ? c->in_buf[2] : NULL;

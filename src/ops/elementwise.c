@@ -384,6 +384,7 @@ static lathe_err unary_value(lathe_lower_ctx *c, lathe_tir_expr *x, lathe_tir_ex
 
 lathe_err lower_unary(lathe_lower_ctx *c)
 {
+	c->fn->sched_class = LATHE_SCHED_ELEMENTWISE;
 	LATHE_TRY(need_tensor_bufs(c, 1));
 	lathe_te_axes ax = out_axes(c, 0);
 	lathe_tir_expr *x = lathe_te_load_bcast(c->fn, c->in_buf[0], ax), *v;
@@ -518,6 +519,7 @@ static lathe_err binary_value(lathe_lower_ctx *c, lathe_tir_expr *a, lathe_tir_e
 
 lathe_err lower_binary(lathe_lower_ctx *c)
 {
+	c->fn->sched_class = LATHE_SCHED_ELEMENTWISE;
 	LATHE_TRY(need_tensor_bufs(c, 2));
 	lathe_te_axes ax = out_axes(c, 0);
 	lathe_tir_expr *a = lathe_te_load_bcast(c->fn, c->in_buf[0], ax);
@@ -529,6 +531,7 @@ lathe_err lower_binary(lathe_lower_ctx *c)
 
 lathe_err lower_variadic(lathe_lower_ctx *c)
 {
+	c->fn->sched_class = LATHE_SCHED_ELEMENTWISE;
 	int op = c->node->op;
 	LATHE_TRY(need_tensor_bufs(c, c->nin));
 	if (c->nin < 1)
@@ -558,6 +561,7 @@ lathe_err lower_variadic(lathe_lower_ctx *c)
 
 lathe_err lower_where(lathe_lower_ctx *c)
 {
+	c->fn->sched_class = LATHE_SCHED_ELEMENTWISE;
 	LATHE_TRY(need_tensor_bufs(c, 3));
 	lathe_tir_func *f = c->fn;
 	lathe_te_axes ax = out_axes(c, 0);
@@ -576,6 +580,7 @@ lathe_err lower_where(lathe_lower_ctx *c)
  * every element becomes hi. */
 lathe_err lower_clip(lathe_lower_ctx *c)
 {
+	c->fn->sched_class = LATHE_SCHED_ELEMENTWISE;
 	LATHE_TRY(need_tensor_bufs(c, 1));
 	lathe_tir_func *f = c->fn;
 	lathe_te_axes ax = out_axes(c, 0);

@@ -48,6 +48,7 @@ lathe_err infer_gather(lathe_infer_ctx *c)
 
 lathe_err lower_gather(lathe_lower_ctx *c)
 {
+	c->fn->sched_class = LATHE_SCHED_ELEMENTWISE;
 	LATHE_TRY(mv_need_buf(c, 0));
 	LATHE_TRY(mv_need_buf(c, 1));
 	lathe_tir_func *f = c->fn;
@@ -80,6 +81,7 @@ lathe_err infer_gather_elements(lathe_infer_ctx *c)
 
 lathe_err lower_gather_elements(lathe_lower_ctx *c)
 {
+	c->fn->sched_class = LATHE_SCHED_ELEMENTWISE;
 	LATHE_TRY(mv_need_buf(c, 0));
 	LATHE_TRY(mv_need_buf(c, 1));
 	lathe_tir_func *f = c->fn;
@@ -135,6 +137,7 @@ lathe_err infer_gather_nd(lathe_infer_ctx *c)
 
 lathe_err lower_gather_nd(lathe_lower_ctx *c)
 {
+	c->fn->sched_class = LATHE_SCHED_ELEMENTWISE;
 	LATHE_TRY(mv_need_buf(c, 0));
 	LATHE_TRY(mv_need_buf(c, 1));
 	lathe_tir_func *f = c->fn;

@@ -157,6 +157,7 @@ static lathe_err qparam(lathe_tir_func *f, lathe_tir_buf *p, int xr, const int64
 
 lathe_err lower_matmul(lathe_lower_ctx *c)
 {
+	c->fn->sched_class = LATHE_SCHED_MATMUL;
 	lathe_tir_func *f = c->fn;
 	int op = c->node->op;
 	mm_io io = mm_inputs(op);
@@ -261,6 +262,7 @@ lathe_err infer_gemm(lathe_infer_ctx *c)
 
 lathe_err lower_gemm(lathe_lower_ctx *c)
 {
+	c->fn->sched_class = LATHE_SCHED_MATMUL;
 	lathe_tir_func *f = c->fn;
 	lathe_tir_buf *a = c->in_buf[0], *b = c->in_buf[1], *y = c->out_buf[0];
 	lathe_tir_buf *cc = c->nin > 2 ? c->in_buf[2] : NULL;

@@ -88,6 +88,7 @@ lathe_err infer_pad(lathe_infer_ctx *c)
 
 lathe_err lower_pad(lathe_lower_ctx *c)
 {
+	c->fn->sched_class = LATHE_SCHED_ELEMENTWISE;
 	LATHE_TRY(mv_need_buf(c, 0));
 	lathe_tir_func *f = c->fn;
 	lathe_tir_buf *in = c->in_buf[0], *out = c->out_buf[0];
@@ -415,6 +416,7 @@ lathe_err infer_space_to_depth(lathe_infer_ctx *c)
 
 lathe_err lower_depth_to_space(lathe_lower_ctx *c)
 {
+	c->fn->sched_class = LATHE_SCHED_ELEMENTWISE;
 	LATHE_TRY(mv_need_buf(c, 0));
 	lathe_tir_func *f = c->fn;
 	int64_t b;
@@ -442,6 +444,7 @@ lathe_err lower_depth_to_space(lathe_lower_ctx *c)
 
 lathe_err lower_space_to_depth(lathe_lower_ctx *c)
 {
+	c->fn->sched_class = LATHE_SCHED_ELEMENTWISE;
 	LATHE_TRY(mv_need_buf(c, 0));
 	lathe_tir_func *f = c->fn;
 	int64_t b;

@@ -62,6 +62,9 @@ typedef struct lathe_kernel_ctx {
 	lathe_rvalue *out;  /* to fill */
 	lathe_arena *arena; /* outputs live here */
 	struct lathe_exec *exec;
+	/* Set by the module compiler (src/module/kernels.c): then
+	 * lathe_kernel_call_rt records the call here instead of running it. */
+	struct lathe_rt_capture *capture;
 } lathe_kernel_ctx;
 
 typedef lathe_err (*lathe_infer_fn)(lathe_infer_ctx *c);
@@ -115,5 +118,14 @@ lathe_err lathe_kernel_output(lathe_kernel_ctx *c, int i, int dtype, int rank,
 lathe_err lathe_kernel_call_rt(lathe_kernel_ctx *c, lathe_rt_kernel fn,
 			       const int64_t *ip, int nip, const double *fp, int nfp,
 			       const char *const *sp, int nsp);
+/* A runtime kernel call recorded instead of run (kernel ctx's `capture`);
+ * the arrays are copies in the kernel ctx's arena. */
+typedef struct lathe_rt_capture {
+	lathe_rt_kernel fn; /* NULL until a call was recorded */
+	const int64_t *ip;
+	const double *fp;
+	const char *const *sp;
+	int nip, nfp, nsp;
+} lathe_rt_capture;
 
 #endif

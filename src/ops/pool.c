@@ -181,6 +181,7 @@ static void lower_argmax(lathe_lower_ctx *c, const lathe_nn_geom *g, lathe_te_ax
 
 lathe_err lower_pool(lathe_lower_ctx *c)
 {
+	c->fn->sched_class = LATHE_SCHED_POOL;
 	lathe_tir_func *f = c->fn;
 	int op = c->node->op;
 	lathe_tir_buf *x = c->in_buf[0], *y = c->out_buf[0];

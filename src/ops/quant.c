@@ -191,6 +191,7 @@ static lathe_tir_expr *f8_nosat(lathe_tir_func *f, int od, lathe_tir_expr *v)
 
 lathe_err lower_quantize(lathe_lower_ctx *c)
 {
+	c->fn->sched_class = LATHE_SCHED_ELEMENTWISE;
 	const lathe_type *xt = c->in[0];
 	int od = c->out[0].dtype;
 	qmap ms, mz = {0};
@@ -259,6 +260,7 @@ lathe_err infer_dequantize(lathe_infer_ctx *c)
 
 lathe_err lower_dequantize(lathe_lower_ctx *c)
 {
+	c->fn->sched_class = LATHE_SCHED_ELEMENTWISE;
 	const lathe_type *xt = c->in[0];
 	qmap ms, mz = {0};
 	LATHE_TRY(quant_map(c->node, xt, c->in[1], "x_scale", &ms));

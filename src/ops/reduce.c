@@ -205,6 +205,7 @@ lathe_err infer_reduce(lathe_infer_ctx *c)
 
 lathe_err lower_reduce(lathe_lower_ctx *c)
 {
+	c->fn->sched_class = LATHE_SCHED_REDUCTION;
 	if (c->nin < 1 || !c->in_buf[0])
 		return lathe_error(LATHE_EINVAL, "input 0 is required");
 	lathe_tir_func *f = c->fn;
@@ -383,6 +384,7 @@ lathe_err lower_argreduce(lathe_lower_ctx *c)
 
 lathe_err lower_softmax(lathe_lower_ctx *c)
 {
+	c->fn->sched_class = LATHE_SCHED_SOFTMAX_NORM;
 	if (c->nin < 1 || !c->in_buf[0])
 		return lathe_error(LATHE_EINVAL, "input 0 is required");
 	lathe_tir_func *f = c->fn;

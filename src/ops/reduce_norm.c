@@ -94,6 +94,7 @@ lathe_err infer_batchnorm(lathe_infer_ctx *c)
 
 lathe_err lower_batchnorm(lathe_lower_ctx *c)
 {
+	c->fn->sched_class = LATHE_SCHED_ELEMENTWISE;
 	LATHE_TRY(need_float_input(c, 5));
 	lathe_tir_func *f = c->fn;
 	lathe_tir_buf *x = c->in_buf[0], *out = c->out_buf[0];
@@ -152,6 +153,7 @@ lathe_err lower_batchnorm(lathe_lower_ctx *c)
 
 lathe_err lower_instancenorm(lathe_lower_ctx *c)
 {
+	c->fn->sched_class = LATHE_SCHED_SOFTMAX_NORM;
 	LATHE_TRY(need_float_input(c, 3));
 	lathe_tir_func *f = c->fn;
 	lathe_tir_buf *x = c->in_buf[0], *out = c->out_buf[0];
@@ -225,6 +227,7 @@ lathe_err infer_layernorm(lathe_infer_ctx *c)
 
 lathe_err lower_layernorm(lathe_lower_ctx *c)
 {
+	c->fn->sched_class = LATHE_SCHED_SOFTMAX_NORM;
 	LATHE_TRY(need_float_input(c, 2));
 	lathe_tir_func *f = c->fn;
 	lathe_tir_buf *x = c->in_buf[0], *out = c->out_buf[0];
@@ -261,6 +264,7 @@ lathe_err lower_layernorm(lathe_lower_ctx *c)
 
 lathe_err lower_rmsnorm(lathe_lower_ctx *c)
 {
+	c->fn->sched_class = LATHE_SCHED_SOFTMAX_NORM;
 	LATHE_TRY(need_float_input(c, 2));
 	lathe_tir_func *f = c->fn;
 	lathe_tir_buf *x = c->in_buf[0], *out = c->out_buf[0];
@@ -290,6 +294,7 @@ lathe_err lower_rmsnorm(lathe_lower_ctx *c)
  * per channel (opset 21; the frontend repeats opset 18's per-group ones). */
 lathe_err lower_groupnorm(lathe_lower_ctx *c)
 {
+	c->fn->sched_class = LATHE_SCHED_SOFTMAX_NORM;
 	LATHE_TRY(need_float_input(c, 3));
 	lathe_tir_func *f = c->fn;
 	lathe_tir_buf *x = c->in_buf[0], *out = c->out_buf[0];
@@ -357,6 +362,7 @@ lathe_err lower_groupnorm(lathe_lower_ctx *c)
 /* x / ||x||_p along axis; a zero norm gives 0 (the ONNX reference). */
 lathe_err lower_lpnorm(lathe_lower_ctx *c)
 {
+	c->fn->sched_class = LATHE_SCHED_SOFTMAX_NORM;
 	LATHE_TRY(need_float_input(c, 1));
 	lathe_tir_func *f = c->fn;
 	lathe_tir_buf *x = c->in_buf[0], *out = c->out_buf[0];
@@ -388,6 +394,7 @@ lathe_err lower_lpnorm(lathe_lower_ctx *c)
 /* (x - E[x]) / (sqrt(E[x^2] - E[x]^2) + 1e-9) over `axes` (default 0, 2, 3). */
 lathe_err lower_mvn(lathe_lower_ctx *c)
 {
+	c->fn->sched_class = LATHE_SCHED_SOFTMAX_NORM;
 	LATHE_TRY(need_float_input(c, 1));
 	lathe_tir_func *f = c->fn;
 	lathe_tir_buf *x = c->in_buf[0], *out = c->out_buf[0];

@@ -584,6 +584,7 @@ static lathe_err lower_resize_nearest(lathe_lower_ctx *c, const resize_opts *o,
 
 lathe_err lower_resize(lathe_lower_ctx *c)
 {
+	c->fn->sched_class = LATHE_SCHED_ELEMENTWISE;
 	LATHE_TRY(mv_need_buf(c, 0));
 	lathe_tir_buf *in = c->in_buf[0];
 	resize_opts o;

@@ -413,6 +413,7 @@ lathe_err infer_unsqueeze(lathe_infer_ctx *c)
  * row-major order under another shape. */
 lathe_err lower_copy(lathe_lower_ctx *c)
 {
+	c->fn->sched_class = LATHE_SCHED_ELEMENTWISE;
 	LATHE_TRY(mv_need_buf(c, 0));
 	lathe_tir_func *f = c->fn;
 	lathe_tir_buf *in = c->in_buf[0], *out = c->out_buf[0];
@@ -480,6 +481,7 @@ lathe_err infer_transpose(lathe_infer_ctx *c)
 
 lathe_err lower_transpose(lathe_lower_ctx *c)
 {
+	c->fn->sched_class = LATHE_SCHED_ELEMENTWISE;
 	LATHE_TRY(mv_need_buf(c, 0));
 	lathe_tir_func *f = c->fn;
 	lathe_tir_buf *in = c->in_buf[0];
@@ -559,6 +561,7 @@ lathe_err infer_concat(lathe_infer_ctx *c)
 
 lathe_err lower_concat(lathe_lower_ctx *c)
 {
+	c->fn->sched_class = LATHE_SCHED_ELEMENTWISE;
 	lathe_tir_func *f = c->fn;
 	lathe_tir_buf *out = c->out_buf[0];
 	int axis;
@@ -652,6 +655,7 @@ lathe_err infer_split(lathe_infer_ctx *c)
 
 lathe_err lower_split(lathe_lower_ctx *c)
 {
+	c->fn->sched_class = LATHE_SCHED_ELEMENTWISE;
 	LATHE_TRY(mv_need_buf(c, 0));
 	lathe_tir_func *f = c->fn;
 	lathe_tir_buf *in = c->in_buf[0];
@@ -783,6 +787,7 @@ lathe_err infer_slice(lathe_infer_ctx *c)
 
 lathe_err lower_slice(lathe_lower_ctx *c)
 {
+	c->fn->sched_class = LATHE_SCHED_ELEMENTWISE;
 	LATHE_TRY(mv_need_buf(c, 0));
 	lathe_tir_func *f = c->fn;
 	lathe_tir_buf *in = c->in_buf[0];
@@ -845,6 +850,7 @@ lathe_err infer_expand(lathe_infer_ctx *c)
 
 lathe_err lower_expand(lathe_lower_ctx *c)
 {
+	c->fn->sched_class = LATHE_SCHED_ELEMENTWISE;
 	LATHE_TRY(mv_need_buf(c, 0));
 	lathe_te_axes ax = mv_out_axes(c, 0);
 	lathe_te_compute(c->fn, c->out_buf[0], ax, lathe_te_load_bcast(c->fn, c->in_buf[0], ax));
@@ -888,6 +894,7 @@ lathe_err infer_tile(lathe_infer_ctx *c)
 
 lathe_err lower_tile(lathe_lower_ctx *c)
 {
+	c->fn->sched_class = LATHE_SCHED_ELEMENTWISE;
 	LATHE_TRY(mv_need_buf(c, 0));
 	lathe_tir_func *f = c->fn;
 	lathe_tir_buf *in = c->in_buf[0];

@@ -9,10 +9,15 @@ where NaN is expected; integers, bools and strings exactly.  Every failure
 keeps its reason (lathe's error message or the mismatch).
 
     run.py --lathe build/lathe [--filter REGEX] [--report docs/conformance.md]
-           [--min-pass 0.80] [--jobs N] [--backend interp]
+           [--min-pass 0.80] [--jobs N] [--backend interp|c|both]
 
-Exit status: 1 if any case crashed or hung, or the pass rate is below
---min-pass; 0 otherwise.
+`--backend both` runs every case on the interpreter and on the C backend;
+the report then has a column per backend, and a case that passes on the
+interpreter but not on the C backend is a failure of the run.
+
+Exit status: 1 if any case crashed or hung, a backend's pass rate is below
+--min-pass, or (with both) the C backend fails a case the interpreter
+passes; 0 otherwise.
 """
 import argparse
 import collections
@@ -184,9 +189,7 @@ def run_case(lathe, case_dir, backend):
         outs = sorted(glob.glob(os.path.join(ds, "output_*.pb")),
                       key=lambda p: int(re.findall(r"(\d+)\.pb$", p)[0]))
         with tempfile.TemporaryDirectory(prefix="lathe-conf-") as tmp:
-            cmd = [lathe, "run", model_path] + ins + ["-o", tmp]
-            if backend != "interp":
-                cmd += ["--backend", backend]
+            cmd = [lathe, "run", model_path] + ins + ["-o", tmp, "--backend", backend]
             try:
                 p = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S,
                                    errors="replace")
@@ -214,39 +217,52 @@ def run_case(lathe, case_dir, backend):
     return "PASS", ""
 
 
-def write_report(path, results, prefixes, backend, version):
+def write_report(path, results, prefixes, backends, version):
+    """results: backend -> {case: (status, reason)}."""
+    first = results[backends[0]]
     by_op = collections.OrderedDict()
-    for case in sorted(results):
+    for case in sorted(first):
         by_op.setdefault(case_op(case, prefixes), []).append(case)
-    total = len(results)
-    passed = sum(1 for s, _ in results.values() if s == "PASS")
+    total = len(first)
+    names = {"interp": "interpreter", "c": "C backend"}
     lines = [
         "# ONNX conformance",
         "",
         "The ONNX backend node tests (onnx %s, %d cases) run through `lathe run` "
-        "(backend: %s). Regenerate with `make conformance`." % (version, total, backend),
+        "(backend%s: %s). Regenerate with `make conformance`." % (
+            version, total, "s" if len(backends) > 1 else "",
+            ", ".join("`%s`" % b for b in backends)),
         "",
         "Floats compare with rtol 1e-3, atol 1e-5 (NaN where NaN is expected); integers, "
         "bools and strings exactly. A case with a type or op lathe does not support counts "
         "as a failure.",
         "",
-        "**%d of %d cases pass (%.1f%%).** Crashes: %d. Timeouts: %d." % (
-            passed, total, 100.0 * passed / max(total, 1),
-            sum(1 for s, _ in results.values() if s == "CRASH"),
-            sum(1 for s, _ in results.values() if s == "TIMEOUT")),
-        "",
-        "| op | pass | fail |",
-        "|---|---:|---:|",
     ]
+    for b in backends:
+        res = results[b]
+        passed = sum(1 for s, _ in res.values() if s == "PASS")
+        lines.append("**%s (`--backend %s`): %d of %d cases pass (%.1f%%).** Crashes: %d. "
+                     "Timeouts: %d." % (
+                         names.get(b, b), b, passed, total, 100.0 * passed / max(total, 1),
+                         sum(1 for s, _ in res.values() if s == "CRASH"),
+                         sum(1 for s, _ in res.values() if s == "TIMEOUT")))
+        lines.append("")
+    head = "| op |" + "".join(" %s pass | %s fail |" % (b, b) for b in backends)
+    lines += [head, "|---|" + "---:|---:|" * len(backends)]
     for op, cases in sorted(by_op.items()):
-        p = sum(1 for c in cases if results[c][0] == "PASS")
-        lines.append("| %s | %d | %d |" % (op, p, len(cases) - p))
-    lines += ["", "## Failures", "", "| case | status | reason |", "|---|---|---|"]
-    for case in sorted(results):
-        s, r = results[case]
-        if s != "PASS":
-            r = r.replace("|", "\\|").replace("\n", " ")
-            lines.append("| %s | %s | %s |" % (case, s, r[:300]))
+        row = "| %s |" % op
+        for b in backends:
+            p = sum(1 for c in cases if results[b][c][0] == "PASS")
+            row += " %d | %d |" % (p, len(cases) - p)
+        lines.append(row)
+    for b in backends:
+        title = "Failures" if len(backends) == 1 else "Failures (%s)" % names.get(b, b)
+        lines += ["", "## " + title, "", "| case | status | reason |", "|---|---|---|"]
+        for case in sorted(first):
+            st, r = results[b][case]
+            if st != "PASS":
+                r = r.replace("|", "\\|").replace("\n", " ")
+                lines.append("| %s | %s | %s |" % (case, st, r[:300]))
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
 
@@ -258,7 +274,7 @@ def main():
     ap.add_argument("--report", default=None, help="write the markdown table here")
     ap.add_argument("--min-pass", type=float, default=None)
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
-    ap.add_argument("--backend", default="interp")
+    ap.add_argument("--backend", default="interp", choices=["interp", "c", "both"])
     ap.add_argument("--quiet", action="store_true", help="print failures only")
     args = ap.parse_args()
 
@@ -271,32 +287,47 @@ def main():
         print("no cases match", file=sys.stderr)
         return 1
     lathe = os.path.abspath(args.lathe)
-    results = {}
+    backends = ["interp", "c"] if args.backend == "both" else [args.backend]
+    results = {b: {} for b in backends}
     with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as ex:
-        futs = {ex.submit(run_case, lathe, os.path.join(root, c), args.backend): c for c in cases}
+        futs = {ex.submit(run_case, lathe, os.path.join(root, c), b): (b, c)
+                for c in cases for b in backends}
         for fut in concurrent.futures.as_completed(futs):
-            c = futs[fut]
-            results[c] = fut.result()
-            s, r = results[c]
+            b, c = futs[fut]
+            results[b][c] = fut.result()
+            s, r = results[b][c]
             if s != "PASS" or not args.quiet:
-                print("%-7s %s%s" % (s, c, ("  " + r) if r else ""), flush=True)
-    counts = collections.Counter(s for s, _ in results.values())
-    passed = counts["PASS"]
+                tag = "" if len(backends) == 1 else "[%s] " % b
+                print("%-7s %s%s%s" % (s, tag, c, ("  " + r) if r else ""), flush=True)
     prefixes = op_prefixes()
     if args.report:
-        write_report(args.report, results, prefixes, args.backend, onnx.__version__)
-    rate = passed / len(results)
-    print("conformance: %d of %d cases pass (%.1f%%); %d crashed, %d timed out" % (
-        passed, len(results), 100 * rate, counts["CRASH"], counts["TIMEOUT"]))
-    bad = counts["CRASH"] + counts["TIMEOUT"]
-    if bad:
-        print("conformance: FAILED: %d cases crashed or hung" % bad)
-        return 1
-    if args.min_pass is not None and rate < args.min_pass:
-        print("conformance: FAILED: pass rate %.1f%% is below %.1f%%" % (
-            100 * rate, 100 * args.min_pass))
-        return 1
-    return 0
+        write_report(args.report, results, prefixes, backends, onnx.__version__)
+    status = 0
+    for b in backends:
+        counts = collections.Counter(s for s, _ in results[b].values())
+        passed = counts["PASS"]
+        rate = passed / len(results[b])
+        tag = "" if len(backends) == 1 else " [%s]" % b
+        print("conformance%s: %d of %d cases pass (%.1f%%); %d crashed, %d timed out" % (
+            tag, passed, len(results[b]), 100 * rate, counts["CRASH"], counts["TIMEOUT"]))
+        bad = counts["CRASH"] + counts["TIMEOUT"]
+        if bad:
+            print("conformance%s: FAILED: %d cases crashed or hung" % (tag, bad))
+            status = 1
+        if args.min_pass is not None and rate < args.min_pass:
+            print("conformance%s: FAILED: pass rate %.1f%% is below %.1f%%" % (
+                tag, 100 * rate, 100 * args.min_pass))
+            status = 1
+    if len(backends) == 2:
+        worse = sorted(c for c in cases if results["interp"][c][0] == "PASS"
+                       and results["c"][c][0] != "PASS")
+        for c in worse:
+            print("REGRESS [c] %s  %s" % (c, results["c"][c][1]))
+        if worse:
+            print("conformance: FAILED: the C backend fails %d case%s the interpreter passes" % (
+                len(worse), "" if len(worse) == 1 else "s"))
+            status = 1
+    return status
 
 
 if __name__ == "__main__":

@@ -13,6 +13,12 @@
 #   FILE = NAME.bad.ir / NAME.bad.tir  must fail (non-zero exit); stderr
 #                                       must equal FILE.err
 # (NAME.out, NAME.bad.err and NAME.err are accepted as well.)
+# tests/golden/passes holds graph IR run through the graph passes: the
+# command is `LATHE_BIN show ARGS FILE`, ARGS from the file's first line
+# `# args: ...` (default: --after fuse).
+# tests/golden/sched holds loop IR with a schedule script: NAME.tir and
+# NAME.sched run as `LATHE_BIN show NAME.tir --sched-file NAME.sched`
+# (NAME.bad.tir with NAME.bad.sched for schedules that must be refused).
 # Commands run inside the test's directory, so diagnostics name the file
 # without a path and the expected files do not depend on where lathe lives.
 # Prints "golden: N passed, M failed" and exits non-zero if any failed.
@@ -58,7 +64,14 @@ check() {
 	*.bad.*) bad=1 ;;
 	*) bad=0 ;;
 	esac
-	(cd "$root/$dir" && "$lathe" show "$file" >"$tmp/out" 2>"$tmp/err")
+	args=
+	if [ "$dir" = passes ]; then
+		args=$(sed -n '1s/^# args: //p' "$root/$dir/$file")
+		[ -n "$args" ] || args="--after fuse"
+	fi
+	[ "$dir" = sched ] && args="--sched-file ${file%.tir}.sched"
+	# $args is split into words on purpose.
+	(cd "$root/$dir" && "$lathe" show $args "$file" >"$tmp/out" 2>"$tmp/err")
 	rc=$?
 	if [ $bad = 1 ]; then
 		want=$(expected "$dir" "$file" err)
@@ -97,11 +110,11 @@ check() {
 	fi
 }
 
-for dir in graph tir; do
+for dir in graph tir passes sched; do
 	[ -d "$root/$dir" ] || continue
 	case $dir in
-	graph) ext=ir ;;
-	tir) ext=tir ;;
+	graph | passes) ext=ir ;;
+	tir | sched) ext=tir ;;
 	esac
 	for path in "$root/$dir"/*."$ext"; do
 		[ -f "$path" ] || continue

@@ -3,9 +3,10 @@
 
 The models come from tools/export_models.py (`make models`): for each NAME,
 build/models/NAME.onnx, NAME.input.npy and NAME.torch.npy (torch's output).
-Each model runs in one or both of two ways:
+Each model runs in one or more of three ways:
 
     interp    lathe run NAME.onnx NAME.input.npy --backend interp -o OUT
+    c         lathe run NAME.onnx NAME.input.npy --backend c -o OUT
     compiled  lathe compile NAME.onnx -o DIR   (timed: the compile budget)
               lathe run DIR NAME.input.npy -o OUT
 
@@ -16,11 +17,11 @@ times (a failure carries lathe's error message), and a closing
 "N passed, M failed" line sums them up.
 
     torch_check.py [--lathe build/lathe] [--models build/models]
-                   [--mode auto|interp|compiled|both] [--max-compile-s S]
-                   [--timeout S] [NAME ...]
+                   [--mode WAYS] [--max-compile-s S] [--timeout S] [NAME ...]
 
---mode auto (the default) uses `compiled` when the lathe binary has a
-`compile` command and `interp` otherwise.  --max-compile-s makes a compile
+--mode takes a comma-separated list of ways, or auto (the default:
+`compiled` when the lathe binary has a `compile` command, `interp`
+otherwise), both (interp,compiled) or all (interp,c,compiled).  --max-compile-s makes a compile
 slower than S seconds a failure (the milestone wants resnet18 <= 10 s).
 Without NAMEs it checks every exported model present except the benchmark
 encoder (bert_base_encoder; name it to check it).  Exit status: 0 when all
@@ -37,6 +38,7 @@ import numpy as np
 
 DEFAULT = ["resnet18", "mobilenet_v2", "squeezenet1_1", "transformer_encoder"]
 TOL = 1e-3
+WAYS = ["interp", "c", "compiled"]
 
 
 def lathe_has_compile(lathe):
@@ -101,9 +103,9 @@ def check(args, name, mode):
     with tempfile.TemporaryDirectory(prefix="lathe-torch-") as tmp:
         out = os.path.join(tmp, "out")
         times = []
-        if mode == "interp":
+        if mode in ("interp", "c"):
             ok, dt, err = run([args.lathe, "run", stem + ".onnx", stem + ".input.npy",
-                               "--backend", "interp", "-o", out], args.timeout)
+                               "--backend", mode, "-o", out], args.timeout)
             times.append("run %.1f s" % dt)
         else:
             mod = os.path.join(tmp, "module")
@@ -134,7 +136,8 @@ def main():
     ap.add_argument("--lathe", default="build/lathe")
     ap.add_argument("--models", default="build/models",
                     help="folder of NAME.onnx, NAME.input.npy, NAME.torch.npy")
-    ap.add_argument("--mode", default="auto", choices=["auto", "interp", "compiled", "both"])
+    ap.add_argument("--mode", default="auto",
+                    help="comma-separated ways among interp, c, compiled; or auto, both, all")
     ap.add_argument("--max-compile-s", type=float, default=0,
                     help="fail a compile slower than this many seconds (0: no limit)")
     ap.add_argument("--timeout", type=int, default=1800,
@@ -161,7 +164,12 @@ def main():
     mode = args.mode
     if mode == "auto":
         mode = "compiled" if lathe_has_compile(args.lathe) else "interp"
-    modes = ["interp", "compiled"] if mode == "both" else [mode]
+    modes = {"both": ["interp", "compiled"], "all": WAYS}.get(mode, mode.split(","))
+    for m in modes:
+        if m not in WAYS:
+            print("torch_check: unknown way '%s' in --mode (ways: %s; or auto, both, all)"
+                  % (m, ", ".join(WAYS)), file=sys.stderr)
+            return 2
 
     passed = failed = 0
     for n in names:
