@@ -163,5 +163,8 @@ typedef struct lathe_mapped_file {
 } lathe_mapped_file;
 lathe_err lathe_file_map(const char *path, lathe_mapped_file *out);
 void lathe_file_unmap(lathe_mapped_file *f);
+/* Creates a directory and its missing parents (mkdir -p); fine if it exists,
+ * an error if the path is something else. */
+lathe_err lathe_dir_create(const char *path);
 
 #endif

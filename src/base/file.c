@@ -57,3 +57,29 @@ void lathe_file_unmap(lathe_mapped_file *f)
 	f->data = NULL;
 	f->size = 0;
 }
+
+lathe_err lathe_dir_create(const char *path)
+{
+	size_t n = strlen(path);
+	if (n == 0 || n >= 4096)
+		return lathe_error(LATHE_EIO, "directory name of %zu bytes", n);
+	char buf[4096];
+	memcpy(buf, path, n + 1);
+	/* Each prefix ending at a '/', then the whole path. */
+	for (size_t i = 1; i <= n; i++) {
+		if (buf[i] != '/' && buf[i] != '\0')
+			continue;
+		char c = buf[i];
+		buf[i] = '\0';
+		struct stat st;
+		if (stat(buf, &st)) {
+			if (mkdir(buf, 0777) && errno != EEXIST)
+				return lathe_error(LATHE_EIO, "cannot create directory %s: %s", buf,
+						   strerror(errno));
+		} else if (!S_ISDIR(st.st_mode)) {
+			return lathe_error(LATHE_EIO, "%s exists and is not a directory", buf);
+		}
+		buf[i] = c;
+	}
+	return NULL;
+}

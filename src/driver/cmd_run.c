@@ -91,13 +91,6 @@ static lathe_err random_input(lathe_arena *a, lathe_graph *g, size_t i, lathe_rv
 	return NULL;
 }
 
-static lathe_err make_dir(const char *dir)
-{
-	if (mkdir(dir, 0777) && errno != EEXIST)
-		return lathe_error(LATHE_EIO, "cannot create directory %s: %s", dir, strerror(errno));
-	return NULL;
-}
-
 static lathe_err write_output(const char *dir, size_t i, const lathe_rvalue *v)
 {
 	char path[4096];
@@ -107,7 +100,7 @@ static lathe_err write_output(const char *dir, size_t i, const lathe_rvalue *v)
 	}
 	if (v->kind == LATHE_TY_SEQUENCE) {
 		snprintf(path, sizeof path, "%s/output_%zu", dir, i);
-		LATHE_TRY(make_dir(path));
+		LATHE_TRY(lathe_dir_create(path));
 		for (int64_t k = 0; k < v->nseq; k++) {
 			char p2[4200];
 			snprintf(p2, sizeof p2, "%s/%lld.npy", path, (long long)k);
@@ -245,7 +238,7 @@ static lathe_err run(const run_opts *o)
 		times[r] = now_ms() - t1;
 	}
 	if (!e && o->outdir) {
-		e = make_dir(o->outdir);
+		e = lathe_dir_create(o->outdir);
 		for (size_t i = 0; !e && i < g->outputs.len; i++)
 			e = write_output(o->outdir, i, &out[i]);
 	}

@@ -181,9 +181,7 @@ static lathe_err run(lathe_module *mod, const lathe_run_module_opts *o, lathe_ar
 	lathe_rt_pool_destroy(pool);
 	free(ws);
 	if (!e && o->outdir) {
-		if (mkdir(o->outdir, 0777) && errno != EEXIST)
-			return lathe_error(LATHE_EIO, "cannot create directory %s: %s", o->outdir,
-					   strerror(errno));
+		LATHE_TRY(lathe_dir_create(o->outdir));
 		for (int i = 0; i < m->nout && !e; i++) {
 			char path[4200];
 			snprintf(path, sizeof path, "%s/output_%d.npy", o->outdir, i);

@@ -491,18 +491,6 @@ static lathe_err write_file(const char *path, const char *data, size_t n)
 	return e;
 }
 
-static lathe_err make_dir(const char *dir)
-{
-	struct stat st;
-	if (!stat(dir, &st)) {
-		if (!S_ISDIR(st.st_mode))
-			return lathe_error(LATHE_EIO, "%s exists and is not a directory", dir);
-		return NULL;
-	}
-	if (mkdir(dir, 0777) && errno != EEXIST)
-		return lathe_error(LATHE_EIO, "cannot create directory %s: %s", dir, strerror(errno));
-	return NULL;
-}
 
 /* The source of the module: its own code, with the runtime headers (a
  * library linking the runtime archive) or the runtime sources too (a
@@ -531,7 +519,7 @@ static lathe_err write_outputs(mod_unit *u, const char *dir, const lathe_compile
 			       lathe_compile_stats *st)
 {
 	lathe_arena *a = u->arena;
-	LATHE_TRY(make_dir(dir));
+	LATHE_TRY(lathe_dir_create(dir));
 	double t0 = now_ms();
 	const char *c_path = lathe_arena_printf(a, "%s/%s.c", dir, u->name);
 	const char *h_path = lathe_arena_printf(a, "%s/%s.h", dir, u->name);
