@@ -163,6 +163,17 @@ models-check: all models
 		$(if $(filter all,$(MODELS)),resnet18 mobilenet_v2 squeezenet1_1 transformer_encoder bert_base_encoder,$(MODELS)) \
 		$(MODELS_CHECK_FLAGS)
 
+# Benchmarks (docs/benchmarks.md): installs onnxruntime, torch and
+# torchvision into .venv (tools/requirements-bench.txt,
+# requirements-torch.txt), exports the five models, measures the FP32 peak
+# and times lathe, ONNX Runtime and PyTorch alternating at 1 and 2
+# threads, then rewrites docs/benchmarks.md.  BENCH_FLAGS=--quick for a
+# short run; bench/run.py --help for the rest.
+.PHONY: bench
+BENCH_FLAGS ?=
+bench: all
+	python3 bench/run.py $(BENCH_FLAGS)
+
 clean:
 	rm -rf build
 

@@ -153,6 +153,15 @@ size_t lathe_tensor_nbytes(const lathe_tensor *t);
 /* Allocates a tensor with zeroed data from the arena. */
 lathe_err lathe_tensor_alloc(lathe_arena *a, int dtype, int rank,
 			     const int64_t *shape, lathe_tensor **out);
+/* A tensor with its shape copied into the arena and data NULL, for a caller
+ * that points data at bytes of its own.  Nothing is checked: the caller has
+ * bounded the shape. */
+lathe_tensor *lathe_tensor_header(lathe_arena *a, int dtype, int rank, const int64_t *shape);
+/* A copy of positions [start, start + len) of dim axis of t; with drop
+ * (len 1) that dim is removed.  The caller has checked axis, start and len
+ * against t's shape. */
+lathe_err lathe_tensor_slice(lathe_arena *a, const lathe_tensor *t, int axis, int64_t start,
+			     int64_t len, bool drop, lathe_tensor **out);
 
 /* ---- files --------------------------------------------------------------- */
 

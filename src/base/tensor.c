@@ -52,6 +52,17 @@ size_t lathe_tensor_nbytes(const lathe_tensor *t)
 	return (size_t)lathe_tensor_numel(t) * lathe_dtype_size(t->dtype);
 }
 
+lathe_tensor *lathe_tensor_header(lathe_arena *a, int dtype, int rank, const int64_t *shape)
+{
+	lathe_tensor *t = lathe_arena_new(a, lathe_tensor, 1);
+	t->dtype = dtype;
+	t->rank = rank;
+	t->shape = lathe_arena_new(a, int64_t, rank > 0 ? rank : 1);
+	if (rank > 0)
+		memcpy(t->shape, shape, sizeof(int64_t) * (size_t)rank);
+	return t;
+}
+
 lathe_err lathe_tensor_alloc(lathe_arena *a, int dtype, int rank,
 			     const int64_t *shape, lathe_tensor **out)
 {
@@ -60,13 +71,35 @@ lathe_err lathe_tensor_alloc(lathe_arena *a, int dtype, int rank,
 		return lathe_error(LATHE_EINVAL, "tensor of unknown element type %d", dtype);
 	int64_t n;
 	LATHE_TRY(lathe_shape_numel(rank, shape, &n));
-	lathe_tensor *t = lathe_arena_new(a, lathe_tensor, 1);
-	t->dtype = dtype;
-	t->rank = rank;
-	t->shape = lathe_arena_new(a, int64_t, rank > 0 ? rank : 1);
-	if (rank > 0)
-		memcpy(t->shape, shape, sizeof(int64_t) * (size_t)rank);
+	lathe_tensor *t = lathe_tensor_header(a, dtype, rank, shape);
 	t->data = lathe_arena_alloc(a, (size_t)n * es);
 	*out = t;
+	return NULL;
+}
+
+lathe_err lathe_tensor_slice(lathe_arena *a, const lathe_tensor *t, int axis, int64_t start,
+			     int64_t len, bool drop, lathe_tensor **out)
+{
+	int64_t *shape = lathe_arena_new(a, int64_t, t->rank + 1);
+	int64_t outer = 1, inner = 1;
+	int r = 0;
+	for (int i = 0; i < t->rank; i++) {
+		if (i < axis)
+			outer *= t->shape[i];
+		if (i > axis)
+			inner *= t->shape[i];
+		if (i != axis)
+			shape[r++] = t->shape[i];
+		else if (!drop)
+			shape[r++] = len;
+	}
+	LATHE_TRY(lathe_tensor_alloc(a, t->dtype, r, shape, out));
+	/* Viewed as [outer, dim, inner]: one block of len * inner per outer. */
+	size_t es = lathe_dtype_size(t->dtype);
+	size_t blk = (size_t)(inner * len) * es;
+	int64_t dim = t->shape[axis];
+	for (int64_t o = 0; o < outer; o++)
+		memcpy((char *)(*out)->data + (size_t)o * blk,
+		       (const char *)t->data + (size_t)((o * dim + start) * inner) * es, blk);
 	return NULL;
 }

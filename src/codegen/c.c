@@ -70,6 +70,16 @@ static bool stmt_uses_var(const lathe_tir_stmt *s, const lathe_tir_var *v)
 		       stmt_uses_var(s->orelse, v);
 	case LATHE_TIR_S_LET:
 		return cg_uses_var(s->value, v) || stmt_uses_var(s->body, v);
+	case LATHE_TIR_S_CALL:
+		for (int32_t i = 0; i < s->nargs; i++) {
+			const lathe_tir_arg *a = &s->args[i];
+			if (a->kind == LATHE_TIR_ARG_VALUE && cg_uses_var(a->value, v))
+				return true;
+			for (int k = 0; a->kind != LATHE_TIR_ARG_VALUE && k < a->buf->rank; k++)
+				if (cg_uses_var(a->idx[k], v))
+					return true;
+		}
+		return false;
 	}
 	return false;
 }
@@ -96,6 +106,8 @@ static bool stores_use_var(const lathe_tir_stmt *s, const lathe_tir_var *v)
 		return true;
 	case LATHE_TIR_S_IF:
 		return stores_use_var(s->body, v) && stores_use_var(s->orelse, v);
+	case LATHE_TIR_S_CALL:
+		return false;
 	}
 	return true;
 }
@@ -238,6 +250,9 @@ void cg_stmt(cg *c, const lathe_tir_stmt *s)
 		}
 		return;
 	}
+	case LATHE_TIR_S_CALL:
+		cg_call(c, s);
+		return;
 	case LATHE_TIR_S_LET: {
 		cg_var *v = &c->v[s->var->id];
 		char *value = render(c, s->value);
@@ -370,6 +385,14 @@ static void caps_stmt(cg *c, const lathe_tir_stmt *s, bool *cap)
 		caps_expr(c, s->value, cap);
 		caps_stmt(c, s->body, cap);
 		return;
+	case LATHE_TIR_S_CALL:
+		for (int32_t i = 0; i < s->nargs; i++) {
+			const lathe_tir_arg *a = &s->args[i];
+			caps_expr(c, a->value, cap);
+			for (int k = 0; a->kind != LATHE_TIR_ARG_VALUE && k < a->buf->rank; k++)
+				caps_expr(c, a->idx[k], cap);
+		}
+		return;
 	}
 }
 
@@ -471,6 +494,7 @@ static void parallel(cg *c, const lathe_tir_stmt *s)
 static void note(cg *c, const lathe_tir_buf *b, lathe_tir_expr *const *idx, int par)
 {
 	cg_buf *bi = &c->b[b->id];
+	bi->scratch_only = false;
 	if (par >= 0)
 		bi->in_par = true;
 	/* Partitioned: every access indexes dimension 0 by the parallel loop's
@@ -537,6 +561,23 @@ static void plan_stmt(cg *c, const lathe_tir_stmt *s, int par)
 		plan_expr(c, s->value, par);
 		plan_stmt(c, s->body, par);
 		return;
+	case LATHE_TIR_S_CALL:
+		for (int32_t i = 0; i < s->nargs; i++) {
+			const lathe_tir_arg *a = &s->args[i];
+			if (a->kind == LATHE_TIR_ARG_VALUE) {
+				plan_expr(c, a->value, par);
+				continue;
+			}
+			cg_buf *bi = &c->b[a->buf->id];
+			bool only = bi->scratch_only;
+			note(c, a->buf, a->idx, par);
+			bi->scratch_only = only && a->kind == LATHE_TIR_ARG_SCRATCH;
+			if (a->kind != LATHE_TIR_ARG_READ)
+				bi->written = true;
+			for (int k = 0; k < a->buf->rank; k++)
+				plan_expr(c, a->idx[k], par);
+		}
+		return;
 	}
 }
 
@@ -579,6 +620,7 @@ static lathe_err plan(cg *c)
 		bi->seen = -2;
 		bi->par = -1;
 		bi->part = true;
+		bi->scratch_only = true;
 		bi->cname = cident(c->a, 'b', (int)i, b->name);
 		LATHE_TRYF(lathe_shape_numel(b->rank, b->shape, &bi->numel), "%%%s", b->name);
 		bi->stride = lathe_arena_new(c->a, int64_t, b->rank + 1);
@@ -618,11 +660,22 @@ static lathe_err plan(cg *c)
 			p->tasks = true;
 		} else {
 			bi->storage = CG_SCRATCH;
+			if (bi->scratch_only && bi->seen != -2)
+				continue; /* placed after the zeroed locals */
 			bi->off = c->fn_scratch;
 			c->fn_scratch += align_up(bytes);
 		}
 	}
+	/* Kernels' workspaces are never read before they are written: they
+	 * go after the locals that are zeroed on entry. */
 	c->scratch_size = c->fn_scratch;
+	for (size_t i = 0; i < nb; i++) {
+		cg_buf *bi = &c->b[i];
+		if (bi->storage != CG_SCRATCH || !bi->scratch_only || bi->seen == -2)
+			continue;
+		bi->off = c->scratch_size;
+		c->scratch_size += align_up((size_t)bi->numel * lathe_dtype_size(f->bufs.data[i]->dtype));
+	}
 	for (size_t k = 0; k < c->pars.len; k++) {
 		cg_par *p = &c->pars.data[k];
 		if (!p->tasks)
@@ -708,6 +761,14 @@ lathe_err lathe_codegen_c_func_opts(lathe_buf *out, const lathe_tir_func *f, con
 		return lathe_error_wrap(err, "C backend: func @%s", f->name);
 	}
 
+	if (c.o.embed_ukernels && cg_func_has_call(f->body)) {
+		err = cg_ukernel_source(out);
+		if (err) {
+			lathe_buf_free(&mf.body);
+			cg_deinit(&c);
+			return err;
+		}
+	}
 	lathe_buf_printf(out, "/* func @%s */\n", f->name);
 	if (c.pre.data)
 		lathe_buf_puts(out, c.pre.data);

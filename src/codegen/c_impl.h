@@ -29,6 +29,7 @@ typedef struct cg_buf {
 	bool in_par;       /* plan: accessed inside some parallel loop */
 	bool part;         /* plan: always indexed [par var, ...] in its parallel loop */
 	bool written;
+	bool scratch_only; /* plan: every access is a call's SCRATCH argument (never zeroed) */
 	int64_t numel;
 	int64_t *stride;   /* elements */
 	size_t off;        /* SCRATCH: in the area; PRIV: in the owner's slot */
@@ -110,6 +111,15 @@ bool cg_may_fail(cg *c, const lathe_tir_expr *e);
 bool cg_uses_var(const lathe_tir_expr *e, const lathe_tir_var *v);
 /* C value type of a dtype: "float", "int8_t", ... */
 const char *cg_ctype(int dtype);
+
+/* ---- c_call.c ----------------------------------------------------------------- */
+
+/* A call of a runtime micro-kernel. */
+void cg_call(cg *c, const lathe_tir_stmt *s);
+/* Whether s contains a call. */
+bool cg_func_has_call(const lathe_tir_stmt *s);
+/* The micro-kernels' sources as static functions, guarded (embed_ukernels). */
+lathe_err cg_ukernel_source(lathe_buf *out);
 
 /* ---- c_vec.c ------------------------------------------------------------------ */
 

@@ -27,6 +27,12 @@ typedef struct lathe_codegen_opts {
 	/* Bytes of the vectors a vectorized loop uses when its extent is not
 	 * itself a small power of two: 16, 32 or 64 (0: 32). */
 	int vector_bytes;
+	/* Calls of the runtime's micro-kernels (loop IR `call`) reach them by
+	 * name.  A module links the runtime, so they are external functions;
+	 * code that is loaded at run time cannot, so with this set the
+	 * kernels' sources are pasted in front of the first function that
+	 * calls one (once per file, as static functions). */
+	bool embed_ukernels;
 } lathe_codegen_opts;
 
 /* Emits `static int SYMBOL(void *const *args, lathe_rt_pool *pool)`

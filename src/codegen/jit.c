@@ -4,15 +4,16 @@
  * printed with a neutral symbol (LATHE_FN), and the hash of that text plus
  * a salt (the prelude, the compiler, the flags) is its key.  A key maps to
  * a function pointer: in memory once loaded, else through the cache's
- * f/KEY file to a library c/LIB.so.  Missing keys are interpreted and
- * recorded in pass 1; lathe_jit_run then prints the recorded ones (symbol
- * f_KEY, exported through lathe_f_KEY) into one file, compiles it, and
- * runs pass 2, in which every key must resolve.
+ * f/KEY file to a library c/LIB.so.  Before pass 1, prescan lowers what it
+ * can predict and compiles the missing functions in one go; keys pass 1
+ * still misses are interpreted and recorded, and lathe_jit_run then
+ * compiles them (symbol f_KEY, exported as lathe_f_KEY) and runs pass 2,
+ * in which every key must resolve.
  *
  * Invariants: a loaded library stays loaded until lathe_jit_destroy (its
  * function pointers are in the map); the scratch buffer is only used by
  * one compiled call at a time (compiled code never calls back into the
- * executor).
+ * executor); prescan never changes the graph.
  */
 #include <dlfcn.h>
 #include <errno.h>

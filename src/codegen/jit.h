@@ -2,15 +2,18 @@
  *
  * The JIT is a backend of the graph executor (exec.h): every loop program
  * the executor lowers is printed as C (codegen.h), keyed by a hash of its
- * text, and run from a shared library in a cache directory.  A run has up
- * to two passes.  Pass 1 runs the graph; a function already compiled (in
- * this process or by an earlier one: the cache keeps one small file per
- * function naming the library that holds it) runs compiled, any other is
- * interpreted and recorded.  If some were recorded, they are printed into
- * one C file, compiled once into a new library, and pass 2 reruns the
+ * text, and run from a shared library in a cache directory.  A run first
+ * walks the graph with the types the inputs give (computing the small
+ * shape arithmetic exported models do) and lowers every node it can, as
+ * the executor will; what is not compiled yet is compiled, in one call of
+ * the C compiler.  Then pass 1 runs the graph: a function already compiled
+ * (in this process or by an earlier one: the cache keeps one small file per
+ * function naming the library that holds it) runs compiled; any other (a
+ * shape only known at run time) is interpreted and recorded.  If some were
+ * recorded, they are compiled into one more library and pass 2 reruns the
  * graph with every function compiled; its outputs are the result.  So the
- * first run of a model interprets once and compiles once; later runs (and
- * other models with the same layer shapes) are one compiled pass.
+ * first run of a model usually costs one compilation, and later runs (and
+ * other models with the same layer shapes) none.
  *
  * The cache is $LATHE_CACHE, else $XDG_CACHE_HOME/lathe, else
  * ~/.cache/lathe: c/KEY.c and c/KEY.so (a library and its source), and
@@ -43,7 +46,7 @@ typedef struct lathe_jit_opts {
 typedef struct lathe_jit_stats {
 	int nfuncs;      /* distinct loop programs the last run used */
 	int ncompiled;   /* of which compiled by the last run (0: all cached) */
-	int npasses;     /* 1 or 2 */
+	int npasses;     /* 1, or 2 when pass 1 met functions the first walk missed */
 	double ms_cc;    /* time in the C compiler during the last run */
 	bool interpreted; /* fallback taken: no C compiler; results are the interpreter's */
 } lathe_jit_stats;

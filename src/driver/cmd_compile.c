@@ -133,6 +133,23 @@ static lathe_err compile(const char *model, const char *dir, lathe_compile_opts 
 	return e;
 }
 
+lathe_err lathe_compile_model(const char *model, const char *dir, lathe_compile_opts *o,
+			      lathe_compile_stats *st)
+{
+	lathe_graph *g = NULL;
+	LATHE_TRY(load_model(model, &g));
+	lathe_err e = lathe_graph_verify(g);
+	char *rt = NULL;
+	if (!o->emit_c)
+		o->runtime_lib = rt = find_runtime_lib();
+	if (!e)
+		e = lathe_module_compile(g, dir, o, st);
+	o->runtime_lib = NULL;
+	free(rt);
+	lathe_graph_destroy(g);
+	return e;
+}
+
 int lathe_cmd_compile(int argc, char **argv)
 {
 	lathe_compile_opts o = {.progress = stderr};

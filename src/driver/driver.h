@@ -20,6 +20,24 @@ typedef struct lathe_run_module_opts {
 } lathe_run_module_opts;
 bool lathe_is_module_dir(const char *path);
 lathe_err lathe_run_module(const lathe_run_module_opts *o);
+/* Input i of a module: read from a .npy or .pb file and checked against
+ * the manifest, or made deterministically (what --random-inputs gives). */
+struct lathe_module_io;
+lathe_err lathe_module_input_read(lathe_arena *a, const struct lathe_module_io *io, int i,
+				  const char *path, lathe_tensor **out);
+lathe_err lathe_module_input_random(lathe_arena *a, const struct lathe_module_io *io, int i,
+				    lathe_tensor **out);
+
+/* cmd_compile.c: compiles model (ONNX or .ir) into dir as `lathe compile`
+ * does (the runtime archive found the same way), printing nothing but
+ * o->progress. */
+struct lathe_compile_opts;
+struct lathe_compile_stats;
+lathe_err lathe_compile_model(const char *model, const char *dir, struct lathe_compile_opts *o,
+			      struct lathe_compile_stats *st);
+
+/* `lathe bench` (cmd_bench.c). */
+int lathe_cmd_bench(int argc, char **argv);
 
 /* Prints e (if any) to stderr, frees it, returns its exit code. */
 int lathe_report(lathe_err e);

@@ -17,6 +17,7 @@ static const char usage[] =
 	"  run MODEL IN...   run a model on input tensors, write output_N.npy\n"
 	"  compile MODEL     compile a model into a module (shared library or C bundle)\n"
 	"  run DIR IN...     run a compiled module\n"
+	"  bench MODEL|DIR   time a model (compiled first) or a compiled module\n"
 	"\n"
 	"`lathe <command> --help` describes a command's options.\n";
 
@@ -69,6 +70,8 @@ int main(int argc, char **argv)
 		return lathe_cmd_run(argc - 2, argv + 2);
 	if (!strcmp(cmd, "compile"))
 		return lathe_cmd_compile(argc - 2, argv + 2);
+	if (!strcmp(cmd, "bench"))
+		return lathe_cmd_bench(argc - 2, argv + 2);
 	fprintf(stderr, "lathe: unknown command '%s'\n\n%s", cmd, usage);
 	return 2;
 }

@@ -209,3 +209,15 @@ lathe_err lathe_run_module(const lathe_run_module_opts *o)
 	lathe_module_close(mod);
 	return e;
 }
+
+lathe_err lathe_module_input_read(lathe_arena *a, const lathe_module_io *io, int i,
+				  const char *path, lathe_tensor **out)
+{
+	return read_input(a, io, i, path, out);
+}
+
+lathe_err lathe_module_input_random(lathe_arena *a, const lathe_module_io *io, int i,
+				    lathe_tensor **out)
+{
+	return random_input(a, io, i, out);
+}

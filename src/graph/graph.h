@@ -211,6 +211,8 @@ void lathe_type_print(lathe_buf *b, const lathe_graph *g, const lathe_type *t);
 
 /* Prints g in lathe's graph text form (see docs/graph-ir.md). */
 void lathe_graph_print(lathe_buf *b, const lathe_graph *g);
+/* n bytes of s as a quoted string of the text form, with C-like escapes. */
+void lathe_graph_put_quoted(lathe_buf *b, const char *s, size_t n);
 /* Parses the text form; errors name the line and column. */
 lathe_err lathe_graph_parse(const char *text, const char *filename, lathe_graph **out);
 /* Checks SSA, topological order, arities from the op table, attribute kinds,

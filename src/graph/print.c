@@ -39,7 +39,7 @@ static bool name_char(char c)
 	       c == '_' || c == '.' || c == '/';
 }
 
-static void put_quoted(lathe_buf *b, const char *s, size_t n)
+void lathe_graph_put_quoted(lathe_buf *b, const char *s, size_t n)
 {
 	lathe_buf_puts(b, "\"");
 	for (size_t i = 0; i < n; i++) {
@@ -67,7 +67,7 @@ static void put_name(lathe_buf *b, const char *s)
 	if (bare)
 		lathe_buf_puts(b, s);
 	else
-		put_quoted(b, s, strlen(s));
+		lathe_graph_put_quoted(b, s, strlen(s));
 }
 
 /* A graph or attribute name: bare when it is an identifier. */
@@ -79,7 +79,7 @@ static void put_ident(lathe_buf *b, const char *s)
 	if (bare)
 		lathe_buf_puts(b, s);
 	else
-		put_quoted(b, s, strlen(s));
+		lathe_graph_put_quoted(b, s, strlen(s));
 }
 
 static void put_value(lathe_buf *b, const lathe_graph *g, lathe_vid v)
@@ -215,7 +215,7 @@ static void put_elem(lathe_buf *b, const lathe_tensor *t, int64_t i)
 		return;
 	case LATHE_DT_STR: {
 		const char *s = ((char *const *)d)[i];
-		put_quoted(b, s ? s : "", s ? strlen(s) : 0);
+		lathe_graph_put_quoted(b, s ? s : "", s ? strlen(s) : 0);
 		return;
 	}
 	case LATHE_DT_U4: case LATHE_DT_I4: case LATHE_DT_U2: case LATHE_DT_I2:
@@ -303,7 +303,8 @@ static void put_attr_value(lathe_buf *b, const lathe_graph *g, const lathe_attr 
 	case LATHE_ATTR_FLOAT: put_real(b, a->u.f, exactly_float(a->u.f), true); return;
 	case LATHE_ATTR_STRING:
 		/* slen == 0 with text: a builder that did not set slen. */
-		put_quoted(b, a->u.s, a->slen || !a->u.s[0] ? (size_t)a->slen : strlen(a->u.s));
+		lathe_graph_put_quoted(b, a->u.s,
+				       a->slen || !a->u.s[0] ? (size_t)a->slen : strlen(a->u.s));
 		return;
 	case LATHE_ATTR_TENSOR: put_tensor(b, g, a->u.t); return;
 	case LATHE_ATTR_GRAPH: print_graph(b, a->u.g, indent); return;
@@ -329,7 +330,7 @@ static void put_attr_value(lathe_buf *b, const lathe_graph *g, const lathe_attr 
 			break;
 		case LATHE_ATTR_STRINGS: {
 			const char *s = a->u.strs[i];
-			put_quoted(b, s, strlen(s));
+			lathe_graph_put_quoted(b, s, strlen(s));
 			break;
 		}
 		case LATHE_ATTR_TENSORS: put_tensor(b, g, a->u.tensors[i]); break;

@@ -84,25 +84,6 @@ static bool is_ident(const char *s)
 	return true;
 }
 
-static void print_quoted(lathe_buf *b, const char *s)
-{
-	lathe_buf_puts(b, "\"");
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\')
-			lathe_buf_printf(b, "\\%c", c);
-		else if (c == '\n')
-			lathe_buf_puts(b, "\\n");
-		else if (c == '\t')
-			lathe_buf_puts(b, "\\t");
-		else if (c < 0x20 || c == 0x7f)
-			lathe_buf_printf(b, "\\x%02x", c);
-		else
-			lathe_buf_printf(b, "%c", c);
-	}
-	lathe_buf_puts(b, "\"");
-}
-
 static void print_tensor_part(lathe_buf *b, const lathe_graph *g, const lathe_type *t)
 {
 	lathe_buf_puts(b, t->dtype == LATHE_DT_UNDEF ? "undef" : lathe_dtype_name(t->dtype));
@@ -119,7 +100,7 @@ static void print_tensor_part(lathe_buf *b, const lathe_graph *g, const lathe_ty
 				if (is_ident(s))
 					lathe_buf_puts(b, s);
 				else
-					print_quoted(b, s);
+					lathe_graph_put_quoted(b, s, strlen(s));
 			} else {
 				/* A dangling symbol is a bug the verifier reports;
 				 * printing must still not read out of bounds. */

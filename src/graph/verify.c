@@ -177,33 +177,30 @@ static lathe_err check_attr(const lathe_graph *g, const lathe_attr *a, const uin
 	return NULL;
 }
 
+/* n inputs or outputs (`what`, after `verb`: "takes 2 inputs") against
+ * the op table's range [lo, hi], hi < 0 meaning no upper bound. */
+static lathe_err check_count(const char *op, const char *verb, const char *what, int n, int lo,
+			     int hi)
+{
+	if (n >= lo && (hi < 0 || n <= hi))
+		return NULL;
+	if (lo == hi)
+		return lathe_error(LATHE_EINVAL, "%s %s %d %s%s, not %d", op, verb, lo, what,
+				   lo == 1 ? "" : "s", n);
+	if (hi < 0)
+		return lathe_error(LATHE_EINVAL, "%s %s at least %d %s%s, not %d", op, verb, lo,
+				   what, lo == 1 ? "" : "s", n);
+	return lathe_error(LATHE_EINVAL, "%s %s %d to %d %ss, not %d", op, verb, lo, hi, what, n);
+}
+
 static lathe_err check_arity(const lathe_node *n)
 {
 	int min_in, max_in, min_out, max_out;
 	if (!lathe_op_arity(n->op, &min_in, &max_in, &min_out, &max_out))
 		return NULL;
 	const char *op = lathe_op_name(n->op);
-	if (n->nin < min_in || (max_in >= 0 && n->nin > max_in)) {
-		if (min_in == max_in)
-			return lathe_error(LATHE_EINVAL, "%s takes %d input%s, not %d", op, min_in,
-					   min_in == 1 ? "" : "s", n->nin);
-		if (max_in < 0)
-			return lathe_error(LATHE_EINVAL, "%s takes at least %d input%s, not %d", op,
-					   min_in, min_in == 1 ? "" : "s", n->nin);
-		return lathe_error(LATHE_EINVAL, "%s takes %d to %d inputs, not %d", op, min_in,
-				   max_in, n->nin);
-	}
-	if (n->nout < min_out || (max_out >= 0 && n->nout > max_out)) {
-		if (min_out == max_out)
-			return lathe_error(LATHE_EINVAL, "%s has %d output%s, not %d", op, min_out,
-					   min_out == 1 ? "" : "s", n->nout);
-		if (max_out < 0)
-			return lathe_error(LATHE_EINVAL, "%s has at least %d output%s, not %d", op,
-					   min_out, min_out == 1 ? "" : "s", n->nout);
-		return lathe_error(LATHE_EINVAL, "%s has %d to %d outputs, not %d", op, min_out,
-				   max_out, n->nout);
-	}
-	return NULL;
+	LATHE_TRY(check_count(op, "takes", "input", n->nin, min_in, max_in));
+	return check_count(op, "has", "output", n->nout, min_out, max_out);
 }
 
 static lathe_err check_node(const lathe_graph *g, size_t idx, uint8_t *defined)

@@ -611,6 +611,7 @@ static lathe_err compile(mod_unit *u, const char *dir, const lathe_compile_opts 
 			lathe_vec_push(&u->rt_files, file);
 	}
 	fill_manifest(u, o->emit_c);
+	mod_profile_steps(u);
 	st->ms_lower = now_ms() - t0;
 	st->nsteps = (int)u->steps.len;
 	st->workspace_size = u->workspace_size;

@@ -192,6 +192,13 @@ void mod_emit_header(lathe_buf *b, const mod_unit *u)
 		header_io(b, N, "OUTPUT", i, &m->out[i], io_alias_ok(m->out, m->nout, i));
 	lathe_buf_printf(b, "int %s_run(const void *weights, void *const *inputs, void *const *outputs,\n"
 			 "\t%*svoid *workspace, lathe_rt_pool *pool);\n\n", n, (int)strlen(n), "");
+	lathe_buf_printf(b, "/* For profilers: %s_run, calling hook(hook_ctx, k) just before step k\n"
+			 " * (module.txt lists the %d steps) and hook(hook_ctx, %d) after the last. */\n"
+			 "int %s_run_hooked(const void *weights, void *const *inputs,\n"
+			 "\t%*s       void *const *outputs, void *workspace, lathe_rt_pool *pool,\n"
+			 "\t%*s       void (*hook)(void *ctx, int step), void *hook_ctx);\n\n",
+			 n, (int)u->steps.len, (int)u->steps.len, n, (int)strlen(n), "",
+			 (int)strlen(n), "");
 	lathe_buf_puts(b, "#ifdef __cplusplus\n}\n#endif\n\n#endif\n");
 	lathe_buf_free(&up);
 }
@@ -325,11 +332,17 @@ static const char alloc_planned[] =
 	"\treturn LATHE_RT_OK;\n"
 	"}\n\n";
 
+/* NAME_run_hooked holds the steps; NAME_run is it without a hook.  The
+ * hook (profilers: `lathe bench --profile`) is called with each step's
+ * index before the step and with the step count after the last; a NULL
+ * hook costs one test per step. */
 static void emit_run(lathe_buf *b, const mod_unit *u)
 {
-	lathe_buf_printf(b, "int %s_run(const void *weights, void *const *inputs, void *const *outputs,\n"
-			 "\t%*svoid *workspace, lathe_rt_pool *pool)\n{\n", u->name,
-			 (int)strlen(u->name), "");
+	int pad = (int)strlen(u->name);
+	lathe_buf_printf(b, "int %s_run_hooked(const void *weights, void *const *inputs,\n"
+			 "\t%*s       void *const *outputs, void *workspace, lathe_rt_pool *pool,\n"
+			 "\t%*s       void (*hook)(void *ctx, int step), void *hook_ctx)\n{\n",
+			 u->name, pad, "", pad, "");
 	lathe_buf_puts(b, "\tconst char *w = (const char *)weights;\n"
 		       "\tchar *ws = (char *)workspace;\n");
 	lathe_buf_puts(b, "\tint rc = 0;\n"
@@ -339,6 +352,7 @@ static void emit_run(lathe_buf *b, const mod_unit *u)
 		lathe_buf_puts(b, "\t/* ");
 		put_comment_text(b, st->label);
 		lathe_buf_puts(b, " */\n");
+		lathe_buf_printf(b, "\tif (hook)\n\t\thook(hook_ctx, %zu);\n", s);
 		switch (st->kind) {
 		case STEP_FUNC:
 			lathe_buf_puts(b, "\t{\n\t\tvoid *a[] = {");
@@ -371,7 +385,12 @@ static void emit_run(lathe_buf *b, const mod_unit *u)
 		}
 		}
 	}
-	lathe_buf_puts(b, "\treturn rc;\n}\n");
+	lathe_buf_printf(b, "\tif (hook)\n\t\thook(hook_ctx, %zu);\n", u->steps.len);
+	lathe_buf_puts(b, "\treturn rc;\n}\n\n");
+	lathe_buf_printf(b, "int %s_run(const void *weights, void *const *inputs, void *const *outputs,\n"
+			 "\t%*svoid *workspace, lathe_rt_pool *pool)\n{\n", u->name, pad, "");
+	lathe_buf_printf(b, "\treturn %s_run_hooked(weights, inputs, outputs, workspace, pool, NULL, "
+			 "NULL);\n}\n", u->name);
 }
 
 lathe_err mod_emit_code(lathe_buf *b, const mod_unit *u)

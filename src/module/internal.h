@@ -92,6 +92,11 @@ lathe_err mod_emit_code(lathe_buf *b, const mod_unit *u);
 /* weights.bin. */
 lathe_err mod_write_weights(const char *path, const mod_unit *u);
 
+/* ---- profile.c -------------------------------------------------------------- */
+
+/* Fills u->manifest's steps (kind, FLOPs, ops, first node) from u->steps. */
+void mod_profile_steps(mod_unit *u);
+
 /* ---- amalg.c ---------------------------------------------------------------- */
 
 /* One C translation unit: the runtime headers, the given runtime sources

@@ -20,12 +20,16 @@
 
 typedef int (*run_fn)(const void *weights, void *const *inputs, void *const *outputs,
 		      void *workspace, struct lathe_rt_pool *pool);
+typedef int (*run_hooked_fn)(const void *weights, void *const *inputs, void *const *outputs,
+			     void *workspace, struct lathe_rt_pool *pool,
+			     void (*hook)(void *ctx, int step), void *ctx);
 
 struct lathe_module {
 	lathe_arena *arena;
 	lathe_manifest m;
 	void *dl;
 	run_fn run;
+	run_hooked_fn run_hooked; /* NULL in a library that predates profiling */
 	lathe_mapped_file weights;
 	bool mapped;
 };
@@ -96,6 +100,9 @@ static lathe_err open_module(lathe_module *mod, const char *dir)
 				   "two compilations mixed?): compile the model again", lib, man_path);
 	/* dlsym returns an object pointer; POSIX guarantees it converts. */
 	memcpy(&mod->run, &run, sizeof run);
+	void *hooked = dlsym(mod->dl, lathe_arena_printf(a, "%s_run_hooked", m->name));
+	if (hooked)
+		memcpy(&mod->run_hooked, &hooked, sizeof hooked);
 	const char *wpath = lathe_arena_printf(a, "%s/weights.bin", dir);
 	e = lathe_file_map(wpath, &mod->weights);
 	if (e)
@@ -122,15 +129,21 @@ lathe_err lathe_module_open(const char *dir, lathe_module **out)
 	return NULL;
 }
 
-lathe_err lathe_module_run(lathe_module *m, void *const *inputs, void *const *outputs,
-			   void *workspace, struct lathe_rt_pool *pool)
+static lathe_err run(lathe_module *m, void *const *inputs, void *const *outputs,
+		     void *workspace, struct lathe_rt_pool *pool, lathe_module_step_hook hook,
+		     void *ctx)
 {
 	if (m->m.workspace_size && ((uintptr_t)workspace % 64 || !workspace))
 		return lathe_error(LATHE_EINVAL, "the workspace must be 64-byte aligned");
+	if (hook && !m->run_hooked)
+		return lathe_error(LATHE_EINVAL, "module '%s' was compiled without step hooks "
+				   "(by an older lathe): compile the model again to profile it",
+				   m->m.name);
 	/* An empty weights file maps to no address; the module reads none. */
 	static const char no_weights[64];
 	const void *w = m->weights.size ? (const void *)m->weights.data : (const void *)no_weights;
-	int rc = m->run(w, inputs, outputs, workspace, pool);
+	int rc = hook ? m->run_hooked(w, inputs, outputs, workspace, pool, hook, ctx)
+		      : m->run(w, inputs, outputs, workspace, pool);
 	switch (rc) {
 	case LATHE_RT_OK:
 		return NULL;
@@ -146,4 +159,17 @@ lathe_err lathe_module_run(lathe_module *m, void *const *inputs, void *const *ou
 	default:
 		return lathe_error(LATHE_EINTERNAL, "module '%s' failed with code %d", m->m.name, rc);
 	}
+}
+
+lathe_err lathe_module_run(lathe_module *m, void *const *inputs, void *const *outputs,
+			   void *workspace, struct lathe_rt_pool *pool)
+{
+	return run(m, inputs, outputs, workspace, pool, NULL, NULL);
+}
+
+lathe_err lathe_module_run_profiled(lathe_module *m, void *const *inputs, void *const *outputs,
+				    void *workspace, struct lathe_rt_pool *pool,
+				    lathe_module_step_hook hook, void *ctx)
+{
+	return run(m, inputs, outputs, workspace, pool, hook, ctx);
 }

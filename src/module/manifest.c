@@ -8,9 +8,12 @@
  *     workspace 802816                      (bytes NAME_run needs)
  *     input f32[1,3,112,112] image
  *     output f32[1,1000] probabilities
+ *     step conv 236027904 Conv+Relu /conv1/Conv   (one per step, optional)
  *
  * Inputs and outputs come in NAME_run's order; a name is the rest of its
- * line, with bytes below '!' and '%' written as %XX.  The parser bounds
+ * line, with bytes below '!' and '%' written as %XX.  A step line gives the
+ * step's kind, its FLOPs, the ops it computes and its first node's name
+ * (`lathe bench --profile` reads them).  The parser bounds
  * every count and size before allocating and names the line of any error.
  */
 #include "module/module.h"
@@ -20,7 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { MAX_IO = 65536, MAX_RANK = 64 };
+enum { MAX_IO = 65536, MAX_RANK = 64, MAX_STEPS = 1 << 20 };
 
 static void put_name(lathe_buf *b, const char *s)
 {
@@ -51,6 +54,14 @@ void lathe_manifest_print(lathe_buf *b, const lathe_manifest *m)
 		put_io(b, "input", &m->in[i]);
 	for (int i = 0; i < m->nout; i++)
 		put_io(b, "output", &m->out[i]);
+	for (int i = 0; i < m->nsteps; i++) {
+		const lathe_module_step *st = &m->steps[i];
+		lathe_buf_printf(b, "step %s %llu ", st->kind, (unsigned long long)st->flops);
+		put_name(b, st->ops);
+		lathe_buf_puts(b, " ");
+		put_name(b, st->node);
+		lathe_buf_puts(b, "\n");
+	}
 }
 
 /* ---- parsing ------------------------------------------------------------------ */
@@ -152,6 +163,29 @@ static lathe_err parse_io(const cursor *c, const char *s, lathe_module_io *io)
 	return parse_name(c, p + 2, &io->name);
 }
 
+/* "conv 236027904 Conv+Relu /conv1/Conv" */
+static lathe_err parse_step(const cursor *c, const char *s, lathe_module_step *st)
+{
+	const char *sp1 = strchr(s, ' ');
+	const char *sp2 = sp1 ? strchr(sp1 + 1, ' ') : NULL;
+	const char *sp3 = sp2 ? strchr(sp2 + 1, ' ') : NULL;
+	if (!sp3 || sp1 == s || !isdigit((unsigned char)sp1[1]))
+		return bad(c, "expected step KIND FLOPS OPS NODE");
+	for (const char *p = s; p < sp1; p++)
+		if (!isalnum((unsigned char)*p) && *p != '_')
+			return bad(c, "a step's kind must be a word");
+	char *end;
+	errno = 0;
+	unsigned long long fl = strtoull(sp1 + 1, &end, 10);
+	if (errno || end != sp2)
+		return bad(c, "a step's FLOPs must be a count");
+	st->kind = lathe_arena_strndup(c->a, s, (size_t)(sp1 - s));
+	st->flops = fl;
+	LATHE_TRY(parse_name(c, lathe_arena_strndup(c->a, sp2 + 1, (size_t)(sp3 - sp2 - 1)),
+			     &st->ops));
+	return parse_name(c, sp3 + 1, &st->node);
+}
+
 lathe_err lathe_manifest_parse(lathe_arena *a, const char *text, size_t len, const char *what,
 			       lathe_manifest *out)
 {
@@ -162,17 +196,21 @@ lathe_err lathe_manifest_parse(lathe_arena *a, const char *text, size_t len, con
 	if (memchr(text, 0, len))
 		return lathe_error(LATHE_EINVAL, "%s: not a text file", what);
 	/* Count inputs and outputs first, to size the arrays. */
-	int nin = 0, nout = 0;
+	int nin = 0, nout = 0, nsteps = 0;
 	for (size_t i = 0; i < len; i++) {
 		if (i == 0 || text[i - 1] == '\n') {
 			nin += len - i > 6 && !strncmp(text + i, "input ", 6);
 			nout += len - i > 7 && !strncmp(text + i, "output ", 7);
+			nsteps += len - i > 5 && !strncmp(text + i, "step ", 5);
 		}
 	}
 	if (nin > MAX_IO || nout > MAX_IO)
 		return lathe_error(LATHE_EINVAL, "%s: too many inputs or outputs", what);
+	if (nsteps > MAX_STEPS)
+		return lathe_error(LATHE_EINVAL, "%s: too many steps", what);
 	out->in = lathe_arena_new(a, lathe_module_io, nin + 1);
 	out->out = lathe_arena_new(a, lathe_module_io, nout + 1);
+	out->steps = lathe_arena_new(a, lathe_module_step, nsteps + 1);
 	bool have_magic = false, have_ws = false, have_w = false, have_lib = false;
 	size_t i = 0;
 	while (i < len) {
@@ -211,6 +249,8 @@ lathe_err lathe_manifest_parse(lathe_arena *a, const char *text, size_t len, con
 			LATHE_TRY(parse_io(&c, val, &out->in[out->nin++]));
 		} else if (!strcmp(key, "output")) {
 			LATHE_TRY(parse_io(&c, val, &out->out[out->nout++]));
+		} else if (!strcmp(key, "step")) {
+			LATHE_TRY(parse_step(&c, val, &out->steps[out->nsteps++]));
 		} else {
 			return bad(&c, "unknown key");
 		}

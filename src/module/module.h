@@ -83,12 +83,30 @@ typedef struct lathe_module_io {
 	uint64_t nbytes;
 } lathe_module_io;
 
+/* One step of NAME_run, for profilers (`lathe bench --profile`): what it
+ * is and how much arithmetic it does, counted at compile time. */
+typedef struct lathe_module_step {
+	/* The loop program's schedule class ("conv", "depthwise_conv",
+	 * "matmul", "elementwise", ...), "kernel" (an extern kernel call) or
+	 * "copy". */
+	const char *kind;
+	/* Floating-point operations: 2 x the multiply-adds of the Conv,
+	 * ConvTranspose, MatMul and Gemm nodes it computes; other ops count 0
+	 * (the usual convention for a model's FLOPs). */
+	uint64_t flops;
+	const char *ops;  /* the ops it computes, "Conv+Add+Relu" */
+	const char *node; /* its first node's name ("-" if none) */
+} lathe_module_step;
+
 typedef struct lathe_manifest {
 	const char *name;    /* module name (C identifier) */
 	const char *library; /* file name in DIR ("libNAME.so"); NULL for a bundle */
 	uint64_t workspace_size, weights_size;
 	int nin, nout;
 	lathe_module_io *in, *out;
+	/* NAME_run's steps in order (optional: 0 in a manifest without). */
+	int nsteps;
+	lathe_module_step *steps;
 } lathe_manifest;
 
 /* The manifest's text form (docs/modules.md). */
@@ -114,5 +132,15 @@ const lathe_manifest *lathe_module_manifest(const lathe_module *m);
  * Allocates nothing. */
 lathe_err lathe_module_run(lathe_module *m, void *const *inputs, void *const *outputs,
 			   void *workspace, struct lathe_rt_pool *pool);
+
+/* Called by lathe_module_run_profiled with the index of each step (as the
+ * manifest lists them) just before it runs, and with the step count after
+ * the last: the time between two calls is one step's. */
+typedef void (*lathe_module_step_hook)(void *ctx, int step);
+/* lathe_module_run, calling hook(ctx, k) around the steps.  Fails if the
+ * library predates profiling (compile the model again). */
+lathe_err lathe_module_run_profiled(lathe_module *m, void *const *inputs, void *const *outputs,
+				    void *workspace, struct lathe_rt_pool *pool,
+				    lathe_module_step_hook hook, void *ctx);
 
 #endif

@@ -108,23 +108,12 @@ static lathe_err parse_function(onnx_ctx *c, lathe_pb_msg m, int64_t index, onnx
 			break;
 		case FP_ATTR_PROTO: {
 			size_t saved;
-			LATHE_TRY(lathe_pb_want(&c->pb, &f, LATHE_PB_LEN, "attribute_proto"));
-			LATHE_TRY(lathe_pb_enter(&c->pb, &saved, "attribute_proto", fn->ndefault));
-			const char *name = "";
-			lathe_pb_field g;
-			for (lathe_pb_msg e = f.sub;;) {
-				LATHE_TRY(lathe_pb_next(&c->pb, &e, &g, &more));
-				if (!more)
-					break;
-				if (g.num == 1)
-					LATHE_TRY(lathe_pb_str(&c->pb, &g, "name", c->arena, &name));
-			}
-			if (!*name)
-				return lathe_pb_err(&c->pb, LATHE_EINVAL, "attribute without a name");
-			fn->default_name[fn->ndefault] = name;
+			LATHE_TRY(lathe_pb_enter_msg(&c->pb, &f, &saved, "attribute_proto",
+						     fn->ndefault));
+			LATHE_TRY(lathe_onnx_attr_names(c, f.sub, &fn->default_name[fn->ndefault],
+							NULL));
 			fn->default_msg[fn->ndefault++] = f.sub;
 			lathe_pb_leave(&c->pb, saved);
-			more = true;
 			break;
 		}
 		default:
@@ -150,14 +139,11 @@ lathe_err lathe_onnx_functions_parse(onnx_ctx *c, lathe_pb_msg model)
 	lathe_pb_field f;
 	bool more;
 	for (lathe_pb_msg it = model;;) {
-		LATHE_TRY(lathe_pb_next(&c->pb, &it, &f, &more));
+		LATHE_TRY(lathe_pb_next_of(&c->pb, &it, MP_FUNCTIONS, &f, &more));
 		if (!more)
 			break;
-		if (f.num != MP_FUNCTIONS)
-			continue;
 		size_t saved;
-		LATHE_TRY(lathe_pb_want(&c->pb, &f, LATHE_PB_LEN, "functions"));
-		LATHE_TRY(lathe_pb_enter(&c->pb, &saved, "functions", c->nfunc));
+		LATHE_TRY(lathe_pb_enter_msg(&c->pb, &f, &saved, "functions", c->nfunc));
 		onnx_func *fn = &c->funcs[c->nfunc];
 		LATHE_TRY(parse_function(c, f.sub, c->nfunc, fn));
 		const char *key = func_key(c->arena, fn->domain, fn->name, fn->overload);
@@ -238,14 +224,11 @@ static lathe_err expand(onnx_ctx *c, onnx_frame *f, onnx_frame *nf, const onnx_n
 	bool more;
 	int64_t j = 0;
 	for (lathe_pb_msg it = fn->msg;;) {
-		LATHE_TRY(lathe_pb_next(&c->pb, &it, &fld, &more));
+		LATHE_TRY(lathe_pb_next_of(&c->pb, &it, FP_NODE, &fld, &more));
 		if (!more)
 			break;
-		if (fld.num != FP_NODE)
-			continue;
 		size_t saved;
-		LATHE_TRY(lathe_pb_want(&c->pb, &fld, LATHE_PB_LEN, "node"));
-		LATHE_TRY(lathe_pb_enter(&c->pb, &saved, "node", j));
+		LATHE_TRY(lathe_pb_enter_msg(&c->pb, &fld, &saved, "node", j));
 		onnx_node body;
 		LATHE_TRY(lathe_onnx_node_parse(c, fld.sub, j, &body));
 		LATHE_TRY(lathe_onnx_node_emit(c, nf, &body));

@@ -107,14 +107,11 @@ lathe_err lathe_onnx_opsets_parse(onnx_ctx *c, lathe_pb_msg m, uint32_t num, onn
 	bool more;
 	int64_t k = 0;
 	for (lathe_pb_msg it = m;;) {
-		LATHE_TRY(lathe_pb_next(&c->pb, &it, &f, &more));
+		LATHE_TRY(lathe_pb_next_of(&c->pb, &it, num, &f, &more));
 		if (!more)
 			break;
-		if (f.num != num)
-			continue;
 		size_t saved;
-		LATHE_TRY(lathe_pb_want(&c->pb, &f, LATHE_PB_LEN, "opset_import"));
-		LATHE_TRY(lathe_pb_enter(&c->pb, &saved, "opset_import", k++));
+		LATHE_TRY(lathe_pb_enter_msg(&c->pb, &f, &saved, "opset_import", k++));
 		onnx_opset o = {"", 0};
 		for (lathe_pb_msg e = f.sub;;) {
 			LATHE_TRY(lathe_pb_next(&c->pb, &e, &g, &more));
@@ -187,11 +184,9 @@ static lathe_err tensor_type(onnx_ctx *c, lathe_graph *g, lathe_pb_msg m, lathe_
 	out->dims = lathe_arena_new(c->arena, lathe_dim, rank ? rank : 1);
 	int64_t k = 0;
 	for (lathe_pb_msg it = shape;;) {
-		LATHE_TRY(lathe_pb_next(&c->pb, &it, &f, &more));
+		LATHE_TRY(lathe_pb_next_of(&c->pb, &it, 1, &f, &more));
 		if (!more)
 			break;
-		if (f.num != 1)
-			continue;
 		LATHE_TRY(lathe_pb_want(&c->pb, &f, LATHE_PB_LEN, "dim"));
 		lathe_dim d = {-1, -1};
 		lathe_pb_field h;
@@ -220,6 +215,17 @@ static lathe_err tensor_type(onnx_ctx *c, lathe_graph *g, lathe_pb_msg m, lathe_
 	return NULL;
 }
 
+/* A TypeProto held by field f (named `field` in error paths). */
+static lathe_err sub_type(onnx_ctx *c, lathe_graph *g, const lathe_pb_field *f,
+			  const char *field, lathe_type *out)
+{
+	size_t saved;
+	LATHE_TRY(lathe_pb_enter_msg(&c->pb, f, &saved, field, -1));
+	LATHE_TRY(lathe_onnx_type(c, g, f->sub, out));
+	lathe_pb_leave(&c->pb, saved);
+	return NULL;
+}
+
 lathe_err lathe_onnx_type(onnx_ctx *c, lathe_graph *g, lathe_pb_msg m, lathe_type *out)
 {
 	*out = lathe_type_unknown();
@@ -244,8 +250,7 @@ lathe_err lathe_onnx_type(onnx_ctx *c, lathe_graph *g, lathe_pb_msg m, lathe_typ
 		default: continue;
 		}
 		size_t saved;
-		LATHE_TRY(lathe_pb_want(&c->pb, &f, LATHE_PB_LEN, what));
-		LATHE_TRY(lathe_pb_enter(&c->pb, &saved, what, -1));
+		LATHE_TRY(lathe_pb_enter_msg(&c->pb, &f, &saved, what, -1));
 		if (f.num == 1) {
 			LATHE_TRY(tensor_type(c, g, f.sub, out));
 		} else {
@@ -253,16 +258,10 @@ lathe_err lathe_onnx_type(onnx_ctx *c, lathe_graph *g, lathe_pb_msg m, lathe_typ
 			lathe_type elem = lathe_type_unknown();
 			lathe_pb_field h;
 			for (lathe_pb_msg e = f.sub;;) {
-				LATHE_TRY(lathe_pb_next(&c->pb, &e, &h, &more));
+				LATHE_TRY(lathe_pb_next_of(&c->pb, &e, 1, &h, &more));
 				if (!more)
 					break;
-				if (h.num != 1)
-					continue;
-				size_t s2;
-				LATHE_TRY(lathe_pb_want(&c->pb, &h, LATHE_PB_LEN, "elem_type"));
-				LATHE_TRY(lathe_pb_enter(&c->pb, &s2, "elem_type", -1));
-				LATHE_TRY(lathe_onnx_type(c, g, h.sub, &elem));
-				lathe_pb_leave(&c->pb, s2);
+				LATHE_TRY(sub_type(c, g, &h, "elem_type", &elem));
 			}
 			bool seq = f.num == 4;
 			if (elem.kind == LATHE_TY_OPTIONAL ||
@@ -305,11 +304,7 @@ static lathe_err value_info(onnx_ctx *c, lathe_graph *g, lathe_pb_msg m, const c
 		if (f.num == 1) {
 			LATHE_TRY(lathe_pb_str(&c->pb, &f, "name", c->arena, name));
 		} else if (f.num == 2) {
-			size_t saved;
-			LATHE_TRY(lathe_pb_want(&c->pb, &f, LATHE_PB_LEN, "type"));
-			LATHE_TRY(lathe_pb_enter(&c->pb, &saved, "type", -1));
-			LATHE_TRY(lathe_onnx_type(c, g, f.sub, t));
-			lathe_pb_leave(&c->pb, saved);
+			LATHE_TRY(sub_type(c, g, &f, "type", t));
 		}
 	}
 	return NULL;
@@ -378,26 +373,11 @@ lathe_err lathe_onnx_define(onnx_ctx *c, onnx_frame *f, const char *name, const 
 
 /* ---- attributes ------------------------------------------------------------ */
 
-static lathe_err sub_tensor(onnx_ctx *c, const lathe_pb_field *f, const char *field,
-			    int64_t idx, bool sparse, lathe_tensor **out)
-{
-	size_t saved;
-	LATHE_TRY(lathe_pb_want(&c->pb, f, LATHE_PB_LEN, field));
-	LATHE_TRY(lathe_pb_enter(&c->pb, &saved, field, idx));
-	if (sparse)
-		LATHE_TRY(lathe_onnx_sparse(c, f->sub, out, NULL));
-	else
-		LATHE_TRY(lathe_onnx_tensor(c, f->sub, out, NULL));
-	lathe_pb_leave(&c->pb, saved);
-	return NULL;
-}
-
 static lathe_err sub_graph(onnx_ctx *c, onnx_frame *fr, const lathe_pb_field *f,
 			   const char *field, int64_t idx, lathe_graph **out)
 {
 	size_t saved;
-	LATHE_TRY(lathe_pb_want(&c->pb, f, LATHE_PB_LEN, field));
-	LATHE_TRY(lathe_pb_enter(&c->pb, &saved, field, idx));
+	LATHE_TRY(lathe_pb_enter_msg(&c->pb, f, &saved, field, idx));
 	if ((c->nsub + 2) * ((int64_t)c->syms.len + 1) > ONNX_MAX_SYM_COPIES)
 		return lathe_pb_err(&c->pb, LATHE_EUNSUPPORTED,
 				    "too many subgraphs for the number of symbolic dimensions");
@@ -476,8 +456,8 @@ static lathe_err attr_decode(onnx_ctx *c, onnx_frame *fr, const onnx_attr_ref *r
 			return lathe_pb_err(&c->pb, LATHE_EINVAL, "attribute '%s' has no tensor",
 					    r->name);
 		out->kind = LATHE_ATTR_TENSOR;
-		return sub_tensor(c, &last[fn], type == AT_TENSOR ? "t" : "sparse_tensor", -1,
-				  type == AT_SPARSE, &out->u.t);
+		return lathe_onnx_sub_tensor(c, &last[fn], type == AT_TENSOR ? "t" : "sparse_tensor",
+					     -1, type == AT_SPARSE, &out->u.t);
 	}
 	case AT_GRAPH:
 		if (!seen[AP_G])
@@ -490,12 +470,7 @@ static lathe_err attr_decode(onnx_ctx *c, onnx_frame *fr, const onnx_attr_ref *r
 			return lathe_pb_err(&c->pb, LATHE_EINVAL, "attribute '%s' has no type",
 					    r->name);
 		out->kind = LATHE_ATTR_TYPE;
-		size_t saved;
-		LATHE_TRY(lathe_pb_want(&c->pb, &last[AP_TP], LATHE_PB_LEN, "tp"));
-		LATHE_TRY(lathe_pb_enter(&c->pb, &saved, "tp", -1));
-		LATHE_TRY(lathe_onnx_type(c, fr->g, last[AP_TP].sub, &out->u.type));
-		lathe_pb_leave(&c->pb, saved);
-		return NULL;
+		return sub_type(c, fr->g, &last[AP_TP], "tp", &out->u.type);
 	}
 	case AT_FLOATS: {
 		float *v;
@@ -537,11 +512,9 @@ static lathe_err attr_decode(onnx_ctx *c, onnx_frame *fr, const onnx_attr_ref *r
 						: LATHE_ATTR_TENSORS;
 		int64_t k = 0;
 		for (lathe_pb_msg it = r->msg;;) {
-			LATHE_TRY(lathe_pb_next(&c->pb, &it, &f, &more));
+			LATHE_TRY(lathe_pb_next_of(&c->pb, &it, (uint32_t)num, &f, &more));
 			if (!more)
 				break;
-			if ((int)f.num != num)
-				continue;
 			if (type == AT_STRINGS) {
 				int64_t len;
 				LATHE_TRY(lathe_pb_bytes(&c->pb, &f, field, c->arena,
@@ -549,8 +522,8 @@ static lathe_err attr_decode(onnx_ctx *c, onnx_frame *fr, const onnx_attr_ref *r
 			} else if (type == AT_GRAPHS) {
 				LATHE_TRY(sub_graph(c, fr, &f, field, k, (lathe_graph **)&arr[k]));
 			} else {
-				LATHE_TRY(sub_tensor(c, &f, field, k, type == AT_SPARSES,
-						     (lathe_tensor **)&arr[k]));
+				LATHE_TRY(lathe_onnx_sub_tensor(c, &f, field, k, type == AT_SPARSES,
+								(lathe_tensor **)&arr[k]));
 			}
 			k++;
 		}
@@ -574,6 +547,28 @@ static lathe_err attr_decode(onnx_ctx *c, onnx_frame *fr, const onnx_attr_ref *r
 }
 
 /* ---- nodes ----------------------------------------------------------------- */
+
+lathe_err lathe_onnx_attr_names(onnx_ctx *c, lathe_pb_msg m, const char **name,
+				const char **ref)
+{
+	*name = "";
+	if (ref)
+		*ref = NULL;
+	lathe_pb_field f;
+	bool more;
+	for (lathe_pb_msg it = m;;) {
+		LATHE_TRY(lathe_pb_next(&c->pb, &it, &f, &more));
+		if (!more)
+			break;
+		if (f.num == AP_NAME)
+			LATHE_TRY(lathe_pb_str(&c->pb, &f, "name", c->arena, name));
+		else if (f.num == AP_REF && ref)
+			LATHE_TRY(lathe_pb_str(&c->pb, &f, "ref_attr_name", c->arena, ref));
+	}
+	if (!**name)
+		return lathe_pb_err(&c->pb, LATHE_EINVAL, "attribute without a name");
+	return NULL;
+}
 
 lathe_err lathe_onnx_node_parse(onnx_ctx *c, lathe_pb_msg m, int64_t index, onnx_node *n)
 {
@@ -629,27 +624,11 @@ lathe_err lathe_onnx_node_parse(onnx_ctx *c, lathe_pb_msg m, int64_t index, onnx
 			break;
 		case NP_ATTR: {
 			size_t saved;
-			LATHE_TRY(lathe_pb_want(&c->pb, &f, LATHE_PB_LEN, "attribute"));
-			LATHE_TRY(lathe_pb_enter(&c->pb, &saved, "attribute", n->nattr));
+			LATHE_TRY(lathe_pb_enter_msg(&c->pb, &f, &saved, "attribute", n->nattr));
 			onnx_attr_ref *r = &n->attrs[n->nattr++];
-			r->name = "";
-			r->ref = NULL;
 			r->msg = f.sub;
-			lathe_pb_field g;
-			for (lathe_pb_msg e = f.sub;;) {
-				LATHE_TRY(lathe_pb_next(&c->pb, &e, &g, &more));
-				if (!more)
-					break;
-				if (g.num == AP_NAME)
-					LATHE_TRY(lathe_pb_str(&c->pb, &g, "name", c->arena, &r->name));
-				else if (g.num == AP_REF)
-					LATHE_TRY(lathe_pb_str(&c->pb, &g, "ref_attr_name", c->arena,
-							       &r->ref));
-			}
-			if (!*r->name)
-				return lathe_pb_err(&c->pb, LATHE_EINVAL, "attribute without a name");
+			LATHE_TRY(lathe_onnx_attr_names(c, f.sub, &r->name, &r->ref));
 			lathe_pb_leave(&c->pb, saved);
-			more = true;
 			break;
 		}
 		default:
@@ -774,7 +753,7 @@ static lathe_err constant_node(onnx_ctx *c, onnx_frame *f, const onnx_node *n,
 		t = a.u.t;
 	} else {
 		int64_t n1 = a.n;
-		t = lathe_onnx_tensor_new(c->arena, forms[form].dtype, forms[form].list ? 1 : 0, &n1);
+		t = lathe_tensor_header(c->arena, forms[form].dtype, forms[form].list ? 1 : 0, &n1);
 		int64_t cnt = forms[form].list ? n1 : 1;
 		switch (a.kind) {
 		case LATHE_ATTR_FLOAT:
@@ -923,11 +902,9 @@ lathe_err lathe_onnx_graph(onnx_ctx *c, onnx_frame *parent, lathe_graph *g, lath
 	for (int pass = 0; pass < 7 && !e; pass++) {
 		int64_t idx = 0;
 		for (lathe_pb_msg it = m; !e;) {
-			e = lathe_pb_next(&c->pb, &it, &f, &more);
+			e = lathe_pb_next_of(&c->pb, &it, (uint32_t)order[pass], &f, &more);
 			if (e || !more)
 				break;
-			if ((int)f.num != order[pass])
-				continue;
 			if (f.num == GP_NAME) {
 				const char *name;
 				e = lathe_pb_str(&c->pb, &f, "name", c->arena, &name);
@@ -936,9 +913,7 @@ lathe_err lathe_onnx_graph(onnx_ctx *c, onnx_frame *parent, lathe_graph *g, lath
 				continue;
 			}
 			size_t saved;
-			e = lathe_pb_want(&c->pb, &f, LATHE_PB_LEN, field[pass]);
-			if (!e)
-				e = lathe_pb_enter(&c->pb, &saved, field[pass], idx);
+			e = lathe_pb_enter_msg(&c->pb, &f, &saved, field[pass], idx);
 			if (e)
 				break;
 			const char *name = "";

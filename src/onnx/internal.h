@@ -119,6 +119,10 @@ typedef struct onnx_ctx {
 lathe_err lathe_onnx_graph(onnx_ctx *c, onnx_frame *parent, lathe_graph *g, lathe_pb_msg m);
 /* Parses a NodeProto. */
 lathe_err lathe_onnx_node_parse(onnx_ctx *c, lathe_pb_msg m, int64_t index, onnx_node *out);
+/* The name of the AttributeProto m (an error when it has none) and, when
+ * ref is not NULL, its ref_attr_name (NULL when absent). */
+lathe_err lathe_onnx_attr_names(onnx_ctx *c, lathe_pb_msg m, const char **name,
+				const char **ref);
 /* Turns one parsed node into graph nodes in frame f. */
 lathe_err lathe_onnx_node_emit(onnx_ctx *c, onnx_frame *f, const onnx_node *n);
 /* Decodes a TypeProto; symbols are interned in g. */
@@ -146,8 +150,10 @@ lathe_err lathe_onnx_charge(onnx_ctx *c, int64_t units);
 /* Decodes a TensorProto into c->arena; *name (may be NULL) gets its name. */
 lathe_err lathe_onnx_tensor(onnx_ctx *c, lathe_pb_msg m, lathe_tensor **out, const char **name);
 lathe_err lathe_onnx_sparse(onnx_ctx *c, lathe_pb_msg m, lathe_tensor **out, const char **name);
-/* A tensor built by the importer (rank 0 or 1 when n >= 0 ... see tensor.c). */
-lathe_tensor *lathe_onnx_tensor_new(lathe_arena *a, int dtype, int rank, const int64_t *shape);
+/* The TensorProto (or SparseTensorProto) held by field f, entered as
+ * `field` (with idx >= 0, `field[idx]`) for error paths. */
+lathe_err lathe_onnx_sub_tensor(onnx_ctx *c, const lathe_pb_field *f, const char *field,
+				int64_t idx, bool sparse, lathe_tensor **out);
 void lathe_onnx_ctx_deinit(onnx_ctx *c);
 
 /* ---- functions.c ---- */

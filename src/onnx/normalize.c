@@ -159,7 +159,7 @@ static lathe_err add_const(lathe_graph *g, lathe_tensor *t, lathe_vid *out)
 static lathe_err i64_const(onnx_ctx *c, lathe_graph *g, const int64_t *v, int64_t n, int rank,
 			   lathe_vid *out)
 {
-	lathe_tensor *t = lathe_onnx_tensor_new(c->arena, LATHE_DT_I64, rank, &n);
+	lathe_tensor *t = lathe_tensor_header(c->arena, LATHE_DT_I64, rank, &n);
 	t->data = lathe_arena_memdup(c->arena, v, sizeof(int64_t) * (size_t)(n ? n : 1));
 	return add_const(g, t, out);
 }
@@ -167,7 +167,7 @@ static lathe_err i64_const(onnx_ctx *c, lathe_graph *g, const int64_t *v, int64_
 static lathe_err f32_const(onnx_ctx *c, lathe_graph *g, const double *v, int64_t n, int rank,
 			   lathe_vid *out)
 {
-	lathe_tensor *t = lathe_onnx_tensor_new(c->arena, LATHE_DT_F32, rank, &n);
+	lathe_tensor *t = lathe_tensor_header(c->arena, LATHE_DT_F32, rank, &n);
 	float *d = lathe_arena_new(c->arena, float, n ? n : 1);
 	for (int64_t i = 0; i < n; i++)
 		d[i] = (float)v[i];
@@ -206,7 +206,7 @@ static lathe_err scalar_like(onnx_ctx *c, lathe_graph *g, double v, lathe_vid li
 	case LATHE_DT_F32:
 		return f32_const(c, g, &v, 1, 0, out);
 	case LATHE_DT_F64:
-		t = lathe_onnx_tensor_new(c->arena, dt, 0, &one);
+		t = lathe_tensor_header(c->arena, dt, 0, &one);
 		t->data = lathe_arena_memdup(c->arena, &v, sizeof v);
 		return add_const(g, t, out);
 	case LATHE_DT_I64:
@@ -226,7 +226,7 @@ static lathe_err scalar_like(onnx_ctx *c, lathe_graph *g, double v, lathe_vid li
 		double hi = es == 8 ? (sign ? 9.2233720368547748e18 : 1.8446744073709552e19)
 				    : (double)((uint64_t)1 << (8 * es - (sign ? 1 : 0))) - 1;
 		double x = v < lo ? lo : v > hi ? hi : v;
-		t = lathe_onnx_tensor_new(c->arena, dt, 0, &one);
+		t = lathe_tensor_header(c->arena, dt, 0, &one);
 		uint8_t *d = lathe_arena_alloc(c->arena, 8);
 		if (es == 8 && sign) {
 			int64_t w = x >= 9.2233720368547748e18 ? INT64_MAX : (int64_t)x;

@@ -127,23 +127,17 @@ lathe_err lathe_pb_next(lathe_pb_ctx *c, lathe_pb_msg *m, lathe_pb_field *f, boo
 			return lathe_pb_err(c, LATHE_EINVAL, "field %u: %s", f->num, why);
 		break;
 	case LATHE_PB_I64:
-		if (lathe_pb_left(*m) < 8)
+	case LATHE_PB_I32: {
+		size_t w = wire == LATHE_PB_I64 ? 8 : 4; /* little-endian words */
+		if (lathe_pb_left(*m) < w)
 			return lathe_pb_err(c, LATHE_EINVAL,
-					    "field %u: fixed64 past end of data (%zu bytes left)",
-					    f->num, lathe_pb_left(*m));
-		for (int i = 0; i < 8; i++)
+					    "field %u: %s past end of data (%zu bytes left)",
+					    f->num, wire_name(wire), lathe_pb_left(*m));
+		for (size_t i = 0; i < w; i++)
 			f->u |= (uint64_t)m->p[i] << (8 * i);
-		m->p += 8;
+		m->p += w;
 		break;
-	case LATHE_PB_I32:
-		if (lathe_pb_left(*m) < 4)
-			return lathe_pb_err(c, LATHE_EINVAL,
-					    "field %u: fixed32 past end of data (%zu bytes left)",
-					    f->num, lathe_pb_left(*m));
-		for (int i = 0; i < 4; i++)
-			f->u |= (uint64_t)m->p[i] << (8 * i);
-		m->p += 4;
-		break;
+	}
 	case LATHE_PB_LEN: {
 		uint64_t len;
 		why = varint(&m->p, m->end, &len);
@@ -172,12 +166,29 @@ lathe_err lathe_pb_next(lathe_pb_ctx *c, lathe_pb_msg *m, lathe_pb_field *f, boo
 	return NULL;
 }
 
+lathe_err lathe_pb_next_of(lathe_pb_ctx *c, lathe_pb_msg *m, uint32_t num, lathe_pb_field *f,
+			   bool *more)
+{
+	for (;;) {
+		LATHE_TRY(lathe_pb_next(c, m, f, more));
+		if (!*more || f->num == num)
+			return NULL;
+	}
+}
+
 lathe_err lathe_pb_want(lathe_pb_ctx *c, const lathe_pb_field *f, int wire, const char *name)
 {
 	if (f->wire == wire)
 		return NULL;
 	return lathe_pb_err(c, LATHE_EINVAL, "field '%s' (%u) has wire type %s, expected %s",
 			    name, f->num, wire_name(f->wire), wire_name(wire));
+}
+
+lathe_err lathe_pb_enter_msg(lathe_pb_ctx *c, const lathe_pb_field *f, size_t *saved,
+			     const char *name, int64_t index)
+{
+	LATHE_TRY(lathe_pb_want(c, f, LATHE_PB_LEN, name));
+	return lathe_pb_enter(c, saved, name, index);
 }
 
 lathe_err lathe_pb_int(lathe_pb_ctx *c, const lathe_pb_field *f, const char *name, int64_t *out)
@@ -222,11 +233,10 @@ lathe_err lathe_pb_count(lathe_pb_ctx *c, lathe_pb_msg m, uint32_t num, int64_t 
 	lathe_pb_field f;
 	bool more;
 	for (;;) {
-		LATHE_TRY(lathe_pb_next(c, &m, &f, &more));
+		LATHE_TRY(lathe_pb_next_of(c, &m, num, &f, &more));
 		if (!more)
 			break;
-		if (f.num == num)
-			n++;
+		n++;
 	}
 	*out = n;
 	return NULL;
@@ -304,11 +314,9 @@ lathe_err lathe_pb_repeated(lathe_pb_ctx *c, lathe_pb_msg m, uint32_t num,
 	/* Pass 1: count, and check every occurrence's wire type. */
 	lathe_pb_msg it = m;
 	for (;;) {
-		LATHE_TRY(lathe_pb_next(c, &it, &f, &more));
+		LATHE_TRY(lathe_pb_next_of(c, &it, num, &f, &more));
 		if (!more)
 			break;
-		if (f.num != num)
-			continue;
 		if (f.wire == LATHE_PB_LEN) {
 			int64_t k = 0;
 			LATHE_TRY(packed_count(c, f.sub, kind, name, &k));
@@ -330,11 +338,9 @@ lathe_err lathe_pb_repeated(lathe_pb_ctx *c, lathe_pb_msg m, uint32_t num,
 	int64_t i = 0;
 	it = m;
 	for (;;) {
-		LATHE_TRY(lathe_pb_next(c, &it, &f, &more));
+		LATHE_TRY(lathe_pb_next_of(c, &it, num, &f, &more));
 		if (!more)
 			break;
-		if (f.num != num)
-			continue;
 		if (f.wire != LATHE_PB_LEN) {
 			store(arr, i++, kind, f.u);
 			continue;

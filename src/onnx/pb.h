@@ -87,8 +87,16 @@ lathe_err lathe_pb_err(lathe_pb_ctx *c, enum lathe_code code, const char *fmt, .
  * Groups are refused; a bad tag, truncated varint or a length past the end
  * of m is an error. */
 lathe_err lathe_pb_next(lathe_pb_ctx *c, lathe_pb_msg *m, lathe_pb_field *f, bool *more);
+/* lathe_pb_next restricted to the fields numbered num: the others are read
+ * (so a malformed one is still an error) and passed over. */
+lathe_err lathe_pb_next_of(lathe_pb_ctx *c, lathe_pb_msg *m, uint32_t num, lathe_pb_field *f,
+			   bool *more);
 /* Checks that f has the wire type a known field must have. */
 lathe_err lathe_pb_want(lathe_pb_ctx *c, const lathe_pb_field *f, int wire, const char *name);
+/* Checks that f is a message (length-delimited), then enters it as
+ * lathe_pb_enter does; f->sub is its bytes. */
+lathe_err lathe_pb_enter_msg(lathe_pb_ctx *c, const lathe_pb_field *f, size_t *saved,
+			     const char *name, int64_t index);
 
 /* Typed accessors of one field, checking its wire type. */
 lathe_err lathe_pb_int(lathe_pb_ctx *c, const lathe_pb_field *f, const char *name, int64_t *out);

@@ -92,17 +92,6 @@ static size_t component_size(int dt)
 	return lathe_dtype_size(dt);
 }
 
-lathe_tensor *lathe_onnx_tensor_new(lathe_arena *a, int dtype, int rank, const int64_t *shape)
-{
-	lathe_tensor *t = lathe_arena_new(a, lathe_tensor, 1);
-	t->dtype = dtype;
-	t->rank = rank;
-	t->shape = lathe_arena_new(a, int64_t, rank > 0 ? rank : 1);
-	if (rank > 0)
-		memcpy(t->shape, shape, sizeof(int64_t) * (size_t)rank);
-	return t;
-}
-
 static lathe_err spend(onnx_ctx *c, int64_t bytes)
 {
 	if (bytes > c->data_budget)
@@ -219,11 +208,9 @@ static lathe_err from_typed(onnx_ctx *c, lathe_pb_msg m, lathe_tensor *t, int64_
 		bool more;
 		int64_t i = 0;
 		for (lathe_pb_msg it = m;;) {
-			LATHE_TRY(lathe_pb_next(&c->pb, &it, &f, &more));
+			LATHE_TRY(lathe_pb_next_of(&c->pb, &it, TP_STRING, &f, &more));
 			if (!more)
 				break;
-			if (f.num != TP_STRING)
-				continue;
 			int64_t len;
 			LATHE_TRY(lathe_pb_bytes(&c->pb, &f, "string_data", c->arena, &strs[i++], &len));
 		}
@@ -380,14 +367,11 @@ static lathe_err external(onnx_ctx *c, lathe_pb_msg m, const uint8_t **p, size_t
 	bool more;
 	int64_t idx = 0;
 	for (lathe_pb_msg it = m;;) {
-		LATHE_TRY(lathe_pb_next(&c->pb, &it, &f, &more));
+		LATHE_TRY(lathe_pb_next_of(&c->pb, &it, TP_EXTERNAL, &f, &more));
 		if (!more)
 			break;
-		if (f.num != TP_EXTERNAL)
-			continue;
-		LATHE_TRY(lathe_pb_want(&c->pb, &f, LATHE_PB_LEN, "external_data"));
 		size_t saved;
-		LATHE_TRY(lathe_pb_enter(&c->pb, &saved, "external_data", idx++));
+		LATHE_TRY(lathe_pb_enter_msg(&c->pb, &f, &saved, "external_data", idx++));
 		const char *key = "", *val = "";
 		lathe_pb_field g;
 		for (lathe_pb_msg e = f.sub;;) {
@@ -507,7 +491,7 @@ lathe_err lathe_onnx_tensor(onnx_ctx *c, lathe_pb_msg m, lathe_tensor **out, con
 		lathe_error_free(e);
 		return r;
 	}
-	lathe_tensor *t = lathe_onnx_tensor_new(c->arena, (int)dtype, (int)rank, dims);
+	lathe_tensor *t = lathe_tensor_header(c->arena, (int)dtype, (int)rank, dims);
 	if (location == 1) {
 		if (has_raw || typed)
 			return lathe_pb_err(&c->pb, LATHE_EINVAL,
@@ -541,13 +525,15 @@ lathe_err lathe_onnx_tensor(onnx_ctx *c, lathe_pb_msg m, lathe_tensor **out, con
 
 /* ---- SparseTensorProto -------------------------------------------------- */
 
-static lathe_err enter_tensor(onnx_ctx *c, lathe_pb_field *f, const char *field,
-			      lathe_tensor **t)
+lathe_err lathe_onnx_sub_tensor(onnx_ctx *c, const lathe_pb_field *f, const char *field,
+				int64_t idx, bool sparse, lathe_tensor **out)
 {
 	size_t saved;
-	LATHE_TRY(lathe_pb_want(&c->pb, f, LATHE_PB_LEN, field));
-	LATHE_TRY(lathe_pb_enter(&c->pb, &saved, field, -1));
-	LATHE_TRY(lathe_onnx_tensor(c, f->sub, t, NULL));
+	LATHE_TRY(lathe_pb_enter_msg(&c->pb, f, &saved, field, idx));
+	if (sparse)
+		LATHE_TRY(lathe_onnx_sparse(c, f->sub, out, NULL));
+	else
+		LATHE_TRY(lathe_onnx_tensor(c, f->sub, out, NULL));
 	lathe_pb_leave(&c->pb, saved);
 	return NULL;
 }
@@ -563,10 +549,10 @@ lathe_err lathe_onnx_sparse(onnx_ctx *c, lathe_pb_msg m, lathe_tensor **out, con
 		if (!more)
 			break;
 		if (f.num == 1) {
-			LATHE_TRY(enter_tensor(c, &f, "values", &vals));
+			LATHE_TRY(lathe_onnx_sub_tensor(c, &f, "values", -1, false, &vals));
 			vals_msg = f.sub;
 		} else if (f.num == 2) {
-			LATHE_TRY(enter_tensor(c, &f, "indices", &idx));
+			LATHE_TRY(lathe_onnx_sub_tensor(c, &f, "indices", -1, false, &idx));
 		}
 	}
 	if (!vals || !idx)
@@ -575,11 +561,10 @@ lathe_err lathe_onnx_sparse(onnx_ctx *c, lathe_pb_msg m, lathe_tensor **out, con
 	/* The sparse tensor's name is its values' name. */
 	const char *sname = "";
 	for (lathe_pb_msg it = vals_msg;;) {
-		LATHE_TRY(lathe_pb_next(&c->pb, &it, &f, &more));
+		LATHE_TRY(lathe_pb_next_of(&c->pb, &it, TP_NAME, &f, &more));
 		if (!more)
 			break;
-		if (f.num == TP_NAME)
-			LATHE_TRY(lathe_pb_str(&c->pb, &f, "name", c->arena, &sname));
+		LATHE_TRY(lathe_pb_str(&c->pb, &f, "name", c->arena, &sname));
 	}
 	if (name)
 		*name = sname;
@@ -614,7 +599,7 @@ lathe_err lathe_onnx_sparse(onnx_ctx *c, lathe_pb_msg m, lathe_tensor **out, con
 				    "sparse tensor '%s' would densify to more than %lld bytes", sname,
 				    (long long)ONNX_MAX_SPARSE_BYTES);
 	LATHE_TRY(spend(c, numel * (int64_t)es));
-	lathe_tensor *t = lathe_onnx_tensor_new(c->arena, vals->dtype, (int)rank, dims);
+	lathe_tensor *t = lathe_tensor_header(c->arena, vals->dtype, (int)rank, dims);
 	uint8_t *d = lathe_arena_alloc(c->arena, (size_t)numel * es);
 	if (vals->dtype == LATHE_DT_STR)
 		for (int64_t i = 0; i < numel; i++)

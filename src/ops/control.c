@@ -113,15 +113,6 @@ static lathe_err scalar_bool(const lathe_rvalue *v, const char *what, bool *out)
 	return NULL;
 }
 
-static lathe_rvalue rv_tensor(lathe_tensor *t)
-{
-	lathe_rvalue v = {0};
-	v.kind = LATHE_TY_TENSOR;
-	v.dtype = t->dtype;
-	v.t = t;
-	return v;
-}
-
 static lathe_err new_scalar(lathe_arena *a, int dtype, int64_t value, lathe_tensor **out)
 {
 	LATHE_TRY(lathe_tensor_alloc(a, dtype, 0, NULL, out));
@@ -133,28 +124,10 @@ static lathe_err new_scalar(lathe_arena *a, int dtype, int64_t value, lathe_tens
 static lathe_err take_slice(lathe_arena *a, const lathe_tensor *t, int axis, int64_t idx,
 			    lathe_tensor **out)
 {
-	int64_t shape[64];
 	if (t->rank > 64)
 		return lathe_error(LATHE_EUNSUPPORTED, "rank %d is too large for a scan input",
 				   (int)t->rank);
-	int64_t outer = 1, inner = 1;
-	int r = 0;
-	for (int i = 0; i < t->rank; i++) {
-		if (i < axis)
-			outer *= t->shape[i];
-		if (i > axis)
-			inner *= t->shape[i];
-		if (i != axis)
-			shape[r++] = t->shape[i];
-	}
-	LATHE_TRY(lathe_tensor_alloc(a, t->dtype, r, shape, out));
-	size_t es = lathe_dtype_size(t->dtype);
-	size_t blk = (size_t)inner * es;
-	int64_t dim = t->shape[axis];
-	for (int64_t o = 0; o < outer; o++)
-		memcpy((char *)(*out)->data + (size_t)o * blk,
-		       (const char *)t->data + (size_t)(o * dim + idx) * blk, blk);
-	return NULL;
+	return lathe_tensor_slice(a, t, axis, idx, 1, true, out);
 }
 
 /* Stacks n tensors of one shape along a new axis `axis` (0..rank). elem
@@ -336,8 +309,8 @@ lathe_err kernel_loop(lathe_kernel_ctx *c)
 			break;
 		if ((err = new_scalar(c->arena, LATHE_DT_BOOL, cond, &tc)))
 			break;
-		bin[0] = rv_tensor(ti);
-		bin[1] = rv_tensor(tc);
+		bin[0] = lathe_rvalue_tensor(ti);
+		bin[1] = lathe_rvalue_tensor(tc);
 		if ((err = lathe_exec_run_subgraph(c, body, bin, bout))) {
 			err = lathe_error_wrap(err, "iteration %lld", (long long)it);
 			break;
@@ -370,7 +343,7 @@ lathe_err kernel_loop(lathe_kernel_ctx *c)
 			err = stack(c->arena, scans[j].data, (int64_t)scans[j].len, 0,
 				    sub_out_type(body, 1 + nc + j)->dtype, er, es, &t);
 			if (!err)
-				c->out[nc + j] = rv_tensor(t);
+				c->out[nc + j] = lathe_rvalue_tensor(t);
 			else
 				err = lathe_error_wrap(err, "scan output %d", j);
 		}
@@ -509,7 +482,7 @@ static lathe_err scan_run(lathe_kernel_ctx *c, lathe_graph *body, const scan_spe
 		for (int k = 0; k < s->nin; k++) {
 			lathe_tensor *sl = NULL;
 			LATHE_TRY(take_slice(c->arena, xs[k], axes[k], s->in_rev[k] ? len - 1 - t : t, &sl));
-			bin[s->nstate + k] = rv_tensor(sl);
+			bin[s->nstate + k] = lathe_rvalue_tensor(sl);
 		}
 		LATHE_TRYF(lathe_exec_run_subgraph(c, body, bin, bout), "iteration %lld", (long long)t);
 		for (int i = 0; i < s->nstate; i++)
@@ -534,7 +507,7 @@ static lathe_err scan_run(lathe_kernel_ctx *c, lathe_graph *body, const scan_spe
 		lathe_tensor *st = NULL;
 		LATHE_TRYF(stack(c->arena, col + (size_t)j * (size_t)len, len, ax, bt->dtype, er, es, &st),
 			   "scan output %d", j);
-		out[s->nstate + j] = rv_tensor(st);
+		out[s->nstate + j] = lathe_rvalue_tensor(st);
 	}
 	return NULL;
 }
@@ -583,7 +556,7 @@ static lathe_err scan8(lathe_kernel_ctx *c, lathe_graph *body, scan_spec *s)
 		for (int i = 0; i < s->nstate; i++) {
 			lathe_tensor *t = NULL;
 			LATHE_TRY(take_slice(c->arena, ins[1 + i], 0, b, &t));
-			states[i] = rv_tensor(t);
+			states[i] = lathe_rvalue_tensor(t);
 		}
 		for (int k = 0; k < s->nin; k++) {
 			lathe_tensor *t = NULL;
@@ -615,7 +588,7 @@ static lathe_err scan8(lathe_kernel_ctx *c, lathe_graph *body, scan_spec *s)
 		lathe_tensor *t = NULL;
 		LATHE_TRYF(stack(c->arena, rows + (size_t)i * (size_t)batch, batch, 0, bt->dtype,
 				 er, es, &t), "output %d", i);
-		c->out[i] = rv_tensor(t);
+		c->out[i] = lathe_rvalue_tensor(t);
 	}
 	return NULL;
 }

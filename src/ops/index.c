@@ -79,6 +79,19 @@ lathe_err infer_gather_elements(lathe_infer_ctx *c)
 	return NULL;
 }
 
+/* The data index of GatherElements and ScatterElements at the position ax
+ * walks: that position, with dim axis replaced by the index tensor's value
+ * there. */
+static lathe_tir_expr **elements_index(lathe_tir_func *f, lathe_tir_buf *data,
+				       lathe_tir_buf *ind, lathe_te_axes ax, int axis)
+{
+	lathe_tir_expr **idx = mv_idx(f, data->rank);
+	for (int k = 0; k < data->rank; k++)
+		idx[k] = ax.idx[k];
+	idx[axis] = mv_wrap_index(f, lathe_tir_load(f, ind, ax.idx), data->shape[axis]);
+	return idx;
+}
+
 lathe_err lower_gather_elements(lathe_lower_ctx *c)
 {
 	c->fn->sched_class = LATHE_SCHED_ELEMENTWISE;
@@ -89,10 +102,7 @@ lathe_err lower_gather_elements(lathe_lower_ctx *c)
 	int axis;
 	LATHE_TRY(lathe_norm_axis(lathe_node_attr_int(c->node, "axis", 0), data->rank, &axis));
 	lathe_te_axes ax = mv_out_axes(c, 0);
-	lathe_tir_expr **idx = mv_idx(f, data->rank);
-	for (int k = 0; k < data->rank; k++)
-		idx[k] = ax.idx[k];
-	idx[axis] = mv_wrap_index(f, lathe_tir_load(f, ind, ax.idx), data->shape[axis]);
+	lathe_tir_expr **idx = elements_index(f, data, ind, ax, axis);
 	lathe_te_compute(f, c->out_buf[0], ax, lathe_tir_load(f, data, idx));
 	return NULL;
 }
@@ -135,6 +145,27 @@ lathe_err infer_gather_nd(lathe_infer_ctx *c)
 	return NULL;
 }
 
+/* The data index of GatherND and ScatterND at the position ax walks: b
+ * batch dims from ax, then the k entries of the index tuple
+ * ind[ax's first q-1 dims, :], then ax's remaining dims. */
+static lathe_tir_expr **nd_index(lathe_tir_func *f, lathe_tir_buf *data, lathe_tir_buf *ind,
+				 lathe_te_axes ax, int b, int k)
+{
+	int q = ind->rank, r = data->rank;
+	lathe_tir_expr **iidx = mv_idx(f, q), **idx = mv_idx(f, r);
+	for (int d = 0; d < q - 1; d++)
+		iidx[d] = ax.idx[d];
+	for (int d = 0; d < b; d++)
+		idx[d] = ax.idx[d];
+	for (int j = 0; j < k; j++) {
+		iidx[q - 1] = mv_i64(f, j);
+		idx[b + j] = mv_wrap_index(f, lathe_tir_load(f, ind, iidx), data->shape[b + j]);
+	}
+	for (int d = b + k; d < r; d++)
+		idx[d] = ax.idx[q - 1 + d - b - k];
+	return idx;
+}
+
 lathe_err lower_gather_nd(lathe_lower_ctx *c)
 {
 	c->fn->sched_class = LATHE_SCHED_ELEMENTWISE;
@@ -146,17 +177,7 @@ lathe_err lower_gather_nd(lathe_lower_ctx *c)
 	int64_t k = ind->shape[q - 1];
 	LATHE_TRY(gather_nd_dims(c->node, r, q, k, &b));
 	lathe_te_axes ax = mv_out_axes(c, 0);
-	lathe_tir_expr **iidx = mv_idx(f, q), **idx = mv_idx(f, r);
-	for (int d = 0; d < q - 1; d++)
-		iidx[d] = ax.idx[d];
-	for (int d = 0; d < b; d++)
-		idx[d] = ax.idx[d];
-	for (int j = 0; j < k; j++) {
-		iidx[q - 1] = mv_i64(f, j);
-		idx[b + j] = mv_wrap_index(f, lathe_tir_load(f, ind, iidx), data->shape[b + j]);
-	}
-	for (int d = b + (int)k; d < r; d++)
-		idx[d] = ax.idx[q - 1 + d - b - (int)k];
+	lathe_tir_expr **idx = nd_index(f, data, ind, ax, b, (int)k);
 	lathe_te_compute(f, c->out_buf[0], ax, lathe_tir_load(f, data, idx));
 	return NULL;
 }
@@ -215,10 +236,7 @@ lathe_err lower_scatter_elements(lathe_lower_ctx *c)
 	LATHE_TRY(lathe_norm_axis(lathe_node_attr_int(c->node, "axis", 0), data->rank, &axis));
 	copy_into_out(c);
 	lathe_te_axes ax = lathe_te_axes_new(f, "j", ind->rank, ind->shape);
-	lathe_tir_expr **idx = mv_idx(f, data->rank);
-	for (int k = 0; k < data->rank; k++)
-		idx[k] = ax.idx[k];
-	idx[axis] = mv_wrap_index(f, lathe_tir_load(f, ind, ax.idx), data->shape[axis]);
+	lathe_tir_expr **idx = elements_index(f, data, ind, ax, axis);
 	lathe_tir_expr *v;
 	LATHE_TRY(scatter_value(c, idx, lathe_tir_load(f, upd, ax.idx), &v));
 	mv_append_nest(f, ax, lathe_tir_store(f, c->out_buf[0], idx, v));
@@ -249,15 +267,7 @@ lathe_err lower_scatter_nd(lathe_lower_ctx *c)
 	}
 	copy_into_out(c);
 	lathe_te_axes ax = lathe_te_axes_new(f, "j", upd->rank, upd->shape);
-	lathe_tir_expr **iidx = mv_idx(f, q), **idx = mv_idx(f, r);
-	for (int d = 0; d < q - 1; d++)
-		iidx[d] = ax.idx[d];
-	for (int j = 0; j < k; j++) {
-		iidx[q - 1] = mv_i64(f, j);
-		idx[j] = mv_wrap_index(f, lathe_tir_load(f, ind, iidx), data->shape[j]);
-	}
-	for (int d = (int)k; d < r; d++)
-		idx[d] = ax.idx[q - 1 + d - k];
+	lathe_tir_expr **idx = nd_index(f, data, ind, ax, 0, (int)k);
 	lathe_tir_expr *v;
 	LATHE_TRY(scatter_value(c, idx, lathe_tir_load(f, upd, ax.idx), &v));
 	mv_append_nest(f, ax, lathe_tir_store(f, c->out_buf[0], idx, v));

@@ -86,6 +86,31 @@ lathe_err infer_pad(lathe_infer_ctx *c)
 	return NULL;
 }
 
+/* src clamped into [0, d), with "src lies in [0, d)" and-ed into *inside. */
+static lathe_tir_expr *clamp_guarded(lathe_tir_func *f, lathe_tir_expr *src, int64_t d,
+				     lathe_tir_expr **inside)
+{
+	lathe_tir_expr *ok = mv_in_range(f, src, 0, d);
+	*inside = *inside ? mv_bin(f, LATHE_TIR_AND, *inside, ok) : ok;
+	return mv_clamp(f, src, 0, d - 1);
+}
+
+/* out = in[idx] where inside holds (everywhere when inside is NULL), fill
+ * elsewhere; an empty input leaves only fill. */
+static void compute_padded(lathe_tir_func *f, lathe_tir_buf *out, lathe_te_axes ax,
+			   lathe_tir_buf *in, lathe_tir_expr **idx, lathe_tir_expr *inside,
+			   bool empty, lathe_tir_expr *fill)
+{
+	lathe_tir_expr *v;
+	if (empty)
+		v = fill;
+	else if (inside)
+		v = lathe_tir_select(f, inside, lathe_tir_load(f, in, idx), fill);
+	else
+		v = lathe_tir_load(f, in, idx);
+	lathe_te_compute(f, out, ax, v);
+}
+
 lathe_err lower_pad(lathe_lower_ctx *c)
 {
 	c->fn->sched_class = LATHE_SCHED_ELEMENTWISE;
@@ -141,12 +166,9 @@ lathe_err lower_pad(lathe_lower_ctx *c)
 			continue;
 		}
 		switch (m) {
-		case CONSTANT: {
-			lathe_tir_expr *ok = mv_in_range(f, src, 0, d);
-			inside = inside ? mv_bin(f, LATHE_TIR_AND, inside, ok) : ok;
-			idx[k] = mv_clamp(f, src, 0, d - 1);
+		case CONSTANT:
+			idx[k] = clamp_guarded(f, src, d, &inside);
 			break;
-		}
 		case EDGE:
 			idx[k] = mv_clamp(f, src, 0, d - 1);
 			break;
@@ -166,14 +188,7 @@ lathe_err lower_pad(lathe_lower_ctx *c)
 		}
 		}
 	}
-	lathe_tir_expr *v;
-	if (empty)
-		v = fill;
-	else if (inside)
-		v = lathe_tir_select(f, inside, lathe_tir_load(f, in, idx), fill);
-	else
-		v = lathe_tir_load(f, in, idx);
-	lathe_te_compute(f, out, ax, v);
+	compute_padded(f, out, ax, in, idx, inside, empty, fill);
 	return NULL;
 }
 
@@ -539,21 +554,11 @@ lathe_err lower_center_crop_pad(lathe_lower_ctx *c)
 		lathe_tir_expr *src = mv_addc(f, ax.idx[k], off);
 		if (d == 0)
 			empty = true;
-		if (o > d && d > 0) {
-			lathe_tir_expr *ok = mv_in_range(f, src, 0, d);
-			inside = inside ? mv_bin(f, LATHE_TIR_AND, inside, ok) : ok;
-			src = mv_clamp(f, src, 0, d - 1);
-		}
+		if (o > d && d > 0)
+			src = clamp_guarded(f, src, d, &inside);
 		idx[k] = src;
 	}
-	lathe_tir_expr *zero = const_of(f, out->dtype, 0), *v;
-	if (empty)
-		v = zero;
-	else if (inside)
-		v = lathe_tir_select(f, inside, lathe_tir_load(f, in, idx), zero);
-	else
-		v = lathe_tir_load(f, in, idx);
-	lathe_te_compute(f, out, ax, v);
+	compute_padded(f, out, ax, in, idx, inside, empty, const_of(f, out->dtype, 0));
 	return NULL;
 }
 

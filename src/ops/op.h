@@ -52,6 +52,15 @@ typedef struct lathe_rvalue {
 	int64_t nseq;
 } lathe_rvalue;
 
+static inline lathe_rvalue lathe_rvalue_tensor(lathe_tensor *t)
+{
+	lathe_rvalue v = {0};
+	v.kind = LATHE_TY_TENSOR;
+	v.dtype = t->dtype;
+	v.t = t;
+	return v;
+}
+
 struct lathe_exec;
 
 typedef struct lathe_kernel_ctx {

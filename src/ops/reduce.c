@@ -162,23 +162,29 @@ static lathe_type reduced_type(lathe_arena *a, const lathe_type *in, const bool 
 	return t;
 }
 
-static lathe_err need_input(int nin, const void *const *in, int i)
+/* The reduced input of a reduction's inference: *x stays NULL when its type
+ * is not known, and the output's is then not either. */
+static lathe_err infer_input(lathe_infer_ctx *c, const lathe_type **x)
 {
-	if (i >= nin || !in[i])
-		return lathe_error(LATHE_EINVAL, "input %d is required", i);
+	if (c->nin < 1 || !c->in[0])
+		return lathe_error(LATHE_EINVAL, "input 0 is required");
+	*x = NULL;
+	if (c->in[0]->kind == LATHE_TY_UNKNOWN) {
+		c->out[0] = lathe_type_unknown();
+		return NULL;
+	}
+	if (c->in[0]->kind != LATHE_TY_TENSOR)
+		return lathe_error(LATHE_EINVAL, "input 0 must be a tensor");
+	*x = c->in[0];
 	return NULL;
 }
 
 lathe_err infer_reduce(lathe_infer_ctx *c)
 {
-	LATHE_TRY(need_input(c->nin, (const void *const *)c->in, 0));
-	const lathe_type *x = c->in[0];
-	if (x->kind == LATHE_TY_UNKNOWN) {
-		c->out[0] = lathe_type_unknown();
+	const lathe_type *x = NULL;
+	LATHE_TRY(infer_input(c, &x));
+	if (!x)
 		return NULL;
-	}
-	if (x->kind != LATHE_TY_TENSOR)
-		return lathe_error(LATHE_EINVAL, "input 0 must be a tensor");
 	bool keep = lathe_node_attr_int(c->node, "keepdims", 1) != 0;
 	bool axes_given = c->nin > 1 && c->in[1];
 	if (x->rank < 0 || (axes_given && !c->in_val[1])) {
@@ -310,14 +316,10 @@ lathe_err lower_reduce(lathe_lower_ctx *c)
 
 lathe_err infer_argreduce(lathe_infer_ctx *c)
 {
-	LATHE_TRY(need_input(c->nin, (const void *const *)c->in, 0));
-	const lathe_type *x = c->in[0];
-	if (x->kind == LATHE_TY_UNKNOWN) {
-		c->out[0] = lathe_type_unknown();
+	const lathe_type *x = NULL;
+	LATHE_TRY(infer_input(c, &x));
+	if (!x)
 		return NULL;
-	}
-	if (x->kind != LATHE_TY_TENSOR)
-		return lathe_error(LATHE_EINVAL, "input 0 must be a tensor");
 	bool keep = lathe_node_attr_int(c->node, "keepdims", 1) != 0;
 	if (x->rank < 0) {
 		c->out[0] = type_unknown_rank(LATHE_DT_I64);

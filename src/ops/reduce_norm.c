@@ -61,6 +61,30 @@ static lathe_tir_expr *chan(lathe_tir_func *f, lathe_tir_buf *b, lathe_tir_expr 
 	return lathe_ew_to(f, S, lathe_tir_load(f, b, &i));
 }
 
+/* The (N, C, ...) layout the per-channel ops need; what names x. */
+static lathe_err need_nc(const lathe_tir_buf *x, const char *what)
+{
+	if (x->rank < 2)
+		return lathe_error(LATHE_EINVAL, "%s must have rank >= 2 (N, C, ...), it has %d",
+				   what, x->rank);
+	return NULL;
+}
+
+/* scale[ch] * (x - mean) / sqrt(var + eps) + bias[ch] over out's axes ax,
+ * scale and bias being inputs 1 and 2. */
+static void norm_affine(lathe_lower_ctx *c, lathe_te_axes ax, int S, lathe_tir_expr *mean,
+			lathe_tir_expr *var, double eps)
+{
+	lathe_tir_func *f = c->fn;
+	lathe_tir_buf *out = c->out_buf[0];
+	lathe_tir_expr *ch = ax.idx[1];
+	lathe_tir_expr *xv = lathe_ew_to(f, S, lathe_tir_load(f, c->in_buf[0], ax.idx));
+	lathe_tir_expr *num = BIN(MUL, chan(f, c->in_buf[1], ch, S), BIN(SUB, xv, mean));
+	lathe_tir_expr *den = UN(SQRT, BIN(ADD, var, lathe_ew_const(f, S, eps)));
+	lathe_tir_expr *y = BIN(ADD, BIN(DIV, num, den), chan(f, c->in_buf[2], ch, S));
+	lathe_te_compute(f, out, ax, lathe_ew_to(f, out->dtype, y));
+}
+
 static lathe_err check_chan_param(lathe_tir_buf *b, int64_t C, const char *what)
 {
 	if (b->rank != 1 || (b->shape[0] != C && b->shape[0] != 1))
@@ -97,9 +121,8 @@ lathe_err lower_batchnorm(lathe_lower_ctx *c)
 	c->fn->sched_class = LATHE_SCHED_ELEMENTWISE;
 	LATHE_TRY(need_float_input(c, 5));
 	lathe_tir_func *f = c->fn;
-	lathe_tir_buf *x = c->in_buf[0], *out = c->out_buf[0];
-	if (x->rank < 2)
-		return lathe_error(LATHE_EINVAL, "X must have rank >= 2 (N, C, ...), it has %d", x->rank);
+	lathe_tir_buf *x = c->in_buf[0];
+	LATHE_TRY(need_nc(x, "X"));
 	int64_t C = x->shape[1];
 	static const char *const names[] = {"X", "scale", "B", "input_mean", "input_var"};
 	for (int i = 1; i < 5; i++)
@@ -141,11 +164,7 @@ lathe_err lower_batchnorm(lathe_lower_ctx *c)
 		mean = chan(f, c->in_buf[3], ch, S);
 		var = chan(f, c->in_buf[4], ch, S);
 	}
-	lathe_tir_expr *xv = lathe_ew_to(f, S, lathe_tir_load(f, x, ax.idx));
-	lathe_tir_expr *num = BIN(MUL, chan(f, c->in_buf[1], ch, S), BIN(SUB, xv, mean));
-	lathe_tir_expr *den = UN(SQRT, BIN(ADD, var, lathe_ew_const(f, S, eps)));
-	lathe_tir_expr *y = BIN(ADD, BIN(DIV, num, den), chan(f, c->in_buf[2], ch, S));
-	lathe_te_compute(f, out, ax, lathe_ew_to(f, out->dtype, y));
+	norm_affine(c, ax, S, mean, var, eps);
 	return NULL;
 }
 
@@ -156,9 +175,8 @@ lathe_err lower_instancenorm(lathe_lower_ctx *c)
 	c->fn->sched_class = LATHE_SCHED_SOFTMAX_NORM;
 	LATHE_TRY(need_float_input(c, 3));
 	lathe_tir_func *f = c->fn;
-	lathe_tir_buf *x = c->in_buf[0], *out = c->out_buf[0];
-	if (x->rank < 2)
-		return lathe_error(LATHE_EINVAL, "input must have rank >= 2 (N, C, ...), it has %d", x->rank);
+	lathe_tir_buf *x = c->in_buf[0];
+	LATHE_TRY(need_nc(x, "input"));
 	LATHE_TRY(check_chan_param(c->in_buf[1], x->shape[1], "scale"));
 	LATHE_TRY(check_chan_param(c->in_buf[2], x->shape[1], "B"));
 	int S = lathe_ew_acc_dtype(x->dtype);
@@ -172,12 +190,7 @@ lathe_err lower_instancenorm(lathe_lower_ctx *c)
 	moments(f, &p, x, S, &bm, &bv);
 	lathe_te_axes ax = lathe_te_axes_new(f, "i", x->rank, x->shape);
 	lathe_tir_expr **k = lathe_ew_rplan_kidx(f, &p, ax.idx);
-	lathe_tir_expr *xv = lathe_ew_to(f, S, lathe_tir_load(f, x, ax.idx));
-	lathe_tir_expr *num = BIN(MUL, chan(f, c->in_buf[1], ax.idx[1], S),
-				  BIN(SUB, xv, lathe_tir_load(f, bm, k)));
-	lathe_tir_expr *den = UN(SQRT, BIN(ADD, lathe_tir_load(f, bv, k), lathe_ew_const(f, S, eps)));
-	lathe_tir_expr *y = BIN(ADD, BIN(DIV, num, den), chan(f, c->in_buf[2], ax.idx[1], S));
-	lathe_te_compute(f, out, ax, lathe_ew_to(f, out->dtype, y));
+	norm_affine(c, ax, S, lathe_tir_load(f, bm, k), lathe_tir_load(f, bv, k), eps);
 	return NULL;
 }
 
@@ -298,8 +311,7 @@ lathe_err lower_groupnorm(lathe_lower_ctx *c)
 	LATHE_TRY(need_float_input(c, 3));
 	lathe_tir_func *f = c->fn;
 	lathe_tir_buf *x = c->in_buf[0], *out = c->out_buf[0];
-	if (x->rank < 2)
-		return lathe_error(LATHE_EINVAL, "X must have rank >= 2 (N, C, ...), it has %d", x->rank);
+	LATHE_TRY(need_nc(x, "X"));
 	int64_t G = lathe_node_attr_int(c->node, "num_groups", 0), N = x->shape[0], C = x->shape[1];
 	if (G <= 0 || C % G != 0)
 		return lathe_error(LATHE_EINVAL, "num_groups %lld must be positive and divide C = %lld",
@@ -439,8 +451,7 @@ lathe_err lower_lrn(lathe_lower_ctx *c)
 	LATHE_TRY(need_float_input(c, 1));
 	lathe_tir_func *f = c->fn;
 	lathe_tir_buf *x = c->in_buf[0], *out = c->out_buf[0];
-	if (x->rank < 2)
-		return lathe_error(LATHE_EINVAL, "input must have rank >= 2 (N, C, ...), it has %d", x->rank);
+	LATHE_TRY(need_nc(x, "input"));
 	int64_t size = lathe_node_attr_int(c->node, "size", 0);
 	if (size <= 0)
 		return lathe_error(LATHE_EINVAL, "size must be a positive integer, not %lld", (long long)size);

@@ -243,15 +243,6 @@ lathe_err infer_seq(lathe_infer_ctx *c)
 
 /* ---- run time ------------------------------------------------------------------ */
 
-static lathe_rvalue rv_tensor(lathe_tensor *t)
-{
-	lathe_rvalue v = {0};
-	v.kind = LATHE_TY_TENSOR;
-	v.dtype = t->dtype;
-	v.t = t;
-	return v;
-}
-
 static lathe_rvalue rv_seq(lathe_tensor **seq, int64_t n, int dtype)
 {
 	lathe_rvalue v = {0};
@@ -309,31 +300,9 @@ static lathe_err get_position(const lathe_kernel_ctx *c, int i, int64_t n, int64
 static lathe_err slice_axis(lathe_arena *a, const lathe_tensor *t, int axis, int64_t start,
 			    int64_t len, bool drop, lathe_tensor **out)
 {
-	int64_t shape[64];
 	if (t->rank > 64)
 		return lathe_error(LATHE_EUNSUPPORTED, "rank %d too large", (int)t->rank);
-	int64_t outer = 1, inner = 1;
-	int r = 0;
-	for (int i = 0; i < t->rank; i++) {
-		if (i < axis)
-			outer *= t->shape[i];
-		if (i > axis)
-			inner *= t->shape[i];
-		if (i == axis) {
-			if (!drop)
-				shape[r++] = len;
-		} else {
-			shape[r++] = t->shape[i];
-		}
-	}
-	LATHE_TRY(lathe_tensor_alloc(a, t->dtype, r, shape, out));
-	size_t es = lathe_dtype_size(t->dtype);
-	size_t blk = (size_t)(inner * len) * es;
-	int64_t dim = t->shape[axis];
-	for (int64_t o = 0; o < outer; o++)
-		memcpy((char *)(*out)->data + (size_t)o * blk,
-		       (const char *)t->data + (size_t)((o * dim + start) * inner) * es, blk);
-	return NULL;
+	return lathe_tensor_slice(a, t, axis, start, len, drop, out);
 }
 
 static lathe_err split_to_sequence(lathe_kernel_ctx *c)
@@ -517,7 +486,7 @@ lathe_err kernel_seq(lathe_kernel_ctx *c)
 		if (c->nin < 2 || !present(&c->in[1]))
 			return lathe_error(LATHE_EINVAL, "position is required");
 		LATHE_TRY(get_position(c, 1, s->nseq, -s->nseq, s->nseq - 1, 0, &pos));
-		c->out[0] = rv_tensor(s->seq[pos]);
+		c->out[0] = lathe_rvalue_tensor(s->seq[pos]);
 		return NULL;
 	}
 	case LATHE_OP_SequenceLength: {
@@ -587,7 +556,9 @@ lathe_err kernel_sequence_map(lathe_kernel_ctx *c)
 	}
 	for (int64_t k = 0; k < n; k++) {
 		for (int i = 0; i < c->nin; i++)
-			bin[i] = c->in[i].kind == LATHE_TY_SEQUENCE ? rv_tensor(c->in[i].seq[k]) : c->in[i];
+			bin[i] = c->in[i].kind == LATHE_TY_SEQUENCE
+					 ? lathe_rvalue_tensor(c->in[i].seq[k])
+					 : c->in[i];
 		LATHE_TRYF(lathe_exec_run_subgraph(c, body, bin, bout), "element %lld", (long long)k);
 		for (int j = 0; j < c->nout; j++) {
 			if (bout[j].kind != LATHE_TY_TENSOR || !bout[j].t)

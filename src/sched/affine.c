@@ -445,7 +445,7 @@ static bool terms_injective(const sched_info *I, const sched_term *t, int n);
 /* Items of the terms of a selected by marks/want; guards clip sums of
  * terms they bound (a split's `if v_o*f + v_i < E` bounds v_o*f + v_i). */
 static bool make_items(const sched_info *I, const sched_aff *a, const uint8_t *marks, bool want,
-		       const lathe_tir_expr *const *guards, int ng, items *out)
+		       const lathe_tir_expr *const *guards, int ng, bool atoms_inj, items *out)
 {
 	bool sel[SCHED_AFF_MAX], used[SCHED_AFF_MAX] = {0};
 	out->n = 0;
@@ -499,7 +499,7 @@ static bool make_items(const sched_info *I, const sched_aff *a, const uint8_t *m
 		int64_t lo, hi;
 		if (!term_range(I, &one, &lo, &hi, 0))
 			return false;
-		out->it[out->n++] = (item){k, lo, hi, one.var != NULL};
+		out->it[out->n++] = (item){k, lo, hi, one.var != NULL || atoms_inj};
 	}
 	return true;
 }
@@ -573,22 +573,24 @@ bool sched_aff_range_g(const sched_info *I, const sched_aff *a, const uint8_t *m
 		       int64_t *hi)
 {
 	items x;
-	return make_items(I, a, marks, want, guards, ng, &x) &&
+	return make_items(I, a, marks, want, guards, ng, false, &x) &&
 	       items_range(&x, with_c ? a->c : 0, lo, hi);
 }
 
-bool sched_coord_independent(const sched_info *I, const lathe_tir_buf *b,
-			      const sched_accesses *acc, const lathe_tir_var *v, const uint8_t *marks)
+static int common_guards(const sched_accesses *acc, lathe_tir_stmt *root,
+			 const lathe_tir_expr *const *extra, int nextra, const lathe_tir_expr **out, int max);
+
+bool sched_coord_independent(const sched_info *I, const sched_accesses *acc,
+			     const lathe_tir_var *v, const uint8_t *marks, lathe_tir_stmt *root)
 {
 	sched_aff F0;
-	if (!acc->len || !sched_aff_flat(I, b, acc->data[0].idx, &F0))
+	if (!acc->len || !sched_aff_flat(I, acc->data[0].buf, acc->data[0].idx, &F0))
 		return false;
 	for (size_t i = 1; i < acc->len; i++) {
 		sched_aff F;
-		if (!sched_aff_flat(I, b, acc->data[i].idx, &F) || !sched_aff_eq(&F, &F0))
+		if (!sched_aff_flat(I, acc->data[i].buf, acc->data[i].idx, &F) || !sched_aff_eq(&F, &F0))
 			return false;
 	}
-	items x = {0};
 	bool direct = false;
 	const lathe_tir_expr *divs[SCHED_AFF_MAX], *mods[SCHED_AFF_MAX];
 	int64_t ndiv[SCHED_AFF_MAX], nmod[SCHED_AFF_MAX];
@@ -597,36 +599,35 @@ bool sched_coord_independent(const sched_info *I, const lathe_tir_buf *b,
 		const sched_term *t = &F0.t[i];
 		if (!sched_term_uses(t, marks))
 			continue;
-		sched_term one = *t;
-		one.k = 1;
-		item it = {t->k, 0, 0, true};
 		if (t->var) {
 			direct |= t->var == v;
-		} else {
-			const lathe_tir_expr *X;
-			int64_t n;
-			sched_aff xa;
-			bool dv = is_divmod(t->atom, LATHE_TIR_FLOORDIV, &X, &n);
-			if (!dv && !is_divmod(t->atom, LATHE_TIR_FLOORMOD, &X, &n))
-				return false;
-			if (!sched_aff_of(I, X, &xa))
-				return false;
-			for (int j = 0; j < xa.n; j++)
-				if (!xa.t[j].var && sched_term_uses(&xa.t[j], marks))
-					return false;
-			if (dv) {
-				divs[nd] = X;
-				ndiv[nd++] = n;
-			} else {
-				mods[nm] = X;
-				nmod[nm++] = n;
-			}
+			continue;
 		}
-		if (!term_range(I, &one, &it.lo, &it.hi, 0))
+		const lathe_tir_expr *X;
+		int64_t n;
+		sched_aff xa;
+		bool dv = is_divmod(t->atom, LATHE_TIR_FLOORDIV, &X, &n);
+		if (!dv && !is_divmod(t->atom, LATHE_TIR_FLOORMOD, &X, &n))
 			return false;
-		x.it[x.n++] = it;
+		if (!sched_aff_of(I, X, &xa))
+			return false;
+		for (int j = 0; j < xa.n; j++)
+			if (!xa.t[j].var && sched_term_uses(&xa.t[j], marks))
+				return false;
+		if (dv) {
+			divs[nd] = X;
+			ndiv[nd++] = n;
+		} else {
+			mods[nm] = X;
+			nmod[nm++] = n;
+		}
 	}
-	if (!items_injective(&x))
+	/* The floordiv/floormod pieces are coordinates of their X: one-to-one
+	 * in the offset like variables. */
+	const lathe_tir_expr *g[48];
+	int ng = common_guards(acc, root, NULL, 0, g, 48);
+	items x;
+	if (!make_items(I, &F0, marks, true, g, ng, true, &x) || !items_injective(&x))
 		return false;
 	if (direct)
 		return true;
@@ -703,5 +704,5 @@ bool sched_uniform_injective(const sched_info *I, const sched_accesses *acc, con
 	const lathe_tir_expr *g[48];
 	int ng = common_guards(acc, root, extra, nextra, g, 48);
 	items x;
-	return make_items(I, &a0, marks, true, g, ng, &x) && items_injective(&x);
+	return make_items(I, &a0, marks, true, g, ng, false, &x) && items_injective(&x);
 }

@@ -336,15 +336,81 @@ static lathe_tir_stmt *peel_guards(lathe_tir_func *f, lathe_tir_stmt *S, lathe_t
 	return S;
 }
 
-static bool touches_only(lathe_tir_stmt *s, const lathe_tir_buf *b)
+/* e evaluates without fault wherever the loops' bounds allow, guards
+ * aside: every load it performs is inside its buffer (or is the value arm
+ * of a select on exactly that load's bounds: padding), and no integer
+ * division has a divisor that could be zero. */
+static bool safe_expr(const sched_info *I, const lathe_tir_expr *e)
 {
-	sched_accesses acc = {0};
-	sched_collect(s, NULL, &acc);
-	bool only = true;
-	for (size_t i = 0; i < acc.len; i++)
-		only = only && acc.data[i].buf == b;
-	lathe_vec_free(&acc);
-	return only;
+	if (!e)
+		return true;
+	switch (e->kind) {
+	case LATHE_TIR_E_LOAD:
+		for (int d = 0; d < e->u.buf->rank; d++) {
+			int64_t lo, hi;
+			if (!safe_expr(I, e->idx[d]) || !sched_expr_range(I, e->idx[d], &lo, &hi) ||
+			    lo < 0 || hi >= e->u.buf->shape[d])
+				return false;
+		}
+		return true;
+	case LATHE_TIR_E_SELECT: {
+		const lathe_tir_expr *x = e->b;
+		if (x->kind == LATHE_TIR_E_CAST)
+			x = x->a;
+		if (x->kind == LATHE_TIR_E_LOAD && sched_is_inbounds(I, e->a, x->u.buf, x->idx)) {
+			for (int d = 0; d < x->u.buf->rank; d++)
+				if (!safe_expr(I, x->idx[d]))
+					return false;
+			return safe_expr(I, e->a) && safe_expr(I, e->c);
+		}
+		return safe_expr(I, e->a) && safe_expr(I, e->b) && safe_expr(I, e->c);
+	}
+	case LATHE_TIR_E_BINARY:
+		if (lathe_dtype_is_int(e->dtype) &&
+		    (e->op == LATHE_TIR_DIV || e->op == LATHE_TIR_MOD || e->op == LATHE_TIR_FLOORDIV ||
+		     e->op == LATHE_TIR_FLOORMOD)) {
+			int64_t k;
+			if (!sched_const(e->b, &k) || k == 0)
+				return false;
+		}
+		return safe_expr(I, e->a) && safe_expr(I, e->b);
+	default:
+		return safe_expr(I, e->a) && safe_expr(I, e->b) && safe_expr(I, e->c);
+	}
+}
+
+static bool safe_stmt(const sched_info *I, lathe_tir_stmt *s, const lathe_tir_buf *b)
+{
+	switch (s->kind) {
+	case LATHE_TIR_S_STORE:
+		for (int d = 0; d < s->buf->rank; d++)
+			if (!safe_expr(I, s->idx[d]))
+				return false;
+		return s->buf == b && safe_expr(I, s->value);
+	case LATHE_TIR_S_SEQ:
+		for (int i = 0; i < s->n; i++)
+			if (!safe_stmt(I, s->stmts[i], b))
+				return false;
+		return true;
+	case LATHE_TIR_S_FOR:
+		return safe_expr(I, s->lo) && safe_expr(I, s->extent) && safe_stmt(I, s->body, b);
+	case LATHE_TIR_S_LET:
+		return safe_expr(I, s->value) && safe_stmt(I, s->body, b);
+	case LATHE_TIR_S_IF:
+		return safe_expr(I, s->cond) && safe_stmt(I, s->body, b) &&
+		       (!s->orelse || safe_stmt(I, s->orelse, b));
+	}
+	return false;
+}
+
+/* s can run without the split guards around it: it writes only the
+ * accumulator (whose tile has room for the overhang), and nothing it
+ * reads or computes can fail there.  The overhang's values are computed
+ * and never stored (the final store keeps the guard): what lets a conv
+ * over a width of 14 run 16-wide vectors. */
+static bool runs_unguarded(const sched_info *I, lathe_tir_stmt *s, const lathe_tir_buf *b)
+{
+	return safe_stmt(I, s, b);
 }
 
 static lathe_err write_acc(lathe_tir_func *f, sched_info *I, lathe_tir_buf *b, lathe_tir_stmt *L,
@@ -443,10 +509,10 @@ static lathe_err write_acc(lathe_tir_func *f, sched_info *I, lathe_tir_buf *b, l
 		rw.store = acc_store;
 		rw.ctx = &c;
 		lathe_tir_stmt *body = ss[s];
-		/* A statement touching only the accumulator (its init) runs
-		 * unguarded: the tile has room for the overhang, and writing all
-		 * of it lets later primitives see each iteration overwrite it. */
-		if (guard && !touches_only(ss[s], b))
+		/* Statements that only update the accumulator run unguarded (its
+		 * init then overwrites all of the tile, which lets later
+		 * primitives see each iteration overwrite it). */
+		if (guard && !runs_unguarded(I, ss[s], b))
 			body = lathe_tir_if(f, guard, body, NULL);
 		body = sched_rw_stmt(&rw, body);
 		sched_rw_deinit(&rw);

@@ -4,19 +4,23 @@
  *
  * Each top-level loop nest is scheduled on its own:
  *   - an elementwise nest (loops around stores) vectorizes its innermost
- *     loop when the store is contiguous in it (splitting by the vector
- *     width, fusing short inner dimensions first) and runs its outer loops
- *     in parallel, fused until there are enough chunks for the threads;
+ *     loop when the store is contiguous in it (split by the widest vector
+ *     dividing it) and runs its outer loops in parallel, fused until there
+ *     are enough chunks for the threads;
  *   - a reduction nest (spatial loops around `acc = init; for r {acc = ...};
  *     out = post(acc)`) gets a register tile: the innermost spatial loop
- *     split by the vector width (vectorized), for matmul the row loop and
- *     for conv the output-channel loop split by 4 (unrolled); the
+ *     split by the vector width (vectorized; a width no vector divides is
+ *     overshot and the overhang dropped at the store), for matmul the row
+ *     loop and for conv the output-channel loop split by 4 (unrolled); the
  *     accumulator becomes that tile (cache_write) and the reduction loops
  *     move outside the tile loops; the outer loops run in parallel over a
- *     few chunks (each chunk has its own tile);
- *   - conv, depthwise conv and pooling first copy a padded input once
- *     (cache_read at the root), so the inner loop reads it without bounds
- *     checks;
+ *     few chunks (each chunk has its own tile).  Without a vector axis, 4
+ *     outputs of the innermost loop are unrolled instead;
+ *   - conv, depthwise conv and pooling read a padded copy of their input
+ *     (cache_read), so the inner loop reads memory without bounds checks:
+ *     a conv copies, per output row, the input rows its window covers (the
+ *     row loop goes outside the channel blocks, which share the copy); a
+ *     pool or depthwise conv copies one channel at a time;
  *   - softmax and normalization compute each row's statistics inside the
  *     row loop of the output nest (compute_at), then treat rows as above.
  * Float reductions are never reassociated: a reduction over the innermost
@@ -51,8 +55,9 @@ enum {
 	CHUNKS_PER_THREAD = 4,      /* parallel chunks per thread */
 	TILE_ROWS = 4,              /* register tile rows (matmul M, conv channels) */
 };
-/* Largest padded input copy (elements). */
+/* Largest padded input copy (elements): of the whole input, of a tile. */
 static const int64_t MAX_PAD = (int64_t)1 << 24;
+static const int64_t MAX_PAD_TILE = (int64_t)1 << 18;
 
 typedef struct dctx {
 	lathe_tir_func *f;
@@ -327,37 +332,69 @@ static lathe_tir_buf *find_acc(dctx *c, lathe_tir_stmt *body)
 	return r;
 }
 
-/* Copies inputs read with padding selects once, padded (conv, pool). */
-static void pad_inputs(dctx *c, lathe_tir_var *top)
+/* Padded copies of the inputs the nest reads through padding selects
+ * (conv, pool), so that its inner loops read plain memory.  Each copy is
+ * made inside loop `at` (one output row of a conv: the input rows its
+ * window covers, shared by every channel block; one channel of a pool):
+ * small, and private to each parallel chunk.  Failing that, one copy of
+ * the whole input is made before the nest. */
+static void pad_inputs(dctx *c, lathe_tir_var *top, lathe_tir_var *at)
 {
 	for (int i = 0; i < c->f->nparams; i++) {
 		lathe_tir_buf *b = c->f->bufs.data[i];
 		lathe_tir_stmt *s = loop_of(c, top);
 		if (!s || !sched_has_pad_read(c->f, s, b) || sched_stmt_writes(c->f->body, b))
 			continue;
-		int idx = -1;
-		for (int k = 0; k < c->f->body->n; k++)
-			if (c->f->body->stmts[k] == s)
-				idx = k;
 		sched_snap snap;
 		sched_snap_take(c->f, &snap);
 		lathe_tir_buf *pc;
-		if (idx < 0 || !ok(lathe_sched_cache_read(c->f, b, NULL, &pc)) ||
-		    sched_numel(pc) > MAX_PAD) {
+		if (at && ok(lathe_sched_cache_read(c->f, b, at, &pc)) && sched_numel(pc) <= MAX_PAD_TILE) {
+			sched_snap_drop(&snap);
+			continue;
+		}
+		sched_snap_restore(c->f, &snap);
+		sched_snap_take(c->f, &snap);
+		if (!ok(lathe_sched_cache_read(c->f, b, NULL, &pc)) || sched_numel(pc) > MAX_PAD) {
 			sched_snap_restore(c->f, &snap);
 			continue;
 		}
 		sched_snap_drop(&snap);
-		/* The copy is an elementwise nest just before the first reader. */
+		/* The copy is an elementwise nest just before the first reader;
+		 * its select guards a load, so no vector code for it. */
 		for (int k = 0; k < c->f->body->n; k++) {
 			lathe_tir_stmt *cp = c->f->body->stmts[k];
-			/* Its select guards a load: no vector code for it. */
 			if (cp->kind == LATHE_TIR_S_FOR && sched_stmt_writes(cp, pc)) {
 				schedule_elementwise(c, cp->var, false);
 				break;
 			}
 		}
 	}
+}
+
+/* The loop inside which padded input copies are made: a conv's output row
+ * loop (dimension 2), a pool's or depthwise conv's channel loop
+ * (dimension 1); -1 for other classes. */
+static int pad_axis(dctx *c, lathe_tir_stmt *const *loops, int k, const lathe_tir_stmt *out)
+{
+	int d = c->cls == LATHE_SCHED_CONV ? 2
+		: c->cls == LATHE_SCHED_DEPTHWISE_CONV || c->cls == LATHE_SCHED_POOL ? 1
+											: -1;
+	if (d < 0 || out->buf->rank < 4)
+		return -1;
+	const lathe_tir_expr *x = out->idx[d];
+	for (int i = 0; i < k; i++)
+		if (x->kind == LATHE_TIR_E_VAR && x->u.var == loops[i]->var)
+			return i;
+	return -1;
+}
+
+static bool reads_padded(dctx *c, lathe_tir_var *top)
+{
+	lathe_tir_stmt *s = loop_of(c, top);
+	for (int i = 0; s && i < c->f->nparams; i++)
+		if (sched_has_pad_read(c->f, s, c->f->bufs.data[i]))
+			return true;
+	return false;
 }
 
 /* The register-tile axis: matmul's row loop (just outside the vector
@@ -375,6 +412,19 @@ static int tile_row_axis(dctx *c, lathe_tir_stmt *const *loops, int k, const lat
 			return i;
 	}
 	return -1;
+}
+
+/* Like pick_width for an extent no vector divides: the widest vector
+ * whose tiles cover the extent with at most a quarter more columns. */
+static int64_t pick_overhang(int64_t extent, int first, int dtype)
+{
+	size_t es = lathe_dtype_size(dtype);
+	for (int64_t w = first; w >= 2 && (size_t)w * es >= 16; w /= 2) {
+		int64_t cover = (extent + w - 1) / w * w;
+		if (extent >= w / 2 && cover * 4 <= extent * 5)
+			return w;
+	}
+	return 0;
 }
 
 static int pick_rows(int64_t e)
@@ -419,45 +469,26 @@ static void finish_tile_nests(dctx *c, lathe_tir_var *L, bool vec, bool rows)
 			       : lathe_sched_unroll(c->f, todo[i].v));
 }
 
-static void schedule_reduction(dctx *c, lathe_tir_var *top)
+/* One reduction nest, as schedule_reduction found it. */
+typedef struct rnest {
+	lathe_tir_var *top, *vars[MAX_BAND];
+	int k;
+	lathe_tir_buf *acc;
+	const lathe_tir_stmt *out;
+	int pa;      /* pad_axis, or -1 */
+	bool padded; /* reads an input through padding selects */
+	int64_t work;
+} rnest;
+
+/* The register tile: the vector loop (innermost spatial loop split by w,
+ * w = 0 for none; `overhang` when w does not divide it) and the row loop
+ * vars[ri] split by mr (unrolled).  All or nothing: false, with the
+ * function unchanged, if a step is refused. */
+static bool tile_reduction(dctx *c, const rnest *n, int64_t w, bool overhang, int ri, int64_t mr)
 {
-	lathe_tir_stmt *loops[MAX_BAND], *body;
-	int k = sched_band(loop_of(c, top), loops, MAX_BAND, &body);
-	if (k == 0)
-		return;
-	int64_t work = work_of(loop_of(c, top));
-	lathe_tir_buf *acc = find_acc(c, body);
-	lathe_tir_stmt *out = acc ? first_store(body, acc, true) : NULL;
-	lathe_tir_var *vars[MAX_BAND];
-	for (int i = 0; i < k; i++)
-		vars[i] = loops[i]->var;
-	if (!acc || !out || k > MAX_BAND - 2) {
-		parallel_outer(c, vars, k, work);
-		return;
-	}
-	/* The vector axis: the innermost spatial loop, when the output and the
-	 * inputs are contiguous (or invariant) in it. */
-	int lanes = lanes_for(c, acc->dtype);
+	const int k = n->k;
+	lathe_tir_var *const *vars = n->vars;
 	lathe_tir_var *sv = vars[k - 1];
-	int64_t ev = extent_of(c, sv), kv, w = 0;
-	if (lanes && ev > 0 && coef_of(c, out->buf, out->idx, sv, &kv) && kv == 1 &&
-	    contiguous_in(c, body, sv, acc)) {
-		bool wide = c->cls == LATHE_SCHED_MATMUL || c->cls == LATHE_SCHED_CONV;
-		w = pick_width(ev, wide ? 2 * lanes : lanes, acc->dtype);
-	}
-	int ri = tile_row_axis(c, loops, k, out);
-	int64_t mr = ri >= 0 && ri != k - 1 ? pick_rows(extent_of(c, vars[ri])) : 0;
-	if (!w && !mr && c->cls != LATHE_SCHED_REDUCTION) {
-		/* No vectors (a transposed weight, a strided window): a few
-		 * outputs of the innermost loop at once still run independent
-		 * accumulation chains side by side. */
-		ri = k - 1;
-		mr = pick_rows(ev);
-	}
-	if (!w && !mr) {
-		parallel_outer(c, vars, k, work);
-		return;
-	}
 	sched_snap snap;
 	sched_snap_take(c->f, &snap);
 	lathe_tir_var *outer[MAX_BAND], *tile[2];
@@ -466,7 +497,7 @@ static void schedule_reduction(dctx *c, lathe_tir_var *top)
 	bool good = true;
 	if (w) {
 		vi = sv;
-		if (ev != w)
+		if (extent_of(c, sv) != w)
 			good = ok(lathe_sched_split(c->f, sv, w, &vo, &vi));
 	}
 	if (good && mr) {
@@ -488,6 +519,24 @@ static void schedule_reduction(dctx *c, lathe_tir_var *top)
 		tile[nt++] = rin;
 	if (vi)
 		tile[nt++] = vi;
+	if (good && n->padded && c->cls == LATHE_SCHED_CONV) {
+		/* Output rows outside the channel blocks: the padded input rows
+		 * one output row needs are copied once and serve every block. */
+		const lathe_tir_expr *ch = n->out->idx[1];
+		lathe_tir_var *cv = ro ? ro : ch->kind == LATHE_TIR_E_VAR ? ch->u.var : NULL;
+		int at = -1, co = -1;
+		for (int i = 0; i < no; i++) {
+			if (outer[i] == vars[n->pa])
+				at = i;
+			if (outer[i] == cv)
+				co = i;
+		}
+		if (at > co && co >= 0) {
+			lathe_tir_var *t = outer[at];
+			memmove(outer + co + 1, outer + co, sizeof *outer * (size_t)(at - co));
+			outer[co] = t;
+		}
+	}
 	good = good && no >= 1;
 	if (good) {
 		lathe_tir_var *order[MAX_BAND];
@@ -496,7 +545,7 @@ static void schedule_reduction(dctx *c, lathe_tir_var *top)
 		good = ok(lathe_sched_reorder(c->f, no + nt, order));
 	}
 	lathe_tir_var *L = good ? outer[no - 1] : NULL;
-	good = good && ok(lathe_sched_cache_write(c->f, acc, L, NULL));
+	good = good && ok(lathe_sched_cache_write(c->f, n->acc, L, NULL));
 	if (good) {
 		/* The update nest kept the tile variables: move its reduction loops
 		 * outside them. */
@@ -510,18 +559,80 @@ static void schedule_reduction(dctx *c, lathe_tir_var *top)
 			order[nr + i] = tile[i];
 		good = nr > 0 && ok(lathe_sched_reorder(c->f, nr + nt, order));
 	}
+	if (good && overhang) {
+		/* The overhang pays only if the update runs without the guard. */
+		lathe_tir_stmt *vl = loop_of(c, vi);
+		lathe_tir_stmt *vb = vl ? sched_unwrap(vl->body) : NULL;
+		good = vb && vb->kind != LATHE_TIR_S_IF;
+	}
 	if (good && vi)
 		good = ok(lathe_sched_vectorize(c->f, vi));
 	if (good && rin)
 		ok(lathe_sched_unroll(c->f, rin));
 	if (!good) {
 		sched_snap_restore(c->f, &snap);
-		parallel_outer(c, vars, k, work);
-		return;
+		return false;
 	}
 	sched_snap_drop(&snap);
 	finish_tile_nests(c, L, vi != NULL, rin != NULL);
-	parallel_outer(c, outer, no, work);
+	if (n->padded)
+		pad_inputs(c, outer[0], vars[n->pa]);
+	parallel_outer(c, outer, no, n->work);
+	return true;
+}
+
+static void schedule_reduction(dctx *c, lathe_tir_var *top)
+{
+	rnest n = {.top = top, .pa = -1};
+	lathe_tir_stmt *loops[MAX_BAND], *body;
+	n.k = sched_band(loop_of(c, top), loops, MAX_BAND, &body);
+	if (n.k == 0)
+		return;
+	n.work = work_of(loop_of(c, top));
+	n.acc = find_acc(c, body);
+	n.out = n.acc ? first_store(body, n.acc, true) : NULL;
+	for (int i = 0; i < n.k; i++)
+		n.vars[i] = loops[i]->var;
+	n.pa = n.out ? pad_axis(c, loops, n.k, n.out) : -1;
+	n.padded = n.pa >= 0 && reads_padded(c, top);
+	/* Untiled, a conv pads its whole input once (a copy per output row
+	 * would be redone for every output channel). */
+	lathe_tir_var *pad_at = n.padded && c->cls != LATHE_SCHED_CONV ? n.vars[n.pa] : NULL;
+	if (n.acc && n.out && n.k <= MAX_BAND - 2) {
+		/* The vector axis: the innermost spatial loop, when the output and
+		 * the inputs are contiguous (or invariant) in it. */
+		const int k = n.k;
+		int lanes = lanes_for(c, n.acc->dtype);
+		lathe_tir_var *sv = n.vars[k - 1];
+		int64_t ev = extent_of(c, sv), kv, w = 0, wo = 0;
+		if (lanes && ev > 0 && coef_of(c, n.out->buf, n.out->idx, sv, &kv) && kv == 1 &&
+		    contiguous_in(c, body, sv, n.acc)) {
+			bool wide = c->cls == LATHE_SCHED_MATMUL || c->cls == LATHE_SCHED_CONV;
+			w = pick_width(ev, wide ? 2 * lanes : lanes, n.acc->dtype);
+			/* No vector divides the width (14, 7): compute a few columns
+			 * past it, which the final store's guard drops. */
+			if (!w && c->cls != LATHE_SCHED_REDUCTION)
+				wo = pick_overhang(ev, wide ? 2 * lanes : lanes, n.acc->dtype);
+		}
+		int ri = tile_row_axis(c, loops, k, n.out);
+		int64_t mr = ri >= 0 && ri != k - 1 ? pick_rows(extent_of(c, n.vars[ri])) : 0;
+		/* Without vectors (a transposed weight, a strided window), a few
+		 * outputs of the innermost loop at once still run independent
+		 * accumulation chains side by side. */
+		int ri2 = ri, mr2 = (int)mr;
+		if (!mr2 && c->cls != LATHE_SCHED_REDUCTION) {
+			ri2 = k - 1;
+			mr2 = pick_rows(ev);
+		}
+		if (w && tile_reduction(c, &n, w, false, ri, mr))
+			return;
+		if (wo && tile_reduction(c, &n, wo, true, ri, mr))
+			return;
+		if (mr2 && tile_reduction(c, &n, 0, false, ri2, mr2))
+			return;
+	}
+	pad_inputs(c, top, pad_at);
+	parallel_outer(c, n.vars, n.k, n.work);
 }
 
 /* ---- softmax and normalization: statistics inside the row loop ------------------------- */
@@ -646,9 +757,6 @@ static void schedule_nest(dctx *c, lathe_tir_var *top)
 		schedule_elementwise(c, top, true);
 		return;
 	}
-	if (c->cls == LATHE_SCHED_CONV || c->cls == LATHE_SCHED_DEPTHWISE_CONV ||
-	    c->cls == LATHE_SCHED_POOL)
-		pad_inputs(c, top);
 	schedule_reduction(c, top);
 }
 

@@ -123,6 +123,24 @@ void sched_collect(lathe_tir_stmt *s, const lathe_tir_buf *buf, sched_accesses *
 			lathe_vec_push(out, a);
 		}
 		return;
+	case LATHE_TIR_S_CALL:
+		/* A call's pointer reaches past its element: the primitives do
+		 * not schedule around calls (tensorize comes last), so this only
+		 * tells who uses a buffer. */
+		for (int i = 0; i < s->nargs; i++) {
+			lathe_tir_arg *ca = &s->args[i];
+			if (ca->kind == LATHE_TIR_ARG_VALUE) {
+				sched_collect_expr(ca->value, s, buf, out);
+				continue;
+			}
+			for (int k = 0; k < ca->buf->rank; k++)
+				sched_collect_expr(ca->idx[k], s, buf, out);
+			if (!buf || ca->buf == buf) {
+				sched_access a = {ca->buf, ca->idx, ca->kind != LATHE_TIR_ARG_READ, s, NULL};
+				lathe_vec_push(out, a);
+			}
+		}
+		return;
 	}
 }
 
@@ -238,6 +256,16 @@ bool sched_stmt_uses_var(lathe_tir_stmt *s, const uint8_t *marks)
 			if (sched_expr_uses(s->idx[i], marks))
 				return true;
 		return sched_expr_uses(s->value, marks);
+	case LATHE_TIR_S_CALL:
+		for (int i = 0; i < s->nargs; i++) {
+			const lathe_tir_arg *ca = &s->args[i];
+			if (ca->kind == LATHE_TIR_ARG_VALUE && sched_expr_uses(ca->value, marks))
+				return true;
+			for (int k = 0; ca->kind != LATHE_TIR_ARG_VALUE && k < ca->buf->rank; k++)
+				if (sched_expr_uses(ca->idx[k], marks))
+					return true;
+		}
+		return false;
 	}
 	return false;
 }
@@ -550,7 +578,7 @@ lathe_err sched_check_independent(const sched_info *I, const char *prim, lathe_t
 							  "%s: iterations of %%%s may touch the same element of %%%s",
 							  prim, v->name, b->name);
 		}
-		if (err && sched_coord_independent(I, b, &acc, v, marks)) {
+		if (err && sched_coord_independent(I, &acc, v, marks, loop->body)) {
 			lathe_error_free(err);
 			err = NULL;
 		}

@@ -20,6 +20,10 @@
  * indices; lathe_tir_simplify cleans up afterwards.  lathe_sched_default
  * simplifies before and after.
  *
+ * Functions given to these must pass lathe_tir_verify (lowering and the
+ * parser guarantee it); they still pass it afterwards.  Nothing here keeps
+ * state between calls: concurrent use on different functions is safe.
+ *
  * See docs/schedules.md for each primitive's exact rule and examples.
  */
 #ifndef LATHE_SCHED_H
@@ -50,6 +54,7 @@ lathe_err lathe_target_parse(const char *spec, lathe_target *out);
 /* for v in lo..+E  ->  for v_o in 0..ceil(E/factor) { for v_i in 0..factor {
  *   [if v_o*factor + v_i < E] body[v := lo + v_o*factor + v_i] } }
  * E must be a constant; factor >= 1 (a factor >= E gives v_o extent 1).
+ * The guard is there whenever factor does not divide E.
  * A parallel loop stays parallel on v_o; a vectorized or unrolled one keeps
  * its kind on v_i.  out_outer / out_inner may be NULL. */
 lathe_err lathe_sched_split(lathe_tir_func *f, lathe_tir_var *loop, int64_t factor,
@@ -138,6 +143,9 @@ lathe_err lathe_sched_cache_read(lathe_tir_func *f, lathe_tir_buf *buf, lathe_ti
  *    band (a register tile), and the band is distributed over the
  *    statements that use it (init, update, final store), so that the
  *    reduction loop can then be reordered outside the tile loops.
+ *    Statements that write only the accumulator and cannot fault anywhere
+ *    in the loops' bounds drop the split guards around them (the tile has
+ *    room for the overhang; the final store keeps its guard).
  *  - otherwise the region of `buf` that one iteration of `loop` accesses is
  *    kept in a new local while the body runs (read in first unless the body
  *    writes all of it first) and written back after.

@@ -235,9 +235,10 @@ bool sched_uniform_injective(const sched_info *I, const sched_accesses *acc, con
  * different elements of b because the flat offset, the same at every
  * access, is one-to-one in its pieces, among which v itself or a
  * floordiv/floormod pair of one X = K*v + R with R spanning less than |K|
- * (loops fused in an order that is not the buffer's). */
-bool sched_coord_independent(const sched_info *I, const lathe_tir_buf *b,
-			     const sched_accesses *acc, const lathe_tir_var *v, const uint8_t *marks);
+ * (loops fused in an order that is not the buffer's).  Guards below root
+ * that every access has clip ranges. */
+bool sched_coord_independent(const sched_info *I, const sched_accesses *acc,
+			     const lathe_tir_var *v, const uint8_t *marks, lathe_tir_stmt *root);
 
 /* Gives private locals one copy per iteration of `loop` (extent E, lower
  * bound lo): b[idx] -> b'[v - lo, idx].  Returns the new loop statement. */

@@ -5,7 +5,8 @@
  *
  * The iterations run in the same order, so a split is always legal; when f
  * does not divide E the guard skips the overhang.  A factor of E or more
- * leaves an outer loop of extent 1 (the simplifier removes it).  The loop's
+ * leaves an outer loop of extent 1 (the simplifier removes it) and, past
+ * E, a guard (a vector of 16 over a width of 14).  The loop's
  * kind goes where it still makes sense: parallel on the outer loop,
  * vectorized or unrolled on the inner one.
  */
@@ -31,7 +32,7 @@ lathe_err lathe_sched_split(lathe_tir_func *f, lathe_tir_var *loop, int64_t fact
 	}
 	if (ext < 0)
 		ext = 0;
-	int64_t fac = factor < ext ? factor : (ext > 0 ? ext : 1);
+	int64_t fac = factor;
 	int64_t nout = ext / fac + (ext % fac != 0);
 	lathe_tir_var *vo = sched_new_var(f, loop->name, "_o");
 	lathe_tir_var *vi = sched_new_var(f, loop->name, "_i");

@@ -519,6 +519,21 @@ lathe_tir_stmt *sched_rw_stmt(sched_rw *rw, lathe_tir_stmt *s)
 		lathe_tir_stmt *e = s->orelse ? sched_rw_stmt(rw, s->orelse) : NULL;
 		return lathe_tir_if(f, c, t, e);
 	}
+	case LATHE_TIR_S_CALL: {
+		lathe_tir_arg *args = lathe_arena_new(f->arena, lathe_tir_arg, s->nargs + 1);
+		for (int i = 0; i < s->nargs; i++) {
+			args[i] = s->args[i];
+			if (args[i].kind == LATHE_TIR_ARG_VALUE) {
+				args[i].value = sched_rw_expr(rw, args[i].value);
+				continue;
+			}
+			int r = args[i].buf->rank;
+			args[i].idx = lathe_arena_new(f->arena, lathe_tir_expr *, r + 1);
+			for (int k = 0; k < r; k++)
+				args[i].idx[k] = sched_rw_expr(rw, s->args[i].idx[k]);
+		}
+		return lathe_tir_call(f, s->callee, s->nargs, args);
+	}
 	}
 	lathe_die("bad statement kind %d", s->kind);
 }

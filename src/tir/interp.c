@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lathe_rt_ukernel.h"
 #include "tir/tir_impl.h"
 
 enum {
@@ -46,7 +47,20 @@ typedef struct cx {
 	const lathe_tir_expr *src; /* for messages */
 } cx;
 
-enum { S_FOR, S_STORE, S_STORE_F32, S_STORE_I64, S_SEQ, S_IF, S_LET };
+enum { S_FOR, S_STORE, S_STORE_F32, S_STORE_I64, S_SEQ, S_IF, S_LET, S_CALL };
+
+/* A translated call: its kernel and room for its evaluated arguments. */
+typedef struct ccall {
+	const lathe_tir_stmt *src;
+	lathe_rt_uk_fn fn;
+	int nptr, nint, nflt;
+	int32_t *slot;  /* per argument: buffer id, or -1 for a value */
+	cx ***idx;      /* per pointer argument */
+	cx **val;       /* per value argument (NULL for pointers) */
+	void **ptr;
+	int64_t *avail, *ints;
+	double *flts;
+} ccall;
 
 typedef struct cs {
 	int32_t kind;
@@ -57,6 +71,7 @@ typedef struct cs {
 	struct cs *body, *orelse;
 	struct cs **stmts;
 	int32_t n;
+	ccall *call;
 } cs;
 
 typedef struct rbuf {
@@ -223,6 +238,31 @@ static cs *cstmt(interp *ip, const lathe_tir_stmt *s)
 		c->value = cexpr(ip, s->value);
 		c->body = cstmt(ip, s->body);
 		break;
+	case LATHE_TIR_S_CALL: {
+		c->kind = S_CALL;
+		ccall *k = c->call = lathe_arena_new(ip->scratch, ccall, 1);
+		int n = s->nargs;
+		k->src = s;
+		k->fn = lathe_rt_uk_find(s->callee, NULL);
+		k->slot = lathe_arena_new(ip->scratch, int32_t, n + 1);
+		k->idx = lathe_arena_new(ip->scratch, cx **, n + 1);
+		k->val = lathe_arena_new(ip->scratch, cx *, n + 1);
+		k->ptr = lathe_arena_new(ip->scratch, void *, n + 1);
+		k->avail = lathe_arena_new(ip->scratch, int64_t, n + 1);
+		k->ints = lathe_arena_new(ip->scratch, int64_t, n + 1);
+		k->flts = lathe_arena_new(ip->scratch, double, n + 1);
+		for (int i = 0; i < n; i++) {
+			const lathe_tir_arg *a = &s->args[i];
+			if (a->kind == LATHE_TIR_ARG_VALUE) {
+				k->slot[i] = -1;
+				k->val[i] = cexpr(ip, a->value);
+			} else {
+				k->slot[i] = a->buf->id;
+				k->idx[i] = cidx(ip, a->buf->rank, a->idx);
+			}
+		}
+		break;
+	}
 	}
 	return c;
 }
@@ -404,6 +444,8 @@ static lathe_tir_val ev(interp *ip, const cx *x)
 	return vi(0);
 }
 
+static bool run_call(interp *ip, ccall *k);
+
 static bool run(interp *ip, const cs *s)
 {
 	switch (s->kind) {
@@ -456,6 +498,47 @@ static bool run(interp *ip, const cs *s)
 		ip->slots[s->slot] = v;
 		return run(ip, s->body);
 	}
+	case S_CALL:
+		return run_call(ip, s->call);
+	}
+	return true;
+}
+
+/* Evaluates the arguments (pointers bounds-checked) and calls the kernel,
+ * serially; its reason becomes the error. */
+static bool run_call(interp *ip, ccall *k)
+{
+	const lathe_tir_stmt *s = k->src;
+	int np = 0, ni = 0, nf = 0;
+	for (int i = 0; i < s->nargs; i++) {
+		if (k->slot[i] < 0) {
+			lathe_tir_val v = ev(ip, k->val[i]);
+			if (k->val[i]->dt == LATHE_DT_F64)
+				k->flts[nf++] = v.f;
+			else
+				k->ints[ni++] = v.i;
+			continue;
+		}
+		const rbuf *rb = &ip->bufs[k->slot[i]];
+		int64_t off = offset(ip, rb, k->idx[i], "pointer into");
+		if (off < 0)
+			return false;
+		int64_t numel = 1;
+		for (int d = 0; d < rb->rank; d++)
+			numel *= rb->shape[d];
+		k->ptr[np] = rb->data + (size_t)off * rb->esize;
+		k->avail[np++] = numel - off;
+	}
+	if (ip->err)
+		return false;
+	char why[256] = "";
+	lathe_rt_uk_args a = {.pool = NULL, .ptr = k->ptr, .avail = k->avail, .nptr = np,
+			      .ip = k->ints, .nip = ni, .fp = k->flts, .nfp = nf, .err = why,
+			      .err_size = sizeof why};
+	if (!k->fn || k->fn(&a)) {
+		fail(ip, lathe_error(LATHE_EINVAL, "call @%s: %s", s->callee,
+				     why[0] ? why : "the kernel failed"));
+		return false;
 	}
 	return true;
 }

@@ -559,6 +559,52 @@ static lathe_tir_stmt *parse_let(parser *ps)
 	return body ? lathe_tir_let(ps->f, v, value, body) : NULL;
 }
 
+/* call @name(read %b[i...], write ..., scratch ..., value...) */
+static lathe_tir_stmt *parse_call_stmt(parser *ps)
+{
+	skip(ps);
+	const char *callee = read_name(ps, '@');
+	if (!callee || !expect(ps, '(', "after the callee's name"))
+		return NULL;
+	LATHE_VEC(lathe_tir_arg) args = {0};
+	lathe_tir_stmt *r = NULL;
+	skip(ps);
+	if (!accept(ps, ')')) {
+		do {
+			lathe_tir_arg a = {0};
+			skip(ps);
+			const char *at = ps->p;
+			if (accept_kw(ps, "read"))
+				a.kind = LATHE_TIR_ARG_READ;
+			else if (accept_kw(ps, "write"))
+				a.kind = LATHE_TIR_ARG_WRITE;
+			else if (accept_kw(ps, "scratch"))
+				a.kind = LATHE_TIR_ARG_SCRATCH;
+			if (a.kind == LATHE_TIR_ARG_VALUE) {
+				a.value = parse_expr(ps);
+			} else {
+				skip(ps);
+				at = ps->p;
+				const char *name = read_name(ps, '%');
+				ent *e = name ? lookup(ps, name) : NULL;
+				if (name && (!e || e->kind != ENT_BUF))
+					errat(ps, at, "%%%s is not a buffer", name);
+				else if (name)
+					a.idx = parse_indices(ps, a.buf = e->p, at);
+			}
+			if (ps->err)
+				break;
+			lathe_vec_push(&args, a);
+		} while (accept(ps, ','));
+		if (!ps->err)
+			expect(ps, ')', "after the call's arguments");
+	}
+	if (!ps->err)
+		r = lathe_tir_call(ps->f, callee, (int)args.len, args.data);
+	lathe_vec_free(&args);
+	return r;
+}
+
 static lathe_tir_stmt *parse_stmt(parser *ps)
 {
 	skip(ps);
@@ -579,6 +625,8 @@ static lathe_tir_stmt *parse_stmt(parser *ps)
 			orelse = parse_block(ps);
 		if (then && !ps->err)
 			r = lathe_tir_if(ps->f, c, then, orelse);
+	} else if (accept_kw(ps, "call")) {
+		r = parse_call_stmt(ps);
 	} else if (*at == '%') {
 		const char *name = read_name(ps, '%');
 		ent *e = name ? lookup(ps, name) : NULL;
@@ -593,7 +641,7 @@ static lathe_tir_stmt *parse_stmt(parser *ps)
 				r = lathe_tir_store(ps->f, e->p, idx, v);
 		}
 	} else {
-		errat(ps, at, "expected a statement (for, let, if or a store)");
+		errat(ps, at, "expected a statement (for, let, if, call or a store)");
 	}
 	ps->depth--;
 	return ps->err ? NULL : r;

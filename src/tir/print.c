@@ -234,6 +234,25 @@ static void print_stmt(lathe_buf *b, const lathe_tir_stmt *s, int ind)
 		lathe_buf_puts(b, " ");
 		print_block(b, s->body, ind);
 		break;
+	case LATHE_TIR_S_CALL:
+		lathe_buf_puts(b, "call ");
+		print_name(b, '@', s->callee);
+		lathe_buf_puts(b, "(");
+		for (int i = 0; i < s->nargs; i++) {
+			const lathe_tir_arg *a = &s->args[i];
+			if (i)
+				lathe_buf_puts(b, ", ");
+			if (a->kind == LATHE_TIR_ARG_VALUE) {
+				lathe_tir_print_expr(b, a->value);
+				continue;
+			}
+			lathe_buf_puts(b, a->kind == LATHE_TIR_ARG_READ ? "read "
+					  : a->kind == LATHE_TIR_ARG_WRITE ? "write " : "scratch ");
+			print_name(b, '%', a->buf ? a->buf->name : NULL);
+			print_idx(b, a->buf ? a->buf->rank : 0, a->idx);
+		}
+		lathe_buf_puts(b, ")");
+		break;
 	default:
 		lathe_buf_printf(b, "<bad statement kind %d>", s->kind);
 		break;

@@ -687,6 +687,21 @@ static lathe_tir_stmt *sstmt(sctx *c, lathe_tir_stmt *s)
 			return then;
 		return lathe_tir_if(f, cond, then, orelse);
 	}
+	case LATHE_TIR_S_CALL: {
+		lathe_tir_arg *args = lathe_arena_new(f->arena, lathe_tir_arg, s->nargs + 1);
+		for (int32_t i = 0; i < s->nargs; i++) {
+			args[i] = s->args[i];
+			if (args[i].kind == LATHE_TIR_ARG_VALUE) {
+				args[i].value = sexpr(c, args[i].value);
+				continue;
+			}
+			int n = args[i].buf->rank;
+			args[i].idx = lathe_arena_new(f->arena, lathe_tir_expr *, n + 1);
+			for (int k = 0; k < n; k++)
+				args[i].idx[k] = sexpr(c, s->args[i].idx[k]);
+		}
+		return lathe_tir_call(f, s->callee, s->nargs, args);
+	}
 	}
 	return s;
 }

@@ -309,6 +309,29 @@ lathe_tir_stmt *lathe_tir_let(lathe_tir_func *f, lathe_tir_var *v, lathe_tir_exp
 	return s;
 }
 
+lathe_tir_stmt *lathe_tir_call(lathe_tir_func *f, const char *callee, int nargs,
+			       const lathe_tir_arg *args)
+{
+	LATHE_ASSERT(callee && nargs >= 0 && (nargs == 0 || args));
+	lathe_tir_stmt *s = new_stmt(f, LATHE_TIR_S_CALL);
+	s->callee = lathe_arena_strdup(f->arena, callee);
+	s->nargs = nargs;
+	s->args = lathe_arena_new(f->arena, lathe_tir_arg, nargs + 1);
+	for (int i = 0; i < nargs; i++) {
+		s->args[i] = args[i];
+		if (args[i].kind == LATHE_TIR_ARG_VALUE) {
+			LATHE_ASSERT(args[i].value);
+			s->args[i].buf = NULL;
+			s->args[i].idx = NULL;
+		} else {
+			LATHE_ASSERT(args[i].buf && (args[i].buf->rank == 0 || args[i].idx));
+			s->args[i].idx = copy_idx(f, args[i].buf->rank, args[i].idx);
+			s->args[i].value = NULL;
+		}
+	}
+	return s;
+}
+
 void lathe_tir_append(lathe_tir_func *f, lathe_tir_stmt *s)
 {
 	LATHE_ASSERT(s);

@@ -113,7 +113,26 @@ enum lathe_tir_stmt_kind {
 	LATHE_TIR_S_SEQ,   /* stmts[0..n) in order */
 	LATHE_TIR_S_IF,    /* if cond then body else orelse (orelse may be NULL) */
 	LATHE_TIR_S_LET,   /* var = value in body */
+	LATHE_TIR_S_CALL,  /* callee(args): a runtime micro-kernel (lathe_rt_ukernel.h) */
 };
+
+/* An argument of a call: an element pointer &buf[idx...] that the callee
+ * reads from (READ), reads and writes (WRITE) or uses as workspace whose
+ * contents are undefined before and after the call (SCRATCH), each up to
+ * the end of the buffer at most; or an i64 or f64 value (VALUE). */
+enum lathe_tir_arg_kind {
+	LATHE_TIR_ARG_VALUE,
+	LATHE_TIR_ARG_READ,
+	LATHE_TIR_ARG_WRITE,
+	LATHE_TIR_ARG_SCRATCH,
+};
+
+typedef struct lathe_tir_arg {
+	uint8_t kind;          /* enum lathe_tir_arg_kind */
+	lathe_tir_buf *buf;    /* pointer arguments */
+	struct lathe_tir_expr **idx; /* pointer arguments: buf->rank indices */
+	struct lathe_tir_expr *value; /* VALUE */
+} lathe_tir_arg;
 
 typedef struct lathe_tir_stmt {
 	uint8_t kind;
@@ -127,6 +146,9 @@ typedef struct lathe_tir_stmt {
 	struct lathe_tir_stmt *body, *orelse;
 	struct lathe_tir_stmt **stmts; /* SEQ */
 	int32_t n;                  /* SEQ length */
+	const char *callee;         /* CALL: the micro-kernel's name ("sgemm") */
+	lathe_tir_arg *args;        /* CALL */
+	int32_t nargs;              /* CALL */
 } lathe_tir_stmt;
 
 /* What kind of computation a function is, as its lowering says: the key of
@@ -186,6 +208,11 @@ lathe_tir_stmt *lathe_tir_if(lathe_tir_func *f, lathe_tir_expr *cond, lathe_tir_
 			     lathe_tir_stmt *orelse);
 lathe_tir_stmt *lathe_tir_let(lathe_tir_func *f, lathe_tir_var *v, lathe_tir_expr *value,
 			      lathe_tir_stmt *body);
+/* A call of a runtime micro-kernel; args (and their index arrays) are
+ * copied.  Pointer arguments come in the order the kernel takes its
+ * pointers, values in the order of its integer and float parameters. */
+lathe_tir_stmt *lathe_tir_call(lathe_tir_func *f, const char *callee, int nargs,
+			       const lathe_tir_arg *args);
 /* Appends s to the function's top-level sequence. */
 void lathe_tir_append(lathe_tir_func *f, lathe_tir_stmt *s);
 

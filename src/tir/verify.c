@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lathe_rt_ukernel.h"
 #include "tir/tir_impl.h"
 
 /* Deeper trees than this are refused rather than risking the C stack of
@@ -239,6 +240,9 @@ static void stmt_head(const lathe_tir_stmt *s, char *out, size_t n)
 		lathe_buf_puts(&b, "if ");
 		lathe_tir_print_expr(&b, s->cond);
 		break;
+	case LATHE_TIR_S_CALL:
+		lathe_buf_printf(&b, "call @%s", s->callee ? s->callee : "?");
+		break;
 	default:
 		lathe_buf_puts(&b, "statement");
 		break;
@@ -282,6 +286,48 @@ static lathe_err vbinding(vctx *c, const lathe_tir_stmt *s, int depth)
 	lathe_err err = vstmt(c, s->body, depth + 1);
 	c->bound[v->id] = 0;
 	return err;
+}
+
+/* A call names a micro-kernel of the runtime; its pointers are elements of
+ * buffers of the kernel's element type, its values i64 or f64 scalars. */
+static lathe_err vcall(vctx *c, const lathe_tir_stmt *s, int depth)
+{
+	int32_t dt = 0;
+	if (!s->callee || !lathe_rt_uk_find(s->callee, &dt))
+		return stmt_error(s, "%s", "no runtime micro-kernel has this name (sgemm, pack, dwconv)");
+	if (s->nargs < 0 || (s->nargs > 0 && !s->args))
+		return stmt_error(s, "%s", "malformed arguments");
+	for (int32_t i = 0; i < s->nargs; i++) {
+		const lathe_tir_arg *a = &s->args[i];
+		char t[120];
+		if (a->kind == LATHE_TIR_ARG_VALUE) {
+			if (!a->value)
+				return stmt_error(s, "%s", "an argument is missing");
+			LATHE_TRY(vexpr_in(c, s, a->value, depth + 1));
+			if (a->value->dtype != LATHE_DT_I64 && a->value->dtype != LATHE_DT_F64) {
+				snprintf(t, sizeof t, "argument %d is %s; values must be i64 or f64", i,
+					 lathe_dtype_name(a->value->dtype));
+				return stmt_error(s, "%s", t);
+			}
+			continue;
+		}
+		if (a->kind > LATHE_TIR_ARG_SCRATCH)
+			return stmt_error(s, "%s", "unknown argument kind");
+		if (!buf_ok(c->f, a->buf))
+			return stmt_error(s, "%s", "a buffer does not belong to this function");
+		if (a->buf->dtype != dt) {
+			snprintf(t, sizeof t, "%%%s holds %s; the kernel takes %s", a->buf->name,
+				 lathe_dtype_name(a->buf->dtype), lathe_dtype_name(dt));
+			return stmt_error(s, "%s", t);
+		}
+		lathe_err err = vindices(c, a->buf, a->idx, "pointer into", depth);
+		if (err) {
+			char h[160];
+			stmt_head(s, h, sizeof h);
+			return lathe_error_wrap(err, "%s", h);
+		}
+	}
+	return NULL;
 }
 
 static lathe_err vstmt(vctx *c, const lathe_tir_stmt *s, int depth)
@@ -345,6 +391,8 @@ static lathe_err vstmt(vctx *c, const lathe_tir_stmt *s, int depth)
 		if (s->orelse)
 			LATHE_TRY(vstmt(c, s->orelse, depth + 1));
 		return NULL;
+	case LATHE_TIR_S_CALL:
+		return vcall(c, s, depth);
 	}
 	return lathe_error(LATHE_EINVAL, "unknown statement kind %d", s->kind);
 }

@@ -255,14 +255,17 @@ def write_report(path, results, prefixes, backends, version):
             p = sum(1 for c in cases if results[b][c][0] == "PASS")
             row += " %d | %d |" % (p, len(cases) - p)
         lines.append(row)
-    for b in backends:
-        title = "Failures" if len(backends) == 1 else "Failures (%s)" % names.get(b, b)
-        lines += ["", "## " + title, "", "| case | status | reason |", "|---|---|---|"]
-        for case in sorted(first):
-            st, r = results[b][case]
-            if st != "PASS":
-                r = r.replace("|", "\\|").replace("\n", " ")
-                lines.append("| %s | %s | %s |" % (case, st, r[:300]))
+    lines += ["", "## Failures", "",
+              "| case |" + "".join(" %s |" % b for b in backends) + " reason |",
+              "|---|" + "---|" * len(backends) + "---|"]
+    for case in sorted(first):
+        sts = [results[b][case] for b in backends]
+        if all(st == "PASS" for st, _ in sts):
+            continue
+        reason = next(r for st, r in sts if st != "PASS")
+        reason = reason.replace(node_test_dir() + os.sep, "").replace("|", "\\|").replace("\n", " ")
+        lines.append("| %s |" % case + "".join(" %s |" % st for st, _ in sts) +
+                     " %s |" % reason[:300])
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
 

@@ -20,6 +20,7 @@
 
 #include "check.h"
 #include "codegen/codegen.h"
+#include "codegen/jit.h"
 #include "lower/te.h"
 #include "sched/sched.h"
 
@@ -773,6 +774,104 @@ static void sched_cases(void)
 	}
 }
 
+/* ---- the JIT behind `lathe run` --------------------------------------------- */
+
+static const char jit_graph[] =
+	"graph main(%x: f32[1,3,8,8]) -> (%y, %n) {\n"
+	"  opset 21\n"
+	"  const %w: f32[2,3,1,1] = [1, 0.5, 0, 0, 1, -2]\n"
+	"  const %b: f32[2] = [0.5, -0.25]\n"
+	"  %c: f32[1,2,8,8] = Conv(%x, %w, %b) {kernel_shape = [1, 1], pads = [0, 0, 0, 0], strides = [1, 1]}\n"
+	"  %r: f32[1,2,8,8] = Relu(%c)\n"
+	"  %y: f32[1,2,8,8] = Add(%r, %c)\n"
+	"  %nz: i64[4,?] = NonZero(%r)\n"
+	"  %n: i64[4,?] = Neg(%nz)\n"
+	"}\n";
+
+static bool same_rvalue(const lathe_rvalue *a, const lathe_rvalue *b)
+{
+	return a->kind == LATHE_TY_TENSOR && b->kind == LATHE_TY_TENSOR && a->t && b->t &&
+	       a->t->dtype == b->t->dtype && a->t->rank == b->t->rank &&
+	       !memcmp(a->t->shape, b->t->shape, sizeof(int64_t) * (size_t)a->t->rank) &&
+	       !memcmp(a->t->data, b->t->data, lathe_tensor_nbytes(a->t));
+}
+
+static void jit_tests(void)
+{
+	lathe_graph *g = NULL;
+	lathe_err e = lathe_graph_parse(jit_graph, "jit.ir", &g);
+	CHECK_OK(e);
+	if (!g)
+		return;
+	lathe_arena *a = lathe_arena_create();
+	int64_t shape[4] = {1, 3, 8, 8};
+	lathe_tensor *x;
+	CHECK_OK(lathe_tensor_alloc(a, LATHE_DT_F32, 4, shape, &x));
+	uint64_t s = 12345;
+	for (int i = 0; i < 192; i++)
+		((float *)x->data)[i] = (float)((int64_t)(rng(&s) % 17) - 8) / 4;
+	lathe_rvalue in = {.kind = LATHE_TY_TENSOR, .dtype = LATHE_DT_F32, .t = x};
+	lathe_rvalue want[2], got[2];
+	lathe_exec *ex = lathe_exec_create(a);
+	CHECK_OK(lathe_exec_run(ex, g, &in, want));
+	lathe_exec_destroy(ex);
+
+	char cache[128];
+	snprintf(cache, sizeof cache, "%s/cache", tmpdir);
+	lathe_jit_opts o = {.cache_dir = cache, .nthreads = 2};
+	lathe_jit *j = NULL;
+	CHECK_OK(lathe_jit_create(&o, &j));
+	if (!j)
+		return;
+	/* First run: the prescan compiles what the static shapes predict;
+	 * Neg of NonZero's data-dependent output needs pass 2. */
+	CHECK_OK(lathe_jit_run(j, g, a, &in, got));
+	const lathe_jit_stats *st = lathe_jit_last_stats(j);
+	CHECK(same_rvalue(&want[0], &got[0]) && same_rvalue(&want[1], &got[1]));
+	CHECK(st->npasses == 2 && st->ncompiled == st->nfuncs && st->nfuncs == 4);
+	/* Again: everything is compiled. */
+	CHECK_OK(lathe_jit_run(j, g, a, &in, got));
+	CHECK(same_rvalue(&want[0], &got[0]) && same_rvalue(&want[1], &got[1]));
+	CHECK(st->npasses == 1 && st->ncompiled == 0 && st->nfuncs == 4);
+	lathe_jit_destroy(j);
+	/* A new JIT finds it all in the cache. */
+	CHECK_OK(lathe_jit_create(&o, &j));
+	CHECK_OK(lathe_jit_run(j, g, a, &in, got));
+	st = lathe_jit_last_stats(j);
+	CHECK(same_rvalue(&want[0], &got[0]) && same_rvalue(&want[1], &got[1]));
+	CHECK(st->npasses == 1 && st->ncompiled == 0);
+	lathe_jit_destroy(j);
+
+	/* No C compiler: an error, or with fallback the interpreter's results. */
+	char *cc = getenv("CC") ? lathe_xstrdup(getenv("CC")) : NULL;
+	setenv("CC", "/nonexistent/cc", 1);
+	snprintf(cache, sizeof cache, "%s/cache2", tmpdir);
+	CHECK_OK(lathe_jit_create(&o, &j));
+	e = lathe_jit_run(j, g, a, &in, got);
+	CHECK(e && lathe_error_code(e) == LATHE_EUNSUPPORTED);
+	lathe_error_free(e);
+	lathe_jit_destroy(j);
+	o.fallback = true;
+	CHECK_OK(lathe_jit_create(&o, &j));
+	CHECK_OK(lathe_jit_run(j, g, a, &in, got));
+	CHECK(lathe_jit_last_stats(j)->interpreted);
+	CHECK(same_rvalue(&want[0], &got[0]) && same_rvalue(&want[1], &got[1]));
+	lathe_jit_destroy(j);
+	if (cc)
+		setenv("CC", cc, 1);
+	else
+		unsetenv("CC");
+	free(cc);
+
+	/* A cache directory that cannot be made. */
+	o.cache_dir = "/proc/lathe-no-such-dir/x";
+	e = lathe_jit_create(&o, &j);
+	CHECK(e && lathe_error_code(e) == LATHE_EIO);
+	lathe_error_free(e);
+	lathe_arena_destroy(a);
+	lathe_graph_destroy(g);
+}
+
 int main(void)
 {
 	arena = lathe_arena_create();
@@ -808,6 +907,7 @@ int main(void)
 	lathe_error_free(e);
 	lathe_buf_free(&junk);
 
+	jit_tests();
 	compile_all();
 	lathe_rt_pool *pool = lathe_rt_pool_create(4);
 	for (size_t i = 0; i < cases.len; i++)

@@ -641,6 +641,18 @@ static const char big_conv_tir[] =
 	"    %Y[0, %co, %oh, %ow] = max(add(%acc[], %B[%co]), 0:f32) } } }\n"
 	"}\n";
 
+static const char big_conv14_tir[] =
+	"func @conv14(%X: f32[1,8,14,14], %W: f32[16,8,3,3], %Y: f32[1,16,14,14]) {\n"
+	"  local %acc: f32[]\n"
+	"  for %co in 0..16 { for %oh in 0..14 { for %ow in 0..14 {\n"
+	"    %acc[] = 0:f32\n"
+	"    for %ci in 0..8 { for %kh in 0..3 { for %kw in 0..3 {\n"
+	"      %acc[] = add(%acc[], mul(select(and(and(and(ge(add(add(%oh, -1), %kh), 0), "
+	"lt(add(add(%oh, -1), %kh), 14)), ge(add(add(%ow, -1), %kw), 0)), lt(add(add(%ow, -1), %kw), 14)), "
+	"%X[0, %ci, add(add(%oh, -1), %kh), add(add(%ow, -1), %kw)], 0:f32), %W[%co, %ci, %kh, %kw])) } } }\n"
+	"    %Y[0, %co, %oh, %ow] = %acc[] } } }\n"
+	"}\n";
+
 static const char big_conv_s2_tir[] =
 	"func @conv_s2(%X: f32[2,3,15,15], %W: f32[8,3,3,3], %Y: f32[2,8,7,7]) {\n"
 	"  local %acc: f32[]\n"
@@ -768,6 +780,7 @@ static const default_case defaults[] = {
 	{"gemm transposed", big_gemm_t_tir, LATHE_SCHED_MATMUL, "parallel"},
 	{"conv", big_conv_tir, LATHE_SCHED_CONV, "vectorized"},
 	{"conv stride 2", big_conv_s2_tir, LATHE_SCHED_CONV, "unrolled"},
+	{"conv overhang", big_conv14_tir, LATHE_SCHED_CONV, "vectorized"},
 	{"depthwise", big_dw_tir, LATHE_SCHED_DEPTHWISE_CONV, "vectorized"},
 	{"maxpool", big_pool_tir, LATHE_SCHED_POOL, "X_c"},
 	{"softmax", big_softmax_tir, LATHE_SCHED_SOFTMAX_NORM, "parallel"},

@@ -1,0 +1,197 @@
+/* lathe_rt_ukernel.h: the micro-kernels compiled loop programs call.
+ *
+ * The schedules (src/sched/tensorize.c) replace a loop nest that computes
+ * exactly a matrix product or a convolution with a `call` statement of the
+ * loop IR naming one of these functions; the interpreter calls them through
+ * lathe_rt_uk_find, compiled code calls them by name.  Each op's meaning
+ * stays defined once, by its lowering: a micro-kernel computes the same
+ * sums, only in another order and with fused multiply-adds where the CPU
+ * has them (so results agree with the loop nest to rounding, not to the
+ * bit; they do not depend on the thread count).
+ *
+ * One calling convention: int f(const lathe_rt_uk_args *a).  Pointers are
+ * element pointers into the caller's buffers (f32 for every kernel here),
+ * and avail[i] says how many elements lie between ptr[i] and the end of
+ * its buffer: each kernel checks every region it will touch against them
+ * before touching anything, and returns LATHE_RT_EINVAL (1) with a reason
+ * in err (when given) otherwise.  Integer and float parameters come in ip
+ * and fp, laid out as the enums below say.  pool may be NULL (serial).
+ * Nothing allocates: buffers the kernels pack into are scratch pointers the
+ * caller provides, sized by lathe_rt_uk_sgemm_scratch.
+ *
+ * Kernels:
+ *   sgemm   C[M,N] = epilogue(A[M,K] x B[K,N]).  A is strided or packed in
+ *           panels of MR rows, B strided, packed in panels of NR columns, or
+ *           an implicit im2col view of a convolution input (zero padding
+ *           included); K may be the flattening of up to three loop axes.
+ *   pack    packs a strided operand into panels (A: [ceil(M/MR)][K][MR],
+ *           B: [ceil(N/NR)][K][NR], zero-padded), the layout sgemm takes;
+ *           the compiler runs it on constant weights at compile time.
+ *   dwconv  depthwise 2-D convolution (one filter per channel) with the
+ *           same epilogues.
+ *
+ * The file is self-contained (stdint only) so that it can be pasted into
+ * generated code ahead of the kernels' sources: LATHE_RT_UK_API is then
+ * `static`.
+ */
+#ifndef LATHE_RT_UKERNEL_H
+#define LATHE_RT_UKERNEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifndef LATHE_RT_UK_API
+#define LATHE_RT_UK_API
+#endif
+
+typedef struct lathe_rt_pool lathe_rt_pool;
+
+typedef struct lathe_rt_uk_args {
+	lathe_rt_pool *pool;   /* threads for the kernel; NULL: serial */
+	void *const *ptr;      /* nptr element pointers */
+	const int64_t *avail;  /* elements from ptr[i] to the end of its buffer */
+	int nptr;
+	const int64_t *ip;
+	int nip;
+	const double *fp;
+	int nfp;
+	char *err;             /* NULL, or err_size bytes for a one-line reason */
+	size_t err_size;
+} lathe_rt_uk_args;
+
+typedef int (*lathe_rt_uk_fn)(const lathe_rt_uk_args *a);
+
+/* ---- sgemm ------------------------------------------------------------------
+ * Pointers: A, B, C, scratch, then one per epilogue operation that reads a
+ * tensor (in order).  K = K0*K1*K2; an index k of K is (k0, k1, k2), k0
+ * outermost.  Element (m, k) of a strided A is A[m*ARS + k0*AK0 + k1*AK1 +
+ * k2*AK2]; of a strided B, (k, n) is B[k0*BK0 + k1*BK1 + k2*BK2 + n*BCS].
+ * A packed A holds panels of MR rows, a packed B panels of NR columns
+ * (lathe_rt_uk_pack's layouts).  C[m, n] is C[m*LDC + n].
+ *
+ * An im2col B is a convolution input X seen as a [K, N] matrix: with
+ * ch = sum_j IM_CCj*kj, dh = sum_j IM_CHj*kj, dw = sum_j IM_CWj*kj and
+ * n = oh*IM_OW + ow, h = oh*IM_SH + dh + IM_H0, w = ow*IM_SW + dw + IM_W0,
+ * element (k, n) is X[ch*IM_SC + h*IM_SHS + w*IM_SWS] when 0 <= h < IM_H
+ * and 0 <= w < IM_W, else 0.
+ *
+ * MR and NR are the register tile the caller chose
+ * (lathe_rt_uk_gemm_tile); a CPU whose native tile differs still computes
+ * the right result, more slowly.  SLOTS is the number of threads the
+ * scratch was sized for (lathe_rt_uk_sgemm_scratch). */
+enum {
+	LATHE_UK_FMT_STRIDED = 0,
+	LATHE_UK_FMT_PACKED = 1,
+	LATHE_UK_FMT_IM2COL = 2, /* B only */
+};
+enum {
+	LATHE_UK_G_M, LATHE_UK_G_N, LATHE_UK_G_K0, LATHE_UK_G_K1, LATHE_UK_G_K2,
+	LATHE_UK_G_MR, LATHE_UK_G_NR,
+	LATHE_UK_G_AFMT, LATHE_UK_G_ARS, LATHE_UK_G_AK0, LATHE_UK_G_AK1, LATHE_UK_G_AK2,
+	LATHE_UK_G_BFMT, LATHE_UK_G_BCS, LATHE_UK_G_BK0, LATHE_UK_G_BK1, LATHE_UK_G_BK2,
+	LATHE_UK_G_LDC, LATHE_UK_G_SLOTS,
+	LATHE_UK_G_IM_CC0, LATHE_UK_G_IM_CH0, LATHE_UK_G_IM_CW0,
+	LATHE_UK_G_IM_CC1, LATHE_UK_G_IM_CH1, LATHE_UK_G_IM_CW1,
+	LATHE_UK_G_IM_CC2, LATHE_UK_G_IM_CH2, LATHE_UK_G_IM_CW2,
+	LATHE_UK_G_IM_SC, LATHE_UK_G_IM_SHS, LATHE_UK_G_IM_SWS, LATHE_UK_G_IM_H,
+	LATHE_UK_G_IM_W, LATHE_UK_G_IM_OW, LATHE_UK_G_IM_SH, LATHE_UK_G_IM_SW,
+	LATHE_UK_G_IM_H0, LATHE_UK_G_IM_W0,
+	LATHE_UK_G_NEPI, /* epilogue operations; LATHE_UK_EPI_INTS ints each follow */
+	LATHE_UK_G_FIXED
+};
+
+/* ---- epilogues ----------------------------------------------------------------
+ * Applied in order to each finished sum t at (m, n) (for dwconv, m is the
+ * channel and n the output position oh*OW + ow).  Each operation is three
+ * ints: CODE, S1, S2.  Tensor operands are the next pointer argument:
+ * ADD_M t = t + v[m*S1], ADD_N t = t + v[n*S1], ADD_MN t = t + v[m*S1 +
+ * n*S2] (MUL_* alike).  Scalar operands are fp[S1]; for MAX_S and MIN_S, S2
+ * is 1 when the scalar is the operator's first operand (which decides the
+ * sign of a zero result).  max and min return NaN when either operand is
+ * NaN, as the loop IR's do. */
+enum {
+	LATHE_UK_EPI_ADD_M = 1, LATHE_UK_EPI_ADD_N, LATHE_UK_EPI_ADD_MN,
+	LATHE_UK_EPI_MUL_M, LATHE_UK_EPI_MUL_N, LATHE_UK_EPI_MUL_MN,
+	LATHE_UK_EPI_ADD_S, LATHE_UK_EPI_MUL_S, LATHE_UK_EPI_MAX_S, LATHE_UK_EPI_MIN_S,
+	LATHE_UK_EPI_CODES
+};
+enum { LATHE_UK_EPI_INTS = 3, LATHE_UK_EPI_MAX = 8 };
+
+/* ---- pack -----------------------------------------------------------------------
+ * Pointers: src, dst.  SIDE 0 packs an A (rows m of M, panels of R = MR
+ * rows), SIDE 1 a B (columns n of N, panels of R = NR columns): element
+ * (mn, k) is src[mn*SMN + k0*SK0 + k1*SK1 + k2*SK2], written to
+ * dst[(mn/R)*K*R + k*R + mn%R]; rows or columns past MN are zeros. */
+enum {
+	LATHE_UK_P_SIDE, LATHE_UK_P_MN, LATHE_UK_P_K0, LATHE_UK_P_K1, LATHE_UK_P_K2, LATHE_UK_P_R,
+	LATHE_UK_P_SMN, LATHE_UK_P_SK0, LATHE_UK_P_SK1, LATHE_UK_P_SK2,
+	LATHE_UK_P_FIXED
+};
+
+/* ---- dwconv -----------------------------------------------------------------------
+ * Pointers: X, W, Y, then epilogue operands.  For each channel c of C:
+ * Y[c*YSC + oh*OW + ow] = epilogue(sum over kh < KH, kw < KW of
+ * W[c*WSC + kh*KW + kw] * X[c*XSC + h*XSH + w]) with h = oh*SH + kh*DH - PH,
+ * w = ow*SW + kw*DW - PW, zero where (h, w) is outside [0,H) x [0,W). */
+enum {
+	LATHE_UK_D_C, LATHE_UK_D_H, LATHE_UK_D_W, LATHE_UK_D_OH, LATHE_UK_D_OW,
+	LATHE_UK_D_KH, LATHE_UK_D_KW, LATHE_UK_D_SH, LATHE_UK_D_SW, LATHE_UK_D_DH, LATHE_UK_D_DW,
+	LATHE_UK_D_PH, LATHE_UK_D_PW, LATHE_UK_D_XSC, LATHE_UK_D_XSH, LATHE_UK_D_WSC, LATHE_UK_D_YSC,
+	LATHE_UK_D_NEPI,
+	LATHE_UK_D_FIXED
+};
+
+/* The kernel of that name ("sgemm", "pack", "dwconv"), or NULL; with
+ * out_dtype (may be NULL), the element type its pointers must have. */
+LATHE_RT_UK_API lathe_rt_uk_fn lathe_rt_uk_find(const char *name, int32_t *out_dtype);
+
+LATHE_RT_UK_API int lathe_rt_uk_sgemm(const lathe_rt_uk_args *a);
+LATHE_RT_UK_API int lathe_rt_uk_pack(const lathe_rt_uk_args *a);
+LATHE_RT_UK_API int lathe_rt_uk_dwconv(const lathe_rt_uk_args *a);
+
+/* The register tile (MR rows, NR columns) for vectors of vector_bytes
+ * (16, 32, 64): the shape the CPU's fastest kernel computes. */
+LATHE_RT_UK_API void lathe_rt_uk_gemm_tile(int vector_bytes, int *mr, int *nr);
+/* Elements of scratch an sgemm with these integer parameters needs (the
+ * caller's ip, NEPI may be 0); -1 if they are invalid. */
+LATHE_RT_UK_API int64_t lathe_rt_uk_sgemm_scratch(const int64_t *ip, int nip);
+
+/* ---- shared by the runtime's ukernel files (not for callers) ------------------ */
+
+/* Computes a tile of MR x NR: c[i*ldc + j] (+)= sum over k < kc of
+ * a[k*MR + i] * b[k*NR + j] for i < m, j < n (m <= MR, n <= NR); adds to c
+ * when accumulate is set. */
+typedef void (*lathe_rt_uk_tile_fn)(int64_t kc, const float *a, const float *b, float *c,
+				    int64_t ldc, int m, int n, int accumulate);
+/* The tile kernel for (mr, nr) on this CPU (a generic one when no native
+ * kernel has that shape). */
+LATHE_RT_UK_API lathe_rt_uk_tile_fn lathe_rt_uk_tile_kernel(int mr, int nr);
+/* The same computation for any (mr, nr), in plain loops (what runs when
+ * lathe_rt_uk_tile_kernel has no kernel of that shape). */
+LATHE_RT_UK_API void lathe_rt_uk_any_tile(int mr, int nr, int64_t kc, const float *a,
+					  const float *b, float *c, int64_t ldc, int m, int n,
+					  int accumulate);
+/* The native tile on this CPU. */
+LATHE_RT_UK_API void lathe_rt_uk_native_tile(int *mr, int *nr);
+
+/* A parsed epilogue (tensor operands checked against their avail). */
+typedef struct lathe_rt_uk_epi {
+	int n;
+	int code[LATHE_UK_EPI_MAX];
+	int64_t s1[LATHE_UK_EPI_MAX], s2[LATHE_UK_EPI_MAX];
+	const float *v[LATHE_UK_EPI_MAX];
+	float f[LATHE_UK_EPI_MAX];
+} lathe_rt_uk_epi;
+/* Reads nepi operations from a->ip[at..], their tensors from a->ptr[p0..],
+ * for rows M and columns N; 0, or 1 with a->err set. */
+LATHE_RT_UK_API int lathe_rt_uk_epi_parse(const lathe_rt_uk_args *a, int at, int64_t nepi, int p0,
+					  int64_t M, int64_t N, lathe_rt_uk_epi *ep);
+/* Applies it to r[0..n): row m, columns n0..n0+n-1. */
+LATHE_RT_UK_API void lathe_rt_uk_epi_row(const lathe_rt_uk_epi *ep, float *r, int64_t n, int64_t m,
+					 int64_t n0);
+/* Runs fn(ctx, 0..n) on the pool (its first member is its parallel_for:
+ * lathe_rt.h), or inline without one. */
+LATHE_RT_UK_API void lathe_rt_uk_pfor(lathe_rt_pool *p, int64_t n,
+				      void (*fn)(void *ctx, int64_t begin, int64_t end), void *ctx);
+
+#endif

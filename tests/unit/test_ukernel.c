@@ -1,0 +1,472 @@
+/* test_ukernel.c: the runtime's micro-kernels (lathe_rt_ukernel.h) against
+ * naive double-precision loops: sgemm with every operand format (strided,
+ * packed, im2col), odd sizes around the register tile, every epilogue,
+ * several threads and scratch slots; pack; depthwise convolution with
+ * strides, dilations and padding; and refusals of regions that do not fit.
+ *
+ * `test_ukernel bench` times sgemm on a few model-sized shapes instead
+ * (GFLOP/s, one thread and two).
+ */
+#include <math.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "check.h"
+#include "lathe_rt.h"
+#include "lathe_rt_ukernel.h"
+
+static uint64_t rng = 88172645463325252ull;
+static double rnd(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return (double)(rng >> 11) / 9007199254740992.0 * 2 - 1;
+}
+
+static float *rnd_buf(int64_t n)
+{
+	float *p = malloc(sizeof(float) * (size_t)(n > 0 ? n : 1));
+	for (int64_t i = 0; i < n; i++)
+		p[i] = (float)rnd();
+	return p;
+}
+
+/* |got - want| within a tolerance scaled by the sum of absolute products. */
+static bool close_to(float got, double want, double mag)
+{
+	if (isnan(want))
+		return isnan(got);
+	return fabs(got - want) <= 1e-5 * (mag + 1);
+}
+
+/* ---- sgemm ---------------------------------------------------------------------- */
+
+typedef struct gcase {
+	int64_t M, N, k0, k1, k2;
+	int afmt, bfmt;
+	bool transA, transB;
+	int slots;
+	int nepi;
+	int epi[4];
+} gcase;
+
+/* Reference epilogue on one value. */
+static double ref_epi(const gcase *c, double t, int64_t m, int64_t n, const float *vm,
+		      const float *vn, const float *vmn, int64_t N)
+{
+	for (int i = 0; i < c->nepi; i++) {
+		switch (c->epi[i]) {
+		case LATHE_UK_EPI_ADD_M: t = (float)(t + vm[m]); break;
+		case LATHE_UK_EPI_ADD_N: t = (float)(t + vn[n]); break;
+		case LATHE_UK_EPI_ADD_MN: t = (float)(t + vmn[m * N + n]); break;
+		case LATHE_UK_EPI_MUL_M: t = (float)(t * vm[m]); break;
+		case LATHE_UK_EPI_MAX_S: t = isnan(t) ? t : t > 0.25 ? t : 0.25; break;
+		case LATHE_UK_EPI_MIN_S: t = isnan(t) ? t : t < 0.5 ? t : 0.5; break;
+		case LATHE_UK_EPI_MUL_S: t = (float)(t * 2.0); break;
+		}
+	}
+	return t;
+}
+
+static void run_gemm(const gcase *c, lathe_rt_pool *pool)
+{
+	int mr, nr;
+	lathe_rt_uk_native_tile(&mr, &nr);
+	int64_t M = c->M, N = c->N, K = c->k0 * c->k1 * c->k2;
+	float *A = rnd_buf(M * K), *B = rnd_buf(K * N), *C = rnd_buf(M * N);
+	float *vm = rnd_buf(M), *vn = rnd_buf(N), *vmn = rnd_buf(M * N);
+	int64_t ip[LATHE_UK_G_FIXED + 4 * LATHE_UK_EPI_INTS] = {0};
+	ip[LATHE_UK_G_M] = M, ip[LATHE_UK_G_N] = N;
+	ip[LATHE_UK_G_K0] = c->k0, ip[LATHE_UK_G_K1] = c->k1, ip[LATHE_UK_G_K2] = c->k2;
+	ip[LATHE_UK_G_MR] = mr, ip[LATHE_UK_G_NR] = nr;
+	/* A is [M][K] (or [K][M] transposed), K = (k0, k1, k2) row-major. */
+	int64_t as = c->transA ? 1 : K, ak = c->transA ? M : 1;
+	int64_t bs = c->transB ? K : 1, bk = c->transB ? 1 : N;
+	ip[LATHE_UK_G_AFMT] = LATHE_UK_FMT_STRIDED;
+	ip[LATHE_UK_G_ARS] = as;
+	ip[LATHE_UK_G_AK0] = c->k1 * c->k2 * ak, ip[LATHE_UK_G_AK1] = c->k2 * ak,
+	ip[LATHE_UK_G_AK2] = ak;
+	ip[LATHE_UK_G_BFMT] = LATHE_UK_FMT_STRIDED;
+	ip[LATHE_UK_G_BCS] = bs;
+	ip[LATHE_UK_G_BK0] = c->k1 * c->k2 * bk, ip[LATHE_UK_G_BK1] = c->k2 * bk,
+	ip[LATHE_UK_G_BK2] = bk;
+	ip[LATHE_UK_G_LDC] = N;
+	ip[LATHE_UK_G_SLOTS] = c->slots;
+	ip[LATHE_UK_G_IM_OW] = 1;
+	float *Ap = NULL, *Bp = NULL;
+	int64_t nap = (M + mr - 1) / mr * mr * K, nbp = (N + nr - 1) / nr * nr * K;
+	if (c->afmt == LATHE_UK_FMT_PACKED) {
+		Ap = malloc(sizeof(float) * (size_t)(nap + 1));
+		int64_t pp[LATHE_UK_P_FIXED] = {0, M, c->k0, c->k1, c->k2, mr, as,
+						ip[LATHE_UK_G_AK0], ip[LATHE_UK_G_AK1], ip[LATHE_UK_G_AK2]};
+		void *ptr[2] = {A, Ap};
+		int64_t av[2] = {M * K, nap};
+		lathe_rt_uk_args pa = {.ptr = ptr, .avail = av, .nptr = 2, .ip = pp,
+				       .nip = LATHE_UK_P_FIXED};
+		CHECK(lathe_rt_uk_pack(&pa) == 0);
+		ip[LATHE_UK_G_AFMT] = LATHE_UK_FMT_PACKED;
+	}
+	if (c->bfmt == LATHE_UK_FMT_PACKED) {
+		Bp = malloc(sizeof(float) * (size_t)(nbp + 1));
+		int64_t pp[LATHE_UK_P_FIXED] = {1, N, c->k0, c->k1, c->k2, nr, bs,
+						ip[LATHE_UK_G_BK0], ip[LATHE_UK_G_BK1], ip[LATHE_UK_G_BK2]};
+		void *ptr[2] = {B, Bp};
+		int64_t av[2] = {K * N, nbp};
+		lathe_rt_uk_args pa = {.ptr = ptr, .avail = av, .nptr = 2, .ip = pp,
+				       .nip = LATHE_UK_P_FIXED};
+		CHECK(lathe_rt_uk_pack(&pa) == 0);
+		ip[LATHE_UK_G_BFMT] = LATHE_UK_FMT_PACKED;
+	}
+	int nptr = 4;
+	void *ptr[8];
+	int64_t av[8];
+	double fp[2] = {0.25, 0.5};
+	double fp2 = 2.0;
+	double fps[3] = {fp[0], fp[1], fp2};
+	ip[LATHE_UK_G_NEPI] = c->nepi;
+	for (int i = 0; i < c->nepi; i++) {
+		int64_t *q = ip + LATHE_UK_G_FIXED + i * LATHE_UK_EPI_INTS;
+		q[0] = c->epi[i];
+		switch (c->epi[i]) {
+		case LATHE_UK_EPI_ADD_M: case LATHE_UK_EPI_MUL_M:
+			q[1] = 1, ptr[nptr] = vm, av[nptr++] = M; break;
+		case LATHE_UK_EPI_ADD_N:
+			q[1] = 1, ptr[nptr] = vn, av[nptr++] = N; break;
+		case LATHE_UK_EPI_ADD_MN:
+			q[1] = N, q[2] = 1, ptr[nptr] = vmn, av[nptr++] = M * N; break;
+		case LATHE_UK_EPI_MAX_S: q[1] = 0; break;
+		case LATHE_UK_EPI_MIN_S: q[1] = 1; break;
+		case LATHE_UK_EPI_MUL_S: q[1] = 2; break;
+		}
+	}
+	int64_t ns = lathe_rt_uk_sgemm_scratch(ip, LATHE_UK_G_FIXED + c->nepi * LATHE_UK_EPI_INTS);
+	CHECK(ns > 0);
+	float *S = malloc(sizeof(float) * (size_t)(ns + 1));
+	ptr[0] = Ap ? Ap : A, av[0] = Ap ? nap : M * K;
+	ptr[1] = Bp ? Bp : B, av[1] = Bp ? nbp : K * N;
+	ptr[2] = C, av[2] = M * N;
+	ptr[3] = S, av[3] = ns;
+	char err[200] = "";
+	lathe_rt_uk_args ga = {.pool = pool, .ptr = ptr, .avail = av, .nptr = nptr, .ip = ip,
+			       .nip = LATHE_UK_G_FIXED + c->nepi * LATHE_UK_EPI_INTS, .fp = fps,
+			       .nfp = 3, .err = err, .err_size = sizeof err};
+	int rc = lathe_rt_uk_sgemm(&ga);
+	CHECK(rc == 0);
+	if (rc)
+		fprintf(stderr, "  sgemm: %s\n", err);
+	int bad = 0;
+	for (int64_t m = 0; m < M && !bad; m++)
+		for (int64_t n = 0; n < N && !bad; n++) {
+			double s = 0, mag = 0;
+			for (int64_t k = 0; k < K; k++) {
+				double p = (double)A[m * as + k * ak] * B[k * bk + n * bs];
+				s += p;
+				mag += fabs(p);
+			}
+			double want = ref_epi(c, s, m, n, vm, vn, vmn, N);
+			if (!close_to(C[m * N + n], want, mag * 3)) {
+				bad = 1;
+				fprintf(stderr, "  sgemm %lldx%lldx%lld afmt %d bfmt %d: C[%lld,%lld] = %g, want %g\n",
+					(long long)M, (long long)N, (long long)K, c->afmt, c->bfmt, (long long)m,
+					(long long)n, C[m * N + n], want);
+			}
+		}
+	CHECK(!bad);
+	/* One element short of any operand is refused. */
+	for (int i = 0; i < 4 && M && N && K; i++) {
+		av[i]--;
+		err[0] = 0;
+		CHECK(lathe_rt_uk_sgemm(&ga) == 1 && err[0]);
+		av[i]++;
+	}
+	free(A), free(B), free(C), free(vm), free(vn), free(vmn), free(S), free(Ap), free(Bp);
+}
+
+static void test_gemm(lathe_rt_pool *pool)
+{
+	static const gcase cases[] = {
+		{1, 1, 1, 1, 1, 0, 0, false, false, 1, 0, {0}},
+		{5, 7, 3, 1, 1, 0, 0, false, false, 1, 0, {0}},
+		{12, 32, 16, 1, 1, 0, 0, false, false, 1, 0, {0}},
+		{13, 33, 17, 1, 1, 1, 0, false, false, 2, 0, {0}},
+		{24, 64, 300, 1, 1, 1, 1, false, false, 2, 2, {LATHE_UK_EPI_ADD_M, LATHE_UK_EPI_MAX_S}},
+		{37, 70, 2, 3, 5, 1, 0, false, true, 3, 3,
+		 {LATHE_UK_EPI_ADD_N, LATHE_UK_EPI_ADD_MN, LATHE_UK_EPI_MIN_S}},
+		{64, 49, 576, 1, 1, 1, 0, true, false, 2, 2, {LATHE_UK_EPI_MUL_M, LATHE_UK_EPI_MUL_S}},
+		{130, 513, 260, 1, 1, 0, 1, true, true, 4, 1, {LATHE_UK_EPI_ADD_N}},
+		{3, 1000, 512, 1, 1, 0, 1, false, true, 2, 0, {0}},
+		{0, 5, 3, 1, 1, 0, 0, false, false, 1, 0, {0}},
+		{4, 5, 0, 1, 1, 0, 0, false, false, 1, 1, {LATHE_UK_EPI_ADD_M}},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		run_gemm(&cases[i], NULL);
+		run_gemm(&cases[i], pool);
+	}
+}
+
+/* ---- convolution through im2col ------------------------------------------------------ */
+
+typedef struct ccase {
+	int64_t C, H, W, M, KH, KW, S, D, P;
+} ccase;
+
+static void run_conv(const ccase *c, lathe_rt_pool *pool, int slots)
+{
+	int mr, nr;
+	lathe_rt_uk_native_tile(&mr, &nr);
+	int64_t OH = (c->H + 2 * c->P - c->D * (c->KH - 1) - 1) / c->S + 1;
+	int64_t OW = (c->W + 2 * c->P - c->D * (c->KW - 1) - 1) / c->S + 1;
+	int64_t K = c->C * c->KH * c->KW, N = OH * OW, M = c->M;
+	float *X = rnd_buf(c->C * c->H * c->W), *Wt = rnd_buf(M * K), *Y = rnd_buf(M * N);
+	int64_t ip[LATHE_UK_G_FIXED] = {0};
+	ip[LATHE_UK_G_M] = M, ip[LATHE_UK_G_N] = N;
+	ip[LATHE_UK_G_K0] = c->C, ip[LATHE_UK_G_K1] = c->KH, ip[LATHE_UK_G_K2] = c->KW;
+	ip[LATHE_UK_G_MR] = mr, ip[LATHE_UK_G_NR] = nr;
+	ip[LATHE_UK_G_AFMT] = LATHE_UK_FMT_STRIDED;
+	ip[LATHE_UK_G_ARS] = K, ip[LATHE_UK_G_AK0] = c->KH * c->KW, ip[LATHE_UK_G_AK1] = c->KW,
+	ip[LATHE_UK_G_AK2] = 1;
+	ip[LATHE_UK_G_BFMT] = LATHE_UK_FMT_IM2COL;
+	ip[LATHE_UK_G_LDC] = N, ip[LATHE_UK_G_SLOTS] = slots;
+	ip[LATHE_UK_G_IM_CC0] = 1, ip[LATHE_UK_G_IM_CH1] = c->D, ip[LATHE_UK_G_IM_CW2] = c->D;
+	ip[LATHE_UK_G_IM_SC] = c->H * c->W, ip[LATHE_UK_G_IM_SHS] = c->W, ip[LATHE_UK_G_IM_SWS] = 1;
+	ip[LATHE_UK_G_IM_H] = c->H, ip[LATHE_UK_G_IM_W] = c->W, ip[LATHE_UK_G_IM_OW] = OW;
+	ip[LATHE_UK_G_IM_SH] = c->S, ip[LATHE_UK_G_IM_SW] = c->S;
+	ip[LATHE_UK_G_IM_H0] = -c->P, ip[LATHE_UK_G_IM_W0] = -c->P;
+	int64_t ns = lathe_rt_uk_sgemm_scratch(ip, LATHE_UK_G_FIXED);
+	float *S = malloc(sizeof(float) * (size_t)ns);
+	void *ptr[4] = {Wt, X, Y, S};
+	int64_t av[4] = {M * K, c->C * c->H * c->W, M * N, ns};
+	char err[200] = "";
+	lathe_rt_uk_args ga = {.pool = pool, .ptr = ptr, .avail = av, .nptr = 4, .ip = ip,
+			       .nip = LATHE_UK_G_FIXED, .err = err, .err_size = sizeof err};
+	int rc = lathe_rt_uk_sgemm(&ga);
+	CHECK(rc == 0);
+	if (rc)
+		fprintf(stderr, "  conv: %s\n", err);
+	int bad = 0;
+	for (int64_t m = 0; m < M && !bad; m++)
+		for (int64_t oh = 0; oh < OH && !bad; oh++)
+			for (int64_t ow = 0; ow < OW && !bad; ow++) {
+				double s = 0, mag = 0;
+				for (int64_t ci = 0; ci < c->C; ci++)
+					for (int64_t kh = 0; kh < c->KH; kh++)
+						for (int64_t kw = 0; kw < c->KW; kw++) {
+							int64_t h = oh * c->S + kh * c->D - c->P;
+							int64_t w = ow * c->S + kw * c->D - c->P;
+							if (h < 0 || h >= c->H || w < 0 || w >= c->W)
+								continue;
+							double p = (double)X[(ci * c->H + h) * c->W + w] *
+								   Wt[((m * c->C + ci) * c->KH + kh) * c->KW + kw];
+							s += p, mag += fabs(p);
+						}
+				float got = Y[m * N + oh * OW + ow];
+				if (!close_to(got, s, mag * 3)) {
+					bad = 1;
+					fprintf(stderr, "  conv C%lld %lldx%lld M%lld k%lld s%lld d%lld p%lld: "
+						"Y[%lld,%lld,%lld] = %g, want %g\n", (long long)c->C,
+						(long long)c->H, (long long)c->W, (long long)M,
+						(long long)c->KH, (long long)c->S, (long long)c->D,
+						(long long)c->P, (long long)m, (long long)oh, (long long)ow,
+						got, s);
+				}
+			}
+	CHECK(!bad);
+	av[1]--;
+	CHECK(lathe_rt_uk_sgemm(&ga) == 1);
+	free(X), free(Wt), free(Y), free(S);
+}
+
+static void test_conv(lathe_rt_pool *pool)
+{
+	static const ccase cases[] = {
+		{3, 16, 16, 8, 3, 3, 1, 1, 1},  {3, 23, 19, 13, 7, 7, 2, 1, 3},
+		{16, 14, 14, 24, 1, 1, 1, 1, 0}, {8, 15, 15, 5, 1, 1, 2, 1, 0},
+		{4, 9, 11, 7, 3, 3, 1, 2, 2},   {2, 5, 5, 3, 5, 5, 1, 1, 0},
+		{32, 56, 56, 64, 3, 3, 1, 1, 1},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		run_conv(&cases[i], NULL, 1);
+		run_conv(&cases[i], pool, 2);
+	}
+}
+
+/* ---- depthwise ------------------------------------------------------------------------ */
+
+static void run_dw(int64_t C, int64_t H, int64_t W, int64_t K, int64_t S, int64_t D, int64_t P,
+		   lathe_rt_pool *pool)
+{
+	int64_t OH = (H + 2 * P - D * (K - 1) - 1) / S + 1, OW = (W + 2 * P - D * (K - 1) - 1) / S + 1;
+	float *X = rnd_buf(C * H * W), *Wt = rnd_buf(C * K * K), *Y = rnd_buf(C * OH * OW);
+	float *bias = rnd_buf(C);
+	int64_t ip[LATHE_UK_D_FIXED + 2 * LATHE_UK_EPI_INTS] = {
+		C, H, W, OH, OW, K, K, S, S, D, D, P, P, H * W, W, K * K, OH * OW, 2,
+		LATHE_UK_EPI_ADD_M, 1, 0, LATHE_UK_EPI_MIN_S, 0, 0};
+	double fp[1] = {0.5};
+	void *ptr[4] = {X, Wt, Y, bias};
+	int64_t av[4] = {C * H * W, C * K * K, C * OH * OW, C};
+	char err[200] = "";
+	lathe_rt_uk_args a = {.pool = pool, .ptr = ptr, .avail = av, .nptr = 4, .ip = ip,
+			      .nip = LATHE_UK_D_FIXED + 2 * LATHE_UK_EPI_INTS, .fp = fp, .nfp = 1,
+			      .err = err, .err_size = sizeof err};
+	int rc = lathe_rt_uk_dwconv(&a);
+	CHECK(rc == 0);
+	if (rc)
+		fprintf(stderr, "  dwconv: %s\n", err);
+	int bad = 0;
+	for (int64_t c = 0; c < C && !bad; c++)
+		for (int64_t oh = 0; oh < OH && !bad; oh++)
+			for (int64_t ow = 0; ow < OW && !bad; ow++) {
+				double s = 0, mag = 0;
+				for (int64_t kh = 0; kh < K; kh++)
+					for (int64_t kw = 0; kw < K; kw++) {
+						int64_t h = oh * S + kh * D - P, w = ow * S + kw * D - P;
+						if (h < 0 || h >= H || w < 0 || w >= W)
+							continue;
+						double p = (double)X[(c * H + h) * W + w] * Wt[(c * K + kh) * K + kw];
+						s += p, mag += fabs(p);
+					}
+				s = (float)(s + bias[c]);
+				s = s < 0.5 ? s : 0.5;
+				float got = Y[(c * OH + oh) * OW + ow];
+				if (!close_to(got, s, mag * 3)) {
+					bad = 1;
+					fprintf(stderr, "  dwconv C%lld %lldx%lld k%lld s%lld d%lld p%lld: "
+						"[%lld,%lld,%lld] = %g, want %g\n", (long long)C, (long long)H,
+						(long long)W, (long long)K, (long long)S, (long long)D,
+						(long long)P, (long long)c, (long long)oh, (long long)ow, got, s);
+				}
+			}
+	CHECK(!bad);
+	for (int i = 0; i < 4; i++) {
+		av[i]--;
+		CHECK(lathe_rt_uk_dwconv(&a) == 1);
+		av[i]++;
+	}
+	free(X), free(Wt), free(Y), free(bias);
+}
+
+static void test_dw(lathe_rt_pool *pool)
+{
+	run_dw(3, 8, 8, 3, 1, 1, 1, pool);
+	run_dw(5, 17, 13, 3, 2, 1, 1, NULL);
+	run_dw(4, 16, 16, 3, 2, 1, 1, pool);
+	run_dw(2, 9, 10, 5, 1, 2, 4, NULL);
+	run_dw(2, 7, 7, 3, 3, 1, 0, NULL);
+	run_dw(32, 112, 112, 3, 1, 1, 1, pool);
+}
+
+/* ---- misc -------------------------------------------------------------------------- */
+
+static void test_misc(void)
+{
+	int32_t dt = 0;
+	CHECK(lathe_rt_uk_find("sgemm", &dt) == lathe_rt_uk_sgemm && dt == LATHE_DT_F32);
+	CHECK(lathe_rt_uk_find("pack", NULL) == lathe_rt_uk_pack);
+	CHECK(lathe_rt_uk_find("dwconv", NULL) == lathe_rt_uk_dwconv);
+	CHECK(lathe_rt_uk_find("nope", NULL) == NULL);
+	int64_t ip[LATHE_UK_G_FIXED] = {0};
+	CHECK(lathe_rt_uk_sgemm_scratch(ip, LATHE_UK_G_FIXED) == -1); /* MR = 0 */
+	CHECK(lathe_rt_uk_sgemm_scratch(ip, 3) == -1);
+	char err[100] = "";
+	lathe_rt_uk_args a = {.ip = ip, .nip = 3, .err = err, .err_size = sizeof err};
+	CHECK(lathe_rt_uk_sgemm(&a) == 1 && strstr(err, "integer parameters"));
+	CHECK(lathe_rt_uk_pack(&a) == 1);
+	CHECK(lathe_rt_uk_dwconv(&a) == 1);
+}
+
+/* ---- bench ----------------------------------------------------------------------------- */
+
+static double now_s(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+static void bench_conv(const char *name, const ccase *c, lathe_rt_pool *pool, int slots)
+{
+	int mr, nr;
+	lathe_rt_uk_native_tile(&mr, &nr);
+	int64_t OH = (c->H + 2 * c->P - c->D * (c->KH - 1) - 1) / c->S + 1;
+	int64_t OW = (c->W + 2 * c->P - c->D * (c->KW - 1) - 1) / c->S + 1;
+	int64_t K = c->C * c->KH * c->KW, N = OH * OW, M = c->M;
+	float *X = rnd_buf(c->C * c->H * c->W), *Wt = rnd_buf(M * K), *Y = rnd_buf(M * N);
+	int64_t nap = (M + mr - 1) / mr * mr * K;
+	float *Wp = malloc(sizeof(float) * (size_t)nap);
+	int64_t pp[LATHE_UK_P_FIXED] = {0, M, c->C, c->KH, c->KW, mr, K, c->KH * c->KW, c->KW, 1};
+	void *pptr[2] = {Wt, Wp};
+	int64_t pav[2] = {M * K, nap};
+	lathe_rt_uk_args pa = {.ptr = pptr, .avail = pav, .nptr = 2, .ip = pp, .nip = LATHE_UK_P_FIXED};
+	lathe_rt_uk_pack(&pa);
+	int64_t ip[LATHE_UK_G_FIXED] = {0};
+	ip[LATHE_UK_G_M] = M, ip[LATHE_UK_G_N] = N;
+	ip[LATHE_UK_G_K0] = c->C, ip[LATHE_UK_G_K1] = c->KH, ip[LATHE_UK_G_K2] = c->KW;
+	ip[LATHE_UK_G_MR] = mr, ip[LATHE_UK_G_NR] = nr;
+	ip[LATHE_UK_G_AFMT] = LATHE_UK_FMT_PACKED;
+	bool strided = c->KH == 1 && c->KW == 1 && c->S == 1 && c->P == 0;
+	ip[LATHE_UK_G_BFMT] = strided ? LATHE_UK_FMT_STRIDED : LATHE_UK_FMT_IM2COL;
+	ip[LATHE_UK_G_BCS] = 1, ip[LATHE_UK_G_BK0] = N;
+	ip[LATHE_UK_G_LDC] = N, ip[LATHE_UK_G_SLOTS] = slots;
+	ip[LATHE_UK_G_IM_CC0] = 1, ip[LATHE_UK_G_IM_CH1] = c->D, ip[LATHE_UK_G_IM_CW2] = c->D;
+	ip[LATHE_UK_G_IM_SC] = c->H * c->W, ip[LATHE_UK_G_IM_SHS] = c->W, ip[LATHE_UK_G_IM_SWS] = 1;
+	ip[LATHE_UK_G_IM_H] = c->H, ip[LATHE_UK_G_IM_W] = c->W, ip[LATHE_UK_G_IM_OW] = OW;
+	ip[LATHE_UK_G_IM_SH] = c->S, ip[LATHE_UK_G_IM_SW] = c->S;
+	ip[LATHE_UK_G_IM_H0] = -c->P, ip[LATHE_UK_G_IM_W0] = -c->P;
+	int64_t ns = lathe_rt_uk_sgemm_scratch(ip, LATHE_UK_G_FIXED);
+	float *S = aligned_alloc(64, sizeof(float) * (size_t)(ns + 16));
+	void *ptr[4] = {Wp, X, Y, S};
+	int64_t av[4] = {nap, c->C * c->H * c->W, M * N, ns};
+	lathe_rt_uk_args ga = {.pool = pool, .ptr = ptr, .avail = av, .nptr = 4, .ip = ip,
+			       .nip = LATHE_UK_G_FIXED};
+	double best = 1e9;
+	for (int r = 0; r < 30; r++) {
+		double t = now_s();
+		lathe_rt_uk_sgemm(&ga);
+		t = now_s() - t;
+		if (t < best)
+			best = t;
+	}
+	printf("%-22s %d thr: %8.3f ms  %6.1f GFLOP/s\n", name, slots, best * 1e3,
+	       2.0 * M * N * K / best * 1e-9);
+	free(X), free(Wt), free(Y), free(S), free(Wp);
+}
+
+static int bench(void)
+{
+	lathe_rt_pool *pool = lathe_rt_pool_create(2);
+	static const struct {
+		const char *name;
+		ccase c;
+	} cs[] = {
+		{"r18 conv1 7x7s2", {3, 224, 224, 64, 7, 7, 2, 1, 3}},
+		{"r18 l1 3x3 64", {64, 56, 56, 64, 3, 3, 1, 1, 1}},
+		{"r18 l2 3x3 128", {128, 28, 28, 128, 3, 3, 1, 1, 1}},
+		{"r18 l3 3x3 256", {256, 14, 14, 256, 3, 3, 1, 1, 1}},
+		{"r18 l4 3x3 512", {512, 7, 7, 512, 3, 3, 1, 1, 1}},
+		{"r18 l2 3x3s2", {64, 56, 56, 128, 3, 3, 2, 1, 1}},
+		{"gemm 128x768x256", {256, 1, 128, 768, 1, 1, 1, 1, 0}},
+		{"gemm 128x3072x768", {768, 1, 128, 3072, 1, 1, 1, 1, 0}},
+		{"mnv2 1x1 96->24 56", {96, 56, 56, 24, 1, 1, 1, 1, 0}},
+	};
+	for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
+		bench_conv(cs[i].name, &cs[i].c, NULL, 1);
+		bench_conv(cs[i].name, &cs[i].c, pool, 2);
+	}
+	lathe_rt_pool_destroy(pool);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc > 1 && !strcmp(argv[1], "bench"))
+		return bench();
+	lathe_rt_pool *pool = lathe_rt_pool_create(4);
+	test_misc();
+	test_gemm(pool);
+	test_conv(pool);
+	test_dw(pool);
+	lathe_rt_pool_destroy(pool);
+	return CHECK_DONE("test_ukernel");
+}
