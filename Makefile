@@ -73,7 +73,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/liblathe.a $(BUILD)/liblathe_rt.a test
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do $$t; done
 
-.PHONY: all unit test golden conformance conformance-check demo model venv clean example \
+.PHONY: all unit test golden cli conformance conformance-check demo model venv clean example \
 	module-test
 venv: .venv/.stamp
 .venv/.stamp: tools/requirements.txt
@@ -84,14 +84,19 @@ venv: .venv/.stamp
 golden: $(BUILD)/lathe
 	sh tests/golden/run.sh $(BUILD)/lathe
 
-# The test command of the README: unit and golden tests, the same under
+# The command line against wrong and hostile use: each case a clear error
+# with the right exit code, never a crash or a hang (tests/cli/run.sh).
+cli: $(BUILD)/lathe venv
+	sh tests/cli/run.sh $(BUILD)/lathe .venv/bin/python
+
+# The test command of the README: unit, golden and cli tests, the same under
 # AddressSanitizer and UndefinedBehaviorSanitizer, a bounded fuzzing run of
 # the ONNX reader, the shipped model against onnx's reference evaluator, and
 # the ONNX conformance suite (at least 80% of cases, none crashing).
 test: all venv
-	$(MAKE) unit golden
+	$(MAKE) unit golden cli
 	$(MAKE) example module-test
-	$(MAKE) SAN=1 unit golden
+	$(MAKE) SAN=1 unit golden cli
 	sh tests/fuzz/run.sh $(FUZZ_SECONDS)
 	.venv/bin/python tests/models/check.py --lathe $(BUILD)/lathe
 	$(MAKE) conformance-check

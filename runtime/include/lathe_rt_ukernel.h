@@ -67,7 +67,7 @@ typedef int (*lathe_rt_uk_fn)(const lathe_rt_uk_args *a);
  * outermost.  Element (m, k) of a strided A is A[m*ARS + k0*AK0 + k1*AK1 +
  * k2*AK2]; of a strided B, (k, n) is B[k0*BK0 + k1*BK1 + k2*BK2 + n*BCS].
  * A packed A holds panels of MR rows, a packed B panels of NR columns
- * (lathe_rt_uk_pack's layouts).  C[m, n] is C[m*LDC + n].
+ * (lathe_rt_uk_pack's layout, by blocks of K).  C[m, n] is C[m*LDC + n].
  *
  * An im2col B is a convolution input X seen as a [K, N] matrix: with
  * ch = sum_j IM_CCj*kj, dh = sum_j IM_CHj*kj, dw = sum_j IM_CWj*kj and
@@ -105,14 +105,16 @@ enum {
  * channel and n the output position oh*OW + ow).  Each operation is three
  * ints: CODE, S1, S2.  Tensor operands are the next pointer argument:
  * ADD_M t = t + v[m*S1], ADD_N t = t + v[n*S1], ADD_MN t = t + v[m*S1 +
- * n*S2] (MUL_* alike).  Scalar operands are fp[S1]; for MAX_S and MIN_S, S2
- * is 1 when the scalar is the operator's first operand (which decides the
- * sign of a zero result).  max and min return NaN when either operand is
- * NaN, as the loop IR's do. */
+ * n*S2] (MUL_* alike); MAX_T t = max(t, v[m*S1 + n*S2]), MAX_TR the same
+ * with v first (MIN_* alike).  Scalar operands are fp[S1]; for MAX_S and
+ * MIN_S, S2 is 1 when the scalar is the operator's first operand.  The
+ * order of max's and min's operands decides the sign of a zero result;
+ * both return NaN when either operand is NaN, as the loop IR's do. */
 enum {
 	LATHE_UK_EPI_ADD_M = 1, LATHE_UK_EPI_ADD_N, LATHE_UK_EPI_ADD_MN,
 	LATHE_UK_EPI_MUL_M, LATHE_UK_EPI_MUL_N, LATHE_UK_EPI_MUL_MN,
 	LATHE_UK_EPI_ADD_S, LATHE_UK_EPI_MUL_S, LATHE_UK_EPI_MAX_S, LATHE_UK_EPI_MIN_S,
+	LATHE_UK_EPI_MAX_T, LATHE_UK_EPI_MAX_TR, LATHE_UK_EPI_MIN_T, LATHE_UK_EPI_MIN_TR,
 	LATHE_UK_EPI_CODES
 };
 enum { LATHE_UK_EPI_INTS = 3, LATHE_UK_EPI_MAX = 8 };
@@ -120,8 +122,12 @@ enum { LATHE_UK_EPI_INTS = 3, LATHE_UK_EPI_MAX = 8 };
 /* ---- pack -----------------------------------------------------------------------
  * Pointers: src, dst.  SIDE 0 packs an A (rows m of M, panels of R = MR
  * rows), SIDE 1 a B (columns n of N, panels of R = NR columns): element
- * (mn, k) is src[mn*SMN + k0*SK0 + k1*SK1 + k2*SK2], written to
- * dst[(mn/R)*K*R + k*R + mn%R]; rows or columns past MN are zeros. */
+ * (mn, k) is src[mn*SMN + k0*SK0 + k1*SK1 + k2*SK2].  K is cut into the
+ * blocks sgemm uses (at most 256, as even as possible: KC of them), and
+ * the packed operand holds them one after the other, each as its panels:
+ * (mn, k) goes to dst[pc*P*R + (mn/R)*kc*R + (k-pc)*R + mn%R] where pc is
+ * k's block, kc its size and P = ceil(MN/R): sgemm then reads it
+ * sequentially.  Rows or columns past MN are zeros. */
 enum {
 	LATHE_UK_P_SIDE, LATHE_UK_P_MN, LATHE_UK_P_K0, LATHE_UK_P_K1, LATHE_UK_P_K2, LATHE_UK_P_R,
 	LATHE_UK_P_SMN, LATHE_UK_P_SK0, LATHE_UK_P_SK1, LATHE_UK_P_SK2,
@@ -158,37 +164,61 @@ LATHE_RT_UK_API int64_t lathe_rt_uk_sgemm_scratch(const int64_t *ip, int nip);
 
 /* ---- shared by the runtime's ukernel files (not for callers) ------------------ */
 
+/* A parsed epilogue, normalized: operation e is t = op(t, x) (op(x, t)
+ * when rev), x = v[m*sm + n*sn] for a tensor operand (checked against its
+ * avail), else f. */
+enum { LATHE_UK_OP_ADD, LATHE_UK_OP_MUL, LATHE_UK_OP_MAX, LATHE_UK_OP_MIN };
+typedef struct lathe_rt_uk_epi {
+	int n;
+	uint8_t op[LATHE_UK_EPI_MAX], rev[LATHE_UK_EPI_MAX];
+	const float *v[LATHE_UK_EPI_MAX];
+	int64_t sm[LATHE_UK_EPI_MAX], sn[LATHE_UK_EPI_MAX];
+	float f[LATHE_UK_EPI_MAX];
+	int unit; /* every tensor operand has sn 0 or 1 */
+	/* this CPU's function for a block of rows (lathe_rt_uk_epi_rows calls it) */
+	void (*rows)(const struct lathe_rt_uk_epi *ep, float *c, int64_t ldc, int64_t nrows,
+		     int64_t n, int64_t m0, int64_t n0);
+} lathe_rt_uk_epi;
+
 /* Computes a tile of MR x NR: c[i*ldc + j] (+)= sum over k < kc of
- * a[k*MR + i] * b[k*NR + j] for i < m, j < n (m <= MR, n <= NR); adds to c
- * when accumulate is set. */
-typedef void (*lathe_rt_uk_tile_fn)(int64_t kc, const float *a, const float *b, float *c,
-				    int64_t ldc, int m, int n, int accumulate);
-/* The tile kernel for (mr, nr) on this CPU (a generic one when no native
- * kernel has that shape). */
+ * a[k*MR + i] * B(k, j) for i < m, j < n (m <= MR, n <= NR), where B(k, j)
+ * is b[k*NR + j] (a packed panel) or, with boff, b[boff[k] + j] (rows read
+ * in place; all NR columns of each are read, whatever n); adds to c when
+ * accumulate is set; then, when ep is given, applies it (the tile's first
+ * row is m0 of the matrix, its first column n0). */
+typedef void (*lathe_rt_uk_tile_fn)(int64_t kc, const float *a, const float *b,
+				    const int64_t *boff, float *c, int64_t ldc, int m, int n,
+				    int accumulate, const lathe_rt_uk_epi *ep, int64_t m0, int64_t n0);
+/* The tile kernel for (mr, nr) on this CPU, or NULL when no native kernel
+ * has that shape. */
 LATHE_RT_UK_API lathe_rt_uk_tile_fn lathe_rt_uk_tile_kernel(int mr, int nr);
 /* The same computation for any (mr, nr), in plain loops (what runs when
  * lathe_rt_uk_tile_kernel has no kernel of that shape). */
 LATHE_RT_UK_API void lathe_rt_uk_any_tile(int mr, int nr, int64_t kc, const float *a,
-					  const float *b, float *c, int64_t ldc, int m, int n,
-					  int accumulate);
+					  const float *b, const int64_t *boff, float *c, int64_t ldc,
+					  int m, int n, int accumulate, const lathe_rt_uk_epi *ep,
+					  int64_t m0, int64_t n0);
 /* The native tile on this CPU. */
 LATHE_RT_UK_API void lathe_rt_uk_native_tile(int *mr, int *nr);
+/* dst[j] = 0 <= w + j < W ? row[w + j] : 0 for j < len (row[w + j] is
+ * only read where it is inside). */
+typedef void (*lathe_rt_uk_copy_fn)(float *dst, const float *row, int64_t w, int64_t len,
+				    int64_t W);
+LATHE_RT_UK_API lathe_rt_uk_copy_fn lathe_rt_uk_copy_kernel(void);
+/* The epilogue function for this CPU (NULL: lathe_rt_uk_epi_rows' own
+ * loops). */
+LATHE_RT_UK_API void (*lathe_rt_uk_epi_rows_kernel(void))(const struct lathe_rt_uk_epi *ep,
+							    float *c, int64_t ldc, int64_t nrows,
+							    int64_t n, int64_t m0, int64_t n0);
 
-/* A parsed epilogue (tensor operands checked against their avail). */
-typedef struct lathe_rt_uk_epi {
-	int n;
-	int code[LATHE_UK_EPI_MAX];
-	int64_t s1[LATHE_UK_EPI_MAX], s2[LATHE_UK_EPI_MAX];
-	const float *v[LATHE_UK_EPI_MAX];
-	float f[LATHE_UK_EPI_MAX];
-} lathe_rt_uk_epi;
 /* Reads nepi operations from a->ip[at..], their tensors from a->ptr[p0..],
  * for rows M and columns N; 0, or 1 with a->err set. */
 LATHE_RT_UK_API int lathe_rt_uk_epi_parse(const lathe_rt_uk_args *a, int at, int64_t nepi, int p0,
 					  int64_t M, int64_t N, lathe_rt_uk_epi *ep);
-/* Applies it to r[0..n): row m, columns n0..n0+n-1. */
-LATHE_RT_UK_API void lathe_rt_uk_epi_row(const lathe_rt_uk_epi *ep, float *r, int64_t n, int64_t m,
-					 int64_t n0);
+/* Applies it to c[i*ldc + j] for i < nrows, j < n: rows m0.., columns
+ * n0.. of the matrix. */
+LATHE_RT_UK_API void lathe_rt_uk_epi_rows(const lathe_rt_uk_epi *ep, float *c, int64_t ldc,
+					  int64_t nrows, int64_t n, int64_t m0, int64_t n0);
 /* Runs fn(ctx, 0..n) on the pool (its first member is its parallel_for:
  * lathe_rt.h), or inline without one. */
 LATHE_RT_UK_API void lathe_rt_uk_pfor(lathe_rt_pool *p, int64_t n,

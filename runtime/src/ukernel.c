@@ -32,7 +32,7 @@
 typedef void (*uk_task_fn)(void *ctx, int64_t begin, int64_t end);
 typedef void (*uk_pfor_fn)(lathe_rt_pool *p, int64_t n, uk_task_fn fn, void *ctx);
 
-enum { KC_MAX = 256, MC_MAX = 240, NC_MAX = 512, MAX_R = 64, SCRATCH_SLACK = 16 };
+enum { KC_MAX = 192, MC_MAX = 240, NC_MAX = 512, MAX_R = 64, SCRATCH_SLACK = 16 };
 
 static int uk_fail(const lathe_rt_uk_args *a, const char *fmt, ...)
 {
@@ -91,32 +91,49 @@ LATHE_RT_UK_API int lathe_rt_uk_epi_parse(const lathe_rt_uk_args *a, int at, int
 	if (at + nepi * LATHE_UK_EPI_INTS > a->nip)
 		return uk_fail(a, "epilogue: %d integer parameters, %lld needed", a->nip,
 			       (long long)(at + nepi * LATHE_UK_EPI_INTS));
+	memset(ep, 0, sizeof *ep);
 	ep->n = (int)nepi;
+	ep->unit = 1;
+	ep->rows = lathe_rt_uk_epi_rows_kernel();
 	int p = p0;
 	for (int i = 0; i < ep->n; i++) {
 		const int64_t *q = a->ip + at + i * LATHE_UK_EPI_INTS;
-		int code = q[0] > 0 && q[0] < LATHE_UK_EPI_CODES ? (int)q[0] : 0;
-		if (!code)
-			return uk_fail(a, "epilogue %d: unknown operation %lld", i, (long long)q[0]);
-		ep->code[i] = code;
-		ep->s1[i] = q[1];
-		ep->s2[i] = q[2];
-		ep->v[i] = NULL;
-		ep->f[i] = 0;
-		if (code >= LATHE_UK_EPI_ADD_S) {
+		int64_t code = q[0];
+		if (code < 1 || code >= LATHE_UK_EPI_CODES)
+			return uk_fail(a, "epilogue %d: unknown operation %lld", i, (long long)code);
+		if (code >= LATHE_UK_EPI_ADD_S && code <= LATHE_UK_EPI_MIN_S) {
 			if (q[1] < 0 || q[1] >= a->nfp)
 				return uk_fail(a, "epilogue %d: float parameter %lld of %d", i,
 					       (long long)q[1], a->nfp);
+			ep->op[i] = code == LATHE_UK_EPI_ADD_S ? LATHE_UK_OP_ADD
+				    : code == LATHE_UK_EPI_MUL_S ? LATHE_UK_OP_MUL
+				    : code == LATHE_UK_EPI_MAX_S ? LATHE_UK_OP_MAX : LATHE_UK_OP_MIN;
+			ep->rev[i] = q[2] != 0;
 			ep->f[i] = (float)a->fp[q[1]];
 			continue;
 		}
+		switch (code) {
+		case LATHE_UK_EPI_ADD_M: case LATHE_UK_EPI_MUL_M:
+			ep->sm[i] = q[1];
+			break;
+		case LATHE_UK_EPI_ADD_N: case LATHE_UK_EPI_MUL_N:
+			ep->sn[i] = q[1];
+			break;
+		default:
+			ep->sm[i] = q[1];
+			ep->sn[i] = q[2];
+			break;
+		}
+		ep->op[i] = code <= LATHE_UK_EPI_ADD_MN ? LATHE_UK_OP_ADD
+			    : code <= LATHE_UK_EPI_MUL_MN ? LATHE_UK_OP_MUL
+			    : code <= LATHE_UK_EPI_MAX_TR ? LATHE_UK_OP_MAX : LATHE_UK_OP_MIN;
+		ep->rev[i] = code == LATHE_UK_EPI_MAX_TR || code == LATHE_UK_EPI_MIN_TR;
+		if (ep->sn[i] != 0 && ep->sn[i] != 1)
+			ep->unit = 0;
 		if (p >= a->nptr)
 			return uk_fail(a, "epilogue %d: no operand pointer", i);
-		int kind = (code - LATHE_UK_EPI_ADD_M) % 3; /* 0: by m, 1: by n, 2: by (m, n) */
-		int64_t e[2] = {kind == 1 ? N : M, N}, s[2] = {q[1], q[2]};
-		int64_t need = uk_span(kind == 2 ? 2 : 1, e, s);
-		if (M == 0 || N == 0)
-			need = 0;
+		int64_t e[2] = {M, N}, s[2] = {ep->sm[i], ep->sn[i]};
+		int64_t need = M == 0 || N == 0 ? 0 : uk_span(2, e, s);
 		if (need < 0 || need > a->avail[p])
 			return uk_fail(a, "epilogue %d: operand needs %lld elements, %lld available", i,
 				       (long long)need, (long long)a->avail[p]);
@@ -135,127 +152,168 @@ static inline float uk_min(float x, float y)
 	return isnan(x) || isnan(y) ? NAN : (y < x ? y : x);
 }
 
-LATHE_RT_UK_API void lathe_rt_uk_epi_row(const uk_epi *ep, float *r, int64_t n, int64_t m,
-					 int64_t n0)
+/* One row in plain loops. */
+static void uk_epi_row(const uk_epi *ep, float *r, int64_t n, int64_t m, int64_t n0)
 {
 	for (int i = 0; i < ep->n; i++) {
-		const float *v = ep->v[i];
-		int64_t s1 = ep->s1[i], s2 = ep->s2[i];
-		float f = ep->f[i];
-		switch (ep->code[i]) {
-		case LATHE_UK_EPI_ADD_M: {
-			float x = v[m * s1];
-			for (int64_t j = 0; j < n; j++)
-				r[j] = r[j] + x;
-			break;
-		}
-		case LATHE_UK_EPI_MUL_M: {
-			float x = v[m * s1];
-			for (int64_t j = 0; j < n; j++)
-				r[j] = r[j] * x;
-			break;
-		}
-		case LATHE_UK_EPI_ADD_N:
-			if (s1 == 1)
-				for (int64_t j = 0; j < n; j++)
-					r[j] = r[j] + v[n0 + j];
-			else
-				for (int64_t j = 0; j < n; j++)
-					r[j] = r[j] + v[(n0 + j) * s1];
-			break;
-		case LATHE_UK_EPI_MUL_N:
-			for (int64_t j = 0; j < n; j++)
-				r[j] = r[j] * v[(n0 + j) * s1];
-			break;
-		case LATHE_UK_EPI_ADD_MN: {
-			const float *w = v + m * s1;
-			if (s2 == 1)
-				for (int64_t j = 0; j < n; j++)
-					r[j] = r[j] + w[n0 + j];
-			else
-				for (int64_t j = 0; j < n; j++)
-					r[j] = r[j] + w[(n0 + j) * s2];
-			break;
-		}
-		case LATHE_UK_EPI_MUL_MN: {
-			const float *w = v + m * s1;
-			for (int64_t j = 0; j < n; j++)
-				r[j] = r[j] * w[(n0 + j) * s2];
-			break;
-		}
-		case LATHE_UK_EPI_ADD_S:
-			for (int64_t j = 0; j < n; j++)
-				r[j] = r[j] + f;
-			break;
-		case LATHE_UK_EPI_MUL_S:
-			for (int64_t j = 0; j < n; j++)
-				r[j] = r[j] * f;
-			break;
-		case LATHE_UK_EPI_MAX_S:
-			if (s2)
-				for (int64_t j = 0; j < n; j++)
-					r[j] = uk_max(f, r[j]);
-			else
-				for (int64_t j = 0; j < n; j++)
-					r[j] = uk_max(r[j], f);
-			break;
-		case LATHE_UK_EPI_MIN_S:
-			if (s2)
-				for (int64_t j = 0; j < n; j++)
-					r[j] = uk_min(f, r[j]);
-			else
-				for (int64_t j = 0; j < n; j++)
-					r[j] = uk_min(r[j], f);
-			break;
+		const float *v = ep->v[i] ? ep->v[i] + m * ep->sm[i] : NULL;
+		int64_t sn = ep->sn[i];
+		int rev = ep->rev[i];
+		for (int64_t j = 0; j < n; j++) {
+			float x = v ? v[(n0 + j) * sn] : ep->f[i], t = r[j];
+			switch (ep->op[i]) {
+			case LATHE_UK_OP_ADD: t = t + x; break;
+			case LATHE_UK_OP_MUL: t = t * x; break;
+			case LATHE_UK_OP_MAX: t = rev ? uk_max(x, t) : uk_max(t, x); break;
+			default: t = rev ? uk_min(x, t) : uk_min(t, x); break;
+			}
+			r[j] = t;
 		}
 	}
 }
 
+LATHE_RT_UK_API void lathe_rt_uk_epi_rows(const uk_epi *ep, float *c, int64_t ldc,
+					  int64_t nrows, int64_t n, int64_t m0, int64_t n0)
+{
+	if (ep->rows) {
+		ep->rows(ep, c, ldc, nrows, n, m0, n0);
+		return;
+	}
+	for (int64_t i = 0; i < nrows; i++)
+		uk_epi_row(ep, c + i * ldc, n, m0 + i, n0);
+}
+
 /* ---- sgemm: parameters ------------------------------------------------------------ */
+
+/* How B reaches the tile kernel. */
+enum {
+	BM_PACKED, /* packed by the caller (lathe_rt_uk_pack) */
+	BM_ROWS,   /* strided, contiguous along n: rows read in place, the last
+		    * partial panel packed */
+	BM_PACK,   /* strided otherwise: packed per task */
+	BM_DIRECT, /* stride-1 convolution: rows of a padded copy of the input
+		    * read in place, over the padded width */
+	BM_IM2COL, /* other convolutions: im2col packed per task */
+};
 
 typedef struct uk_gemm {
 	int64_t M, N, K, k[3], MR, NR;
-	int afmt, bfmt;
+	int afmt, bfmt, bmode;
 	int64_t ars, ak[3], bcs, bk[3], ldc, slots;
 	/* im2col */
 	int64_t cc[3], ch[3], cw[3], sc, shs, sws, H, W, OW, sh, sw, h0, w0;
+	/* direct convolution: padded input [nch][Hp][Wp], outputs over the
+	 * padded width (n' = oh*Wp + ow, NP of them in panels); planes of
+	 * [Hp][Wp] per channel and phase (h mod dsh, w mod sw) */
+	int64_t nch, dsh, Hp, Wp, xpad, NP;
 	const float *A, *B;
 	float *C, *scratch;
 	uk_epi ep;
 	int64_t KC, MC, NC, ablk, bblk, slot; /* blocking; scratch floats per block and slot */
+	int64_t mchunk;                       /* rows of C one task covers */
+	int64_t shared;                       /* scratch floats before the slots */
+	int64_t off_boff, off_xp, off_cacc;   /* where in it: offsets, padded input, sums */
+	float *xp, *cacc;
+	const int64_t *boff;
 	lathe_rt_uk_tile_fn tile;
+	lathe_rt_uk_copy_fn copy;
 } uk_gemm;
 
-/* Blocking, from the sizes alone (the scratch planned at compile time must
- * be what the kernel wants at run time). */
+static int64_t uk_round16(int64_t n)
+{
+	return uk_ceil(n, 16) * 16;
+}
+
+/* Blocking and scratch, from the sizes alone (the scratch planned at
+ * compile time must be what the kernel wants at run time). */
+/* The K block: at most KC_MAX, as even as possible.  Packed operands are
+ * laid out block after block (lathe_rt_uk_pack), so this depends on K
+ * alone. */
+static int64_t uk_kc(int64_t K)
+{
+	int64_t nk = uk_ceil(K > 0 ? K : 1, KC_MAX);
+	return uk_ceil(K > 0 ? K : 1, nk);
+}
+
 static void uk_block(uk_gemm *g)
 {
 	int64_t nk = uk_ceil(g->K > 0 ? g->K : 1, KC_MAX);
-	g->KC = uk_ceil(g->K > 0 ? g->K : 1, nk);
+	g->KC = uk_kc(g->K);
+	/* B's mode */
+	int64_t hw = g->H * g->W;
+	g->bmode = g->bfmt == LATHE_UK_FMT_PACKED ? BM_PACKED
+		   : g->bfmt == LATHE_UK_FMT_STRIDED ? (g->bcs == 1 ? BM_ROWS : BM_PACK)
+						     : BM_IM2COL;
+	int64_t oh_n = g->OW > 0 ? g->N / g->OW : 0, sh = oh_n == 1 ? 1 : g->sh;
+	if (g->bmode == BM_IM2COL && g->sw >= 1 && sh >= 1 && g->sws == 1 && g->shs == g->W &&
+	    hw > 0) {
+		int ok = 1;
+		int64_t dh = 0, dw = 0, ch = 0;
+		for (int i = 0; i < 3; i++) {
+			ok &= g->cc[i] % hw == 0;
+			ch += (g->k[i] - 1) * (g->cc[i] / hw);
+			dh += (g->k[i] - 1) * g->ch[i];
+			dw += (g->k[i] - 1) * g->cw[i];
+		}
+		/* Strided: one plane per phase (h mod sh, w mod sw) of each
+		 * channel, so that every tap reads a contiguous run. */
+		int64_t hq = oh_n + dh / sh, wq = g->OW + dw / g->sw, x, np, c;
+		/* Sizes stay far below 2^62: the scratch they ask for is checked. */
+		if (ok && g->K > 0 && g->sw <= 64 && sh <= 64 &&
+		    !__builtin_mul_overflow(ch + 1, sh * g->sw, &x) &&
+		    !__builtin_mul_overflow(x, hq, &x) && !__builtin_mul_overflow(x, wq, &x) &&
+		    x < ((int64_t)1 << 40) && !__builtin_mul_overflow(oh_n, wq, &np) &&
+		    np < ((int64_t)1 << 40) && !__builtin_mul_overflow(g->M, np + g->NR, &c) &&
+		    c < ((int64_t)1 << 40)) {
+			g->bmode = BM_DIRECT;
+			g->nch = ch + 1;
+			g->dsh = sh;
+			g->Hp = hq;
+			g->Wp = wq;
+			g->xpad = x + dw / g->sw + g->NR;
+			g->NP = np;
+		}
+	}
+	int64_t ncols = g->bmode == BM_DIRECT ? g->NP : g->N;
 	int64_t mcmax = g->MR * (MC_MAX / g->MR > 0 ? MC_MAX / g->MR : 1);
 	int64_t ncmax = g->NR * (NC_MAX / g->NR > 0 ? NC_MAX / g->NR : 1);
-	int64_t mfull = uk_ceil(g->M, g->MR) * g->MR, nfull = uk_ceil(g->N, g->NR) * g->NR;
+	int64_t mfull = uk_ceil(g->M, g->MR) * g->MR, nfull = uk_ceil(ncols, g->NR) * g->NR;
 	g->MC = mfull < mcmax ? mfull : mcmax;
 	g->NC = nfull < ncmax ? nfull : ncmax;
 	if (g->MC < 1)
 		g->MC = g->MR;
 	if (g->NC < 1)
 		g->NC = g->NR;
-	/* Enough tasks for the threads: narrower blocks first (B is packed
-	 * per task, so splitting N costs no repacking), then shorter. */
-	while (g->slots > 1 && uk_ceil(g->M, g->MC) * uk_ceil(g->N, g->NC) < 2 * g->slots) {
+	/* Enough tasks for the threads: a task packs its columns of B once for
+	 * all its rows, so narrower column blocks first, then fewer rows. */
+	int64_t nm = uk_ceil(g->M, g->MR), msplit = 1;
+	while (g->slots > 1 && uk_ceil(ncols, g->NC) * msplit < 2 * g->slots) {
 		if (g->NC >= 4 * g->NR)
 			g->NC = uk_ceil(g->NC / 2, g->NR) * g->NR;
-		else if (g->MC >= 2 * g->MR)
-			g->MC = uk_ceil(g->MC / 2, g->MR) * g->MR;
+		else if (msplit < nm)
+			msplit++;
 		else
 			break;
 	}
-	g->ablk = g->afmt == LATHE_UK_FMT_PACKED ? 0 : uk_ceil(g->MC * g->KC, 16) * 16;
-	g->bblk = g->bfmt == LATHE_UK_FMT_PACKED ? 0 : uk_ceil(g->KC * g->NC, 16) * 16;
+	g->mchunk = uk_ceil(uk_ceil(g->M, msplit), g->MR) * g->MR;
+	if (g->mchunk < g->MR)
+		g->mchunk = g->MR;
+	if (g->MC > g->mchunk)
+		g->MC = g->mchunk;
+	g->ablk = g->afmt == LATHE_UK_FMT_PACKED ? 0 : uk_round16(g->MC * g->KC);
+	g->bblk = g->bmode == BM_PACKED || g->bmode == BM_DIRECT ? 0
+		  : g->bmode == BM_ROWS ? uk_round16(g->KC * g->NR)
+					: uk_round16(g->KC * g->NC);
 	g->slot = g->ablk + g->bblk;
+	/* Shared: B's row offsets (int64, two floats each), the padded input,
+	 * the sums of a direct convolution between K blocks. */
+	int rows = g->bmode == BM_ROWS || g->bmode == BM_DIRECT;
+	g->off_boff = 0;
+	g->off_xp = rows ? uk_round16(2 * g->K) : 0;
+	g->off_cacc = g->off_xp + (g->bmode == BM_DIRECT ? uk_round16(g->xpad) : 0);
+	g->shared = g->off_cacc + (g->bmode == BM_DIRECT && nk > 1
+				   ? uk_round16(g->M * uk_ceil(g->NP, g->NR) * g->NR) : 0);
 }
-
 /* Reads and checks the integer parameters (not the pointers). */
 static int uk_gemm_ints(const lathe_rt_uk_args *a, const int64_t *ip, int nip, uk_gemm *g)
 {
@@ -329,7 +387,7 @@ LATHE_RT_UK_API int64_t lathe_rt_uk_sgemm_scratch(const int64_t *ip, int nip)
 	uk_gemm g;
 	if (uk_gemm_ints(&a, ip, nip, &g))
 		return -1;
-	return g.slots * g.slot + SCRATCH_SLACK;
+	return g.shared + g.slots * g.slot + SCRATCH_SLACK;
 }
 
 /* Checks every region sgemm touches. */
@@ -381,7 +439,7 @@ static int uk_gemm_regions(const lathe_rt_uk_args *a, uk_gemm *g)
 			return uk_fail(a, "sgemm: C needs %lld elements, %lld available", (long long)need,
 				       (long long)a->avail[2]);
 	}
-	need = g->slots * g->slot + SCRATCH_SLACK;
+	need = g->shared + g->slots * g->slot + SCRATCH_SLACK;
 	if (need > a->avail[3])
 		return uk_fail(a, "sgemm: scratch needs %lld elements, %lld available", (long long)need,
 			       (long long)a->avail[3]);
@@ -442,13 +500,14 @@ static void uk_pack_b(const uk_gemm *g, float *dst, int64_t n0, int64_t nlen, in
 		for (int64_t k = 0; k < kc; k++) {
 			const float *s = src + off[k];
 			float *dk = d + k * NR;
-			if (g->bcs == 1)
-				memcpy(dk, s, sizeof(float) * (size_t)cols);
-			else
+			if (g->bcs == 1) {
+				g->copy(dk, s, 0, NR, cols);
+			} else {
 				for (int64_t j = 0; j < cols; j++)
 					dk[j] = s[j * g->bcs];
-			for (int64_t j = cols; j < NR; j++)
-				dk[j] = 0;
+				for (int64_t j = cols; j < NR; j++)
+					dk[j] = 0;
+			}
 		}
 	}
 }
@@ -492,16 +551,7 @@ static void uk_pack_im2col(const uk_gemm *g, float *dst, int64_t n0, int64_t nle
 				const float *xr = xc + h * g->shs;
 				int64_t w = seg[s].ow * g->sw + ow_[k] + g->w0;
 				if (g->sw == 1 && g->sws == 1) {
-					/* Contiguous: zeros, a copy, zeros. */
-					int64_t lo = w < 0 ? -w : 0, hi = g->W - w < len ? g->W - w : len;
-					if (hi < lo)
-						hi = lo;
-					if (lo > len)
-						lo = hi = len;
-					memset(o, 0, sizeof(float) * (size_t)lo);
-					for (int64_t j = lo; j < hi; j++)
-						o[j] = xr[w + j];
-					memset(o + hi, 0, sizeof(float) * (size_t)(len - hi));
+					g->copy(o, xr, w, len, g->W); /* zeros, a copy, zeros */
 				} else {
 					for (int64_t j = 0; j < len; j++, w += g->sw)
 						o[j] = w >= 0 && w < g->W ? xr[w * g->sws] : 0;
@@ -515,58 +565,144 @@ static void uk_pack_im2col(const uk_gemm *g, float *dst, int64_t n0, int64_t nle
 
 /* ---- sgemm: tasks --------------------------------------------------------------- */
 
-static void uk_tile(const uk_gemm *g, int64_t kc, const float *a, const float *b, float *c,
-		    int m, int n, int accumulate)
+static void uk_tile(const uk_gemm *g, int64_t kc, const float *a, const float *b,
+		    const int64_t *boff, float *c, int64_t ldc, int m, int n, int acc,
+		    const uk_epi *ep, int64_t m0, int64_t n0)
 {
 	if (g->tile)
-		g->tile(kc, a, b, c, g->ldc, m, n, accumulate);
+		g->tile(kc, a, b, boff, c, ldc, m, n, acc, ep, m0, n0);
 	else
-		lathe_rt_uk_any_tile((int)g->MR, (int)g->NR, kc, a, b, c, g->ldc, m, n, accumulate);
+		lathe_rt_uk_any_tile((int)g->MR, (int)g->NR, kc, a, b, boff, c, ldc, m, n, acc, ep,
+				     m0, n0);
 }
 
-/* Task t: the MC x NC block (t % blocks of M, t / blocks of M) of C. */
+/* A direct convolution's tile over padded columns [n0', n0'+NR): sums of
+ * this K block (plus the earlier ones, kept in cacc), then, after the last
+ * block, the valid columns copied to C (the task applies the epilogue to
+ * its whole block afterwards: long rows, not a few columns per tile). */
+static void uk_direct_tile(const uk_gemm *g, int64_t kc, const float *a, int64_t pc, int m,
+			   int64_t m0, int64_t np0, int last)
+{
+	int64_t NR = g->NR, ldp = uk_ceil(g->NP, NR) * NR;
+	const float *b = g->xp + np0;
+	const int64_t *boff = g->boff + pc;
+	float *acc = g->cacc ? g->cacc + m0 * ldp + np0 : NULL;
+	if (!last) {
+		uk_tile(g, kc, a, b, boff, acc, ldp, m, (int)NR, pc > 0, NULL, 0, 0);
+		return;
+	}
+	float t[MAX_R * MAX_R] __attribute__((aligned(64)));
+	if (pc > 0)
+		for (int i = 0; i < m; i++)
+			memcpy(t + i * NR, acc + i * ldp, sizeof(float) * (size_t)NR);
+	uk_tile(g, kc, a, b, boff, t, NR, m, (int)NR, pc > 0, NULL, 0, 0);
+	/* Runs of valid columns: output row oh, columns ow.. */
+	for (int64_t j = 0; j < NR && np0 + j < g->NP;) {
+		int64_t np = np0 + j, oh = np / g->Wp, ow = np % g->Wp;
+		int64_t run = g->Wp - ow < NR - j ? g->Wp - ow : NR - j;
+		if (np0 + j + run > g->NP)
+			run = g->NP - np0 - j;
+		if (ow < g->OW) {
+			int64_t len = g->OW - ow < run ? g->OW - ow : run, n = oh * g->OW + ow;
+			float *c = g->C + m0 * g->ldc + n;
+			for (int i = 0; i < m; i++)
+				memcpy(c + i * g->ldc, t + i * NR + j, sizeof(float) * (size_t)len);
+		}
+		j += run;
+	}
+}
+
+static void uk_gemm_k_blocks(const uk_gemm *g, float *ablk, float *bblk, int64_t mbeg,
+			     int64_t mend, int64_t n0, int64_t nlen);
+
+/* Task t: columns block t / (row chunks) of NC, row chunk t % (row chunks)
+ * of mchunk rows.  B's block is packed once per K block for all the rows. */
 static void uk_gemm_task(const uk_gemm *g, float *slot, int64_t t)
 {
-	int64_t nm = uk_ceil(g->M, g->MC);
-	int64_t m0 = (t % nm) * g->MC, n0 = (t / nm) * g->NC;
-	int64_t mlen = g->M - m0 < g->MC ? g->M - m0 : g->MC;
-	int64_t nlen = g->N - n0 < g->NC ? g->N - n0 : g->NC;
-	float *ablk = slot, *bblk = slot + g->ablk;
+	int64_t ncols = g->bmode == BM_DIRECT ? g->NP : g->N;
+	int64_t nmc = uk_ceil(g->M, g->mchunk);
+	int64_t mbeg = (t % nmc) * g->mchunk, n0 = (t / nmc) * g->NC;
+	int64_t mend = g->M - mbeg < g->mchunk ? g->M : mbeg + g->mchunk;
+	int64_t nlen = ncols - n0 < g->NC ? ncols - n0 : g->NC;
+	uk_gemm_k_blocks(g, slot, slot + g->ablk, mbeg, mend, n0, nlen);
+	if (g->bmode == BM_DIRECT && g->ep.n) {
+		/* The valid columns of [n0', n0'+nlen) are one run of C's. */
+		int64_t e = n0 + nlen, ow0 = n0 % g->Wp, ow1 = e % g->Wp;
+		int64_t nf = n0 / g->Wp * g->OW + (ow0 < g->OW ? ow0 : g->OW);
+		int64_t nl = e / g->Wp * g->OW + (ow1 < g->OW ? ow1 : g->OW);
+		if (nl > nf)
+			lathe_rt_uk_epi_rows(&g->ep, g->C + mbeg * g->ldc + nf, g->ldc, mend - mbeg,
+					     nl - nf, mbeg, nf);
+	}
+}
+
+/* The K blocks of a task: rows [mbeg, mend), columns [n0, n0+nlen). */
+static void uk_gemm_k_blocks(const uk_gemm *g, float *ablk, float *bblk, int64_t mbeg,
+			     int64_t mend, int64_t n0, int64_t nlen)
+{
 	int64_t MR = g->MR, NR = g->NR;
 	for (int64_t pc = 0; pc < g->K; pc += g->KC) {
 		int64_t kc = g->K - pc < g->KC ? g->K - pc : g->KC;
-		const float *ap, *bp;
-		int64_t astride, bstride; /* between panels */
-		if (g->afmt == LATHE_UK_FMT_PACKED) {
-			ap = g->A + (m0 / MR) * g->K * MR + pc * MR;
-			astride = g->K * MR;
-		} else {
-			uk_pack_a(g, ablk, m0, mlen, pc, kc);
-			ap = ablk;
-			astride = kc * MR;
-		}
-		if (g->bfmt == LATHE_UK_FMT_PACKED) {
-			bp = g->B + (n0 / NR) * g->K * NR + pc * NR;
-			bstride = g->K * NR;
-		} else {
-			if (g->bfmt == LATHE_UK_FMT_IM2COL)
-				uk_pack_im2col(g, bblk, n0, nlen, pc, kc);
-			else
-				uk_pack_b(g, bblk, n0, nlen, pc, kc);
+		const float *bp = NULL;
+		int64_t bstride = 0; /* between panels */
+		switch (g->bmode) {
+		case BM_PACKED: /* K blocks one after the other, panels within */
+			bp = g->B + pc * uk_ceil(g->N, NR) * NR + (n0 / NR) * kc * NR;
+			bstride = kc * NR;
+			break;
+		case BM_ROWS:
+			/* Only the last panel, when partial, is packed. */
+			if (nlen % NR) {
+				int64_t p = nlen / NR * NR, cols = nlen - p;
+				for (int64_t k = 0; k < kc; k++)
+					g->copy(bblk + k * NR, g->B + g->boff[pc + k] + n0 + p, 0, NR, cols);
+			}
+			break;
+		case BM_PACK:
+			uk_pack_b(g, bblk, n0, nlen, pc, kc);
 			bp = bblk;
 			bstride = kc * NR;
+			break;
+		case BM_IM2COL:
+			uk_pack_im2col(g, bblk, n0, nlen, pc, kc);
+			bp = bblk;
+			bstride = kc * NR;
+			break;
 		}
 		int last = pc + kc >= g->K;
-		for (int64_t jr = 0; jr < nlen; jr += NR) {
-			int n = (int)(nlen - jr < NR ? nlen - jr : NR);
-			for (int64_t ir = 0; ir < mlen; ir += MR) {
-				int m = (int)(mlen - ir < MR ? mlen - ir : MR);
-				float *c = g->C + (m0 + ir) * g->ldc + n0 + jr;
-				uk_tile(g, kc, ap + (ir / MR) * astride, bp + (jr / NR) * bstride, c, m, n,
-					pc > 0);
-				if (last && g->ep.n)
-					for (int i = 0; i < m; i++)
-						lathe_rt_uk_epi_row(&g->ep, c + i * g->ldc, n, m0 + ir + i, n0 + jr);
+		const uk_epi *ep = last && g->ep.n ? &g->ep : NULL;
+		for (int64_t m0 = mbeg; m0 < mend; m0 += g->MC) {
+			int64_t mlen = mend - m0 < g->MC ? mend - m0 : g->MC;
+			const float *ap;
+			int64_t astride;
+			if (g->afmt == LATHE_UK_FMT_PACKED) {
+				ap = g->A + pc * uk_ceil(g->M, MR) * MR + (m0 / MR) * kc * MR;
+				astride = kc * MR;
+			} else {
+				uk_pack_a(g, ablk, m0, mlen, pc, kc);
+				ap = ablk;
+				astride = kc * MR;
+			}
+			for (int64_t jr = 0; jr < nlen; jr += NR) {
+				int n = (int)(nlen - jr < NR ? nlen - jr : NR);
+				for (int64_t ir = 0; ir < mlen; ir += MR) {
+					int m = (int)(mlen - ir < MR ? mlen - ir : MR);
+					const float *a = ap + (ir / MR) * astride;
+					if (g->bmode == BM_DIRECT) {
+						uk_direct_tile(g, kc, a, pc, m, m0 + ir, n0 + jr, last);
+						continue;
+					}
+					float *c = g->C + (m0 + ir) * g->ldc + n0 + jr;
+					if (g->bmode == BM_ROWS && n == NR)
+						uk_tile(g, kc, a, g->B + n0 + jr, g->boff + pc, c, g->ldc, m, n,
+							pc > 0, ep, m0 + ir, n0 + jr);
+					else if (g->bmode == BM_ROWS)
+						uk_tile(g, kc, a, bblk, NULL, c, g->ldc, m, n, pc > 0, ep,
+							m0 + ir, n0 + jr);
+					else
+						uk_tile(g, kc, a, bp + (jr / NR) * bstride, NULL, c, g->ldc, m,
+							n, pc > 0, ep, m0 + ir, n0 + jr);
+				}
 			}
 		}
 	}
@@ -583,7 +719,7 @@ static void uk_gemm_slots(void *ctx, int64_t begin, int64_t end)
 {
 	uk_gemm_run *r = ctx;
 	for (int64_t s = begin; s < end; s++) {
-		float *slot = r->scratch + s * r->g->slot;
+		float *slot = r->scratch + r->g->shared + s * r->g->slot;
 		for (;;) {
 			int64_t t = (int64_t)atomic_fetch_add_explicit(&r->next, 1, memory_order_relaxed);
 			if (t >= r->ntasks)
@@ -591,6 +727,55 @@ static void uk_gemm_slots(void *ctx, int64_t begin, int64_t end)
 			uk_gemm_task(r->g, slot, t);
 		}
 	}
+}
+
+/* What every task shares: B's row offsets; for a direct convolution the
+ * padded copy of the input, one plane per channel c and phase (ph, pw):
+ * xp[c][ph][pw][hq][q] = X[c][hq*sh + ph + h0][q*sw + pw + w0] (zero
+ * outside), so that tap (dh, dw) of output (oh, ow) is element
+ * (dh/sh + oh, dw/sw + ow) of plane (dh mod sh, dw mod sw). */
+static void uk_gemm_prepare(uk_gemm *g)
+{
+	int64_t *boff = (int64_t *)(void *)(g->scratch + g->off_boff);
+	g->boff = boff;
+	if (g->bmode == BM_ROWS) {
+		uk_koffsets(g, g->bk, 0, g->K, boff);
+		return;
+	}
+	if (g->bmode != BM_DIRECT)
+		return;
+	int64_t hw = g->H * g->W, plane = g->Hp * g->Wp, sh = g->dsh, sw = g->sw, ph = sh * sw;
+	int64_t cq[3] = {g->cc[0] / hw, g->cc[1] / hw, g->cc[2] / hw};
+	int64_t k2 = 0, k1 = 0, k0 = 0;
+	for (int64_t k = 0; k < g->K; k++) {
+		int64_t c = k0 * cq[0] + k1 * cq[1] + k2 * cq[2];
+		int64_t dh = k0 * g->ch[0] + k1 * g->ch[1] + k2 * g->ch[2];
+		int64_t dw = k0 * g->cw[0] + k1 * g->cw[1] + k2 * g->cw[2];
+		boff[k] = ((c * ph + (dh % sh) * sw + dw % sw) * g->Hp + dh / sh) * g->Wp + dw / sw;
+		if (++k2 == g->k[2]) {
+			k2 = 0;
+			if (++k1 == g->k[1])
+				k1 = 0, k0++;
+		}
+	}
+	g->xp = g->scratch + g->off_xp;
+	for (int64_t c = 0; c < g->nch; c++)
+		for (int64_t p = 0; p < ph; p++)
+			for (int64_t hq = 0; hq < g->Hp; hq++) {
+				float *d = g->xp + (c * ph + p) * plane + hq * g->Wp;
+				int64_t h = hq * sh + p / sw + g->h0, w0 = p % sw + g->w0;
+				const float *xr = g->B + c * hw + h * g->W;
+				if (h < 0 || h >= g->H)
+					memset(d, 0, sizeof(float) * (size_t)g->Wp);
+				else if (sw == 1)
+					g->copy(d, xr, w0, g->Wp, g->W);
+				else
+					for (int64_t q = 0, w = w0; q < g->Wp; q++, w += sw)
+						d[q] = w >= 0 && w < g->W ? xr[w] : 0;
+			}
+	int64_t used = g->nch * ph * plane;
+	memset(g->xp + used, 0, sizeof(float) * (size_t)(g->xpad - used));
+	g->cacc = g->shared > g->off_cacc ? g->scratch + g->off_cacc : NULL;
 }
 
 LATHE_RT_UK_API int lathe_rt_uk_sgemm(const lathe_rt_uk_args *a)
@@ -609,16 +794,18 @@ LATHE_RT_UK_API int lathe_rt_uk_sgemm(const lathe_rt_uk_args *a)
 	uintptr_t sp = (uintptr_t)a->ptr[3];
 	g.scratch = (float *)(void *)((sp + 63) & ~(uintptr_t)63);
 	if (g.K == 0) {
-		for (int64_t m = 0; m < g.M; m++) {
+		for (int64_t m = 0; m < g.M; m++)
 			memset(g.C + m * g.ldc, 0, sizeof(float) * (size_t)g.N);
-			if (g.ep.n)
-				lathe_rt_uk_epi_row(&g.ep, g.C + m * g.ldc, g.N, m, 0);
-		}
+		if (g.ep.n)
+			lathe_rt_uk_epi_rows(&g.ep, g.C, g.ldc, g.M, g.N, 0, 0);
 		return 0;
 	}
 	g.tile = lathe_rt_uk_tile_kernel((int)g.MR, (int)g.NR);
+	g.copy = lathe_rt_uk_copy_kernel();
+	uk_gemm_prepare(&g);
+	int64_t ncols = g.bmode == BM_DIRECT ? g.NP : g.N;
 	uk_gemm_run r = {.g = &g, .scratch = g.scratch,
-			 .ntasks = uk_ceil(g.M, g.MC) * uk_ceil(g.N, g.NC)};
+			 .ntasks = uk_ceil(g.M, g.mchunk) * uk_ceil(ncols, g.NC)};
 	atomic_init(&r.next, 0);
 	int64_t slots = g.slots < r.ntasks ? g.slots : r.ntasks;
 	lathe_rt_uk_pfor(a->pool, slots, uk_gemm_slots, &r);
@@ -654,16 +841,20 @@ LATHE_RT_UK_API int lathe_rt_uk_pack(const lathe_rt_uk_args *a)
 			       (long long)out, (long long)a->avail[1]);
 	const float *src = a->ptr[0];
 	float *dst = a->ptr[1];
-	int64_t k1 = e[2], k2 = e[3];
-	for (int64_t p = 0; p < np; p++)
-		for (int64_t k = 0; k < K; k++) {
-			int64_t off = (k / (k1 * k2)) * s[1] + ((k / k2) % k1) * s[2] + (k % k2) * s[3];
-			float *d = dst + (p * K + k) * R;
-			for (int64_t i = 0; i < R; i++) {
-				int64_t mn = p * R + i;
-				d[i] = mn < MN ? src[mn * s[0] + off] : 0;
+	int64_t k1 = e[2], k2 = e[3], KC = uk_kc(K);
+	/* Block by block of K (sgemm's), panel by panel within. */
+	for (int64_t pc = 0; pc < K; pc += KC) {
+		int64_t kc = K - pc < KC ? K - pc : KC;
+		for (int64_t p = 0; p < np; p++)
+			for (int64_t k = pc; k < pc + kc; k++) {
+				int64_t off = (k / (k1 * k2)) * s[1] + ((k / k2) % k1) * s[2] + (k % k2) * s[3];
+				float *d = dst + pc * np * R + (p * kc + k - pc) * R;
+				for (int64_t i = 0; i < R; i++) {
+					int64_t mn = p * R + i;
+					d[i] = mn < MN ? src[mn * s[0] + off] : 0;
+				}
 			}
-		}
+	}
 	return 0;
 }
 

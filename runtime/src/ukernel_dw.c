@@ -98,7 +98,7 @@ static void dw_channel(const dw_conv *d, int64_t c, float *split)
 			}
 		}
 		if (d->ep.n)
-			lathe_rt_uk_epi_row(&d->ep, y, d->OW, c, oh * d->OW);
+			lathe_rt_uk_epi_rows(&d->ep, y, d->OW, 1, d->OW, c, oh * d->OW);
 	}
 }
 

@@ -43,26 +43,25 @@ void lathe_arena_destroy(lathe_arena *a)
 	free(a);
 }
 
+/* A chunk of `size` usable bytes, zeroed; NULL if the system has no memory
+ * for it (or the size overflows). */
 static struct chunk *chunk_new(size_t size)
 {
 	if (size > SIZE_MAX - sizeof(struct chunk))
-		lathe_die("arena allocation of %zu bytes is too large", size);
-	struct chunk *c = malloc(sizeof(struct chunk) + size);
+		return NULL;
+	struct chunk *c = calloc(1, sizeof(struct chunk) + size);
 	if (!c)
-		lathe_die("out of memory allocating an arena chunk of %zu bytes", size);
-	c->next = NULL;
+		return NULL;
 	c->size = size;
-	c->used = 0;
 	return c;
 }
 
-void *lathe_arena_alloc(lathe_arena *a, size_t n)
+static void *arena_alloc(lathe_arena *a, size_t n, bool may_fail)
 {
 	if (n == 0)
 		n = 1;
-	if (n > SIZE_MAX - ARENA_ALIGN)
-		lathe_die("arena allocation of %zu bytes is too large", n);
-	size_t need = (n + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+	size_t need = n > SIZE_MAX - ARENA_ALIGN ? SIZE_MAX
+						 : (n + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
 	struct chunk *c = a->head;
 	if (c && c->size - c->used >= need) {
 		void *p = c->data + c->used;
@@ -70,24 +69,34 @@ void *lathe_arena_alloc(lathe_arena *a, size_t n)
 		memset(p, 0, n);
 		return p;
 	}
-	if (need > ARENA_CHUNK / 4) {
-		struct chunk *big = chunk_new(need);
-		big->used = need;
-		if (c) {
-			big->next = c->next;
-			c->next = big;
-		} else {
-			a->head = big;
-		}
-		memset(big->data, 0, n);
-		return big->data;
+	/* Big requests get a chunk of their own, behind the current one so its
+	 * free space stays in use; calloc leaves their pages untouched. */
+	bool big = need > ARENA_CHUNK / 4;
+	struct chunk *fresh = chunk_new(big ? need : ARENA_CHUNK);
+	if (!fresh) {
+		if (may_fail)
+			return NULL;
+		lathe_die("out of memory allocating %zu bytes", n);
 	}
-	c = chunk_new(ARENA_CHUNK);
-	c->next = a->head;
-	a->head = c;
-	c->used = need;
-	memset(c->data, 0, n);
-	return c->data;
+	fresh->used = need;
+	if (big && c) {
+		fresh->next = c->next;
+		c->next = fresh;
+	} else {
+		fresh->next = c;
+		a->head = fresh;
+	}
+	return fresh->data;
+}
+
+void *lathe_arena_alloc(lathe_arena *a, size_t n)
+{
+	return arena_alloc(a, n, false);
+}
+
+void *lathe_arena_try_alloc(lathe_arena *a, size_t n)
+{
+	return arena_alloc(a, n, true);
 }
 
 char *lathe_arena_strndup(lathe_arena *a, const char *s, size_t n)

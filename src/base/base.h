@@ -90,6 +90,9 @@ lathe_arena *lathe_arena_create(void);
 void lathe_arena_destroy(lathe_arena *a);
 /* Zeroed, 16-byte aligned. Dies if the system is out of memory. */
 void *lathe_arena_alloc(lathe_arena *a, size_t n);
+/* The same, but NULL when the system has no memory for it (for sizes that
+ * come from input data, such as run-time tensors). */
+void *lathe_arena_try_alloc(lathe_arena *a, size_t n);
 #define lathe_arena_new(a, T, n) ((T *)lathe_arena_alloc((a), sizeof(T) * (size_t)(n)))
 char *lathe_arena_strdup(lathe_arena *a, const char *s);
 char *lathe_arena_strndup(lathe_arena *a, const char *s, size_t n);

@@ -15,7 +15,8 @@ lathe_err lathe_file_map(const char *path, lathe_mapped_file *out)
 {
 	out->data = NULL;
 	out->size = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO must not block the open; fstat then refuses it. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return lathe_error(LATHE_EIO, "%s: cannot open: %s", path, strerror(errno));
 	struct stat st;

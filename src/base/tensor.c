@@ -71,8 +71,12 @@ lathe_err lathe_tensor_alloc(lathe_arena *a, int dtype, int rank,
 		return lathe_error(LATHE_EINVAL, "tensor of unknown element type %d", dtype);
 	int64_t n;
 	LATHE_TRY(lathe_shape_numel(rank, shape, &n));
+	void *data = lathe_arena_try_alloc(a, (size_t)n * es);
+	if (!data)
+		return lathe_error(LATHE_ENOMEM, "cannot allocate %lld bytes for a %s tensor of %lld elements",
+				   (long long)n * (long long)es, lathe_dtype_name(dtype), (long long)n);
 	lathe_tensor *t = lathe_tensor_header(a, dtype, rank, shape);
-	t->data = lathe_arena_alloc(a, (size_t)n * es);
+	t->data = data;
 	*out = t;
 	return NULL;
 }

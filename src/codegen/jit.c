@@ -634,6 +634,8 @@ lathe_err lathe_jit_create(const lathe_jit_opts *o, lathe_jit **out)
 	j->dir = dir;
 	j->cflags = lathe_xstrdup(o->cflags ? o->cflags : "-march=native -w");
 	j->co.check_all = o->check_all;
+	/* Loaded at run time: it cannot link the runtime's micro-kernels. */
+	j->co.embed_ukernels = true;
 	j->log = o->log;
 	j->fallback = o->fallback;
 	int nt = o->nthreads > 0 ? o->nthreads : (int)sysconf(_SC_NPROCESSORS_ONLN);

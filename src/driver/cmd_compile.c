@@ -43,12 +43,6 @@ static double now_ms(void)
 	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-static bool ends_with(const char *s, const char *suffix)
-{
-	size_t n = strlen(s), m = strlen(suffix);
-	return n >= m && !strcmp(s + n - m, suffix);
-}
-
 #if defined(__SANITIZE_ADDRESS__)
 #define SANITIZED 1
 #elif defined(__has_feature)
@@ -81,26 +75,11 @@ static char *find_runtime_lib(void)
 	return stat(exe, &st) ? NULL : lathe_xstrdup(exe);
 }
 
-static lathe_err load_model(const char *path, lathe_graph **out)
-{
-	if (!ends_with(path, ".ir"))
-		return lathe_onnx_load(path, out);
-	lathe_mapped_file f;
-	LATHE_TRY(lathe_file_map(path, &f));
-	char *text = lathe_xmalloc(f.size + 1);
-	memcpy(text, f.data, f.size);
-	text[f.size] = 0;
-	lathe_file_unmap(&f);
-	lathe_err e = lathe_graph_parse(text, path, out);
-	free(text);
-	return e;
-}
-
 static lathe_err compile(const char *model, const char *dir, lathe_compile_opts *o)
 {
 	double t0 = now_ms();
 	lathe_graph *g = NULL;
-	LATHE_TRY(load_model(model, &g));
+	LATHE_TRY(lathe_load_model(model, &g));
 	lathe_err e = lathe_graph_verify(g);
 	char *rt = NULL;
 	if (!o->emit_c)
@@ -137,7 +116,7 @@ lathe_err lathe_compile_model(const char *model, const char *dir, lathe_compile_
 			      lathe_compile_stats *st)
 {
 	lathe_graph *g = NULL;
-	LATHE_TRY(load_model(model, &g));
+	LATHE_TRY(lathe_load_model(model, &g));
 	lathe_err e = lathe_graph_verify(g);
 	char *rt = NULL;
 	if (!o->emit_c)

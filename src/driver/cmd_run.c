@@ -42,17 +42,11 @@ static double now_ms(void)
 	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-static bool ends_with(const char *s, const char *suffix)
-{
-	size_t n = strlen(s), m = strlen(suffix);
-	return n >= m && !strcmp(s + n - m, suffix);
-}
-
 static lathe_err read_input(lathe_arena *a, lathe_graph *g, size_t i, const char *path,
 			    lathe_rvalue *out)
 {
 	const lathe_value *decl = &g->values.data[g->inputs.data[i]];
-	if (ends_with(path, ".npy")) {
+	if (lathe_ends_with(path, ".npy")) {
 		lathe_tensor *t;
 		LATHE_TRYF(lathe_npy_read(a, path, &t), "input %zu ('%s')", i, decl->name);
 		*out = (lathe_rvalue){.kind = LATHE_TY_TENSOR, .dtype = t->dtype, .t = t};
@@ -184,7 +178,7 @@ static lathe_err run(const run_opts *o)
 {
 	double t0 = now_ms();
 	lathe_graph *g = NULL;
-	LATHE_TRY(lathe_onnx_load(o->model, &g));
+	LATHE_TRY(lathe_load_model(o->model, &g));
 	lathe_err e = lathe_graph_verify(g);
 	double t_load = now_ms() - t0;
 	lathe_arena *a = lathe_arena_create();
@@ -274,12 +268,21 @@ int lathe_cmd_run(int argc, char **argv)
 		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
 			fputs(run_usage, stdout);
 			rc = 0;
-		} else if (!strcmp(a, "-o") || !strcmp(a, "--backend") || !strcmp(a, "--runs")) {
+		} else if (!strcmp(a, "-o") || !strcmp(a, "--backend") || !strcmp(a, "--runs") ||
+			   !strcmp(a, "--threads")) {
 			if (i + 1 >= argc) {
 				fprintf(stderr, "lathe run: %s needs a value\n", a);
 				rc = 2;
 			} else if (!strcmp(a, "-o")) {
 				o.outdir = argv[++i];
+			} else if (!strcmp(a, "--threads")) {
+				char *end;
+				long v = strtol(argv[++i], &end, 10);
+				if (*end || v < 1 || v > 1024) {
+					fprintf(stderr, "lathe run: --threads wants a count from 1 to 1024\n");
+					rc = 2;
+				}
+				o.threads = (int)v;
 			} else if (!strcmp(a, "--runs")) {
 				char *end;
 				long v = strtol(argv[++i], &end, 10);
@@ -299,14 +302,6 @@ int lathe_cmd_run(int argc, char **argv)
 					argv[i]);
 				rc = 2;
 			}
-		} else if (!strcmp(a, "--threads") && i + 1 < argc) {
-			char *end;
-			long v = strtol(argv[++i], &end, 10);
-			if (*end || v < 1 || v > 1024) {
-				fprintf(stderr, "lathe run: --threads wants a count from 1 to 1024\n");
-				rc = 2;
-			}
-			o.threads = (int)v;
 		} else if (!strcmp(a, "--random-inputs")) {
 			o.random_inputs = true;
 		} else if (!strcmp(a, "--print")) {

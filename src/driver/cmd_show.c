@@ -36,30 +36,6 @@ static const char show_usage[] =
 	"  --sched S      for a .tir file: apply schedule script S (src/sched/script.c)\n"
 	"  --sched-file F for a .tir file: apply the schedule script in file F\n";
 
-static bool ends_with(const char *s, const char *suffix)
-{
-	size_t n = strlen(s), m = strlen(suffix);
-	return n >= m && !strcmp(s + n - m, suffix);
-}
-
-static lathe_err read_text(const char *path, char **out)
-{
-	lathe_mapped_file f;
-	LATHE_TRY(lathe_file_map(path, &f));
-	char *s = lathe_xmalloc(f.size + 1);
-	if (f.size)
-		memcpy(s, f.data, f.size);
-	size_t size = f.size;
-	s[size] = '\0';
-	lathe_file_unmap(&f);
-	if (strlen(s) != size) {
-		free(s);
-		return lathe_error(LATHE_EINVAL, "%s: contains a NUL byte: not a text file", path);
-	}
-	*out = s;
-	return NULL;
-}
-
 /* A schedule to apply to a .tir file: script text, or the file holding it. */
 typedef struct show_sched {
 	const char *text, *file;
@@ -71,7 +47,7 @@ static lathe_err apply_sched(lathe_tir_func *f, const show_sched *ss)
 		return NULL;
 	char *owned = NULL;
 	if (ss->file)
-		LATHE_TRY(read_text(ss->file, &owned));
+		LATHE_TRY(lathe_read_text(ss->file, &owned));
 	lathe_err e = lathe_sched_script(f, owned ? owned : ss->text, ss->file ? ss->file : "<sched>");
 	free(owned);
 	if (!e && (e = lathe_tir_verify(f)))
@@ -82,14 +58,14 @@ static lathe_err apply_sched(lathe_tir_func *f, const show_sched *ss)
 static lathe_err show_tir(const char *path, const show_sched *ss)
 {
 	char *text;
-	LATHE_TRY(read_text(path, &text));
+	LATHE_TRY(lathe_read_text(path, &text));
 	lathe_arena *a = lathe_arena_create();
 	lathe_tir_func *f = NULL;
 	lathe_err e = lathe_tir_parse(a, text, path, &f);
 	if (!e)
 		e = lathe_tir_verify(f);
 	if (!e) {
-		if (ends_with(path, ".simp.tir"))
+		if (lathe_ends_with(path, ".simp.tir"))
 			lathe_tir_simplify(f);
 		e = apply_sched(f, ss);
 	}
@@ -184,19 +160,11 @@ typedef struct show_opts {
 	const char *after;
 } show_opts;
 
-static lathe_err show_graph(const char *path, bool is_text, const show_opts *so)
+static lathe_err show_graph(const char *path, const show_opts *so)
 {
 	bool infer = so->infer, tir = so->tir;
 	lathe_graph *g = NULL;
-	if (is_text) {
-		char *text;
-		LATHE_TRY(read_text(path, &text));
-		lathe_err e = lathe_graph_parse(text, path, &g);
-		free(text);
-		LATHE_TRY(e);
-	} else {
-		LATHE_TRY(lathe_onnx_load(path, &g));
-	}
+	LATHE_TRY(lathe_load_model(path, &g));
 	lathe_err e = lathe_graph_verify(g);
 	if (!e && infer)
 		e = lathe_graph_infer(g);
@@ -281,9 +249,9 @@ int lathe_cmd_show(int argc, char **argv)
 		fputs(show_usage, stderr);
 		return 2;
 	}
-	if (ends_with(path, ".tir"))
+	if (lathe_ends_with(path, ".tir"))
 		return lathe_report(show_tir(path, &ss));
 	so.infer = infer || so.after || so.memory;
 	so.tir = tir;
-	return lathe_report(show_graph(path, ends_with(path, ".ir"), &so));
+	return lathe_report(show_graph(path, &so));
 }

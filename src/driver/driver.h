@@ -39,6 +39,13 @@ lathe_err lathe_compile_model(const char *model, const char *dir, struct lathe_c
 /* `lathe bench` (cmd_bench.c). */
 int lathe_cmd_bench(int argc, char **argv);
 
+/* load.c: a model (ONNX, or graph text when the name ends in .ir) and a
+ * text file (no NUL bytes; free() the result). */
+struct lathe_graph;
+lathe_err lathe_load_model(const char *path, struct lathe_graph **out);
+lathe_err lathe_read_text(const char *path, char **out);
+bool lathe_ends_with(const char *s, const char *suffix);
+
 /* Prints e (if any) to stderr, frees it, returns its exit code. */
 int lathe_report(lathe_err e);
 int lathe_exit_code(lathe_err e);

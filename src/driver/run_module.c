@@ -74,11 +74,9 @@ static lathe_err read_input(lathe_arena *a, const lathe_module_io *io, int i, co
 	return NULL;
 }
 
-/* The same deterministic inputs `lathe run MODEL --random-inputs` makes. */
-static lathe_err random_input(lathe_arena *a, const lathe_module_io *io, int i, lathe_tensor **out)
+/* The same deterministic values `lathe run MODEL --random-inputs` makes. */
+static void fill_random(lathe_tensor *t, int i)
 {
-	lathe_tensor *t;
-	LATHE_TRY(lathe_tensor_alloc(a, io->dtype, io->rank, io->shape, &t));
 	uint64_t s = 0x9E3779B97F4A7C15ull ^ (uint64_t)(i + 1);
 	int64_t n = lathe_tensor_numel(t);
 	for (int64_t k = 0; k < n; k++) {
@@ -89,6 +87,32 @@ static lathe_err random_input(lathe_arena *a, const lathe_module_io *io, int i, 
 		else
 			lathe_rt_store_i64(t, k, (int64_t)(u * 8));
 	}
+}
+
+static lathe_err random_input(lathe_arena *a, const lathe_module_io *io, int i, lathe_tensor **out)
+{
+	lathe_tensor *t;
+	LATHE_TRY(lathe_tensor_alloc(a, io->dtype, io->rank, io->shape, &t));
+	fill_random(t, i);
+	*out = t;
+	return NULL;
+}
+
+/* A tensor of io's type over a buffer of its own (64-byte aligned, as the
+ * workspace), *owned to free: a module's tensors can be far larger than
+ * memory (the manifest bounds them at 2^40 elements), and running out must
+ * be an error, not the arena's abort. */
+static lathe_err io_buffer(lathe_arena *a, const lathe_module_io *io, const char *kind, int i,
+			   void **owned, lathe_tensor **out)
+{
+	size_t n = io->nbytes ? (size_t)(io->nbytes + 63) / 64 * 64 : 64;
+	void *p = aligned_alloc(64, n);
+	if (!p)
+		return lathe_error(LATHE_ENOMEM, "cannot allocate %llu bytes for %s %d ('%s')",
+				   (unsigned long long)io->nbytes, kind, i, io->name);
+	*owned = p;
+	lathe_tensor *t = lathe_tensor_header(a, io->dtype, io->rank, io->shape);
+	t->data = p;
 	*out = t;
 	return NULL;
 }
@@ -151,28 +175,46 @@ static lathe_err run(lathe_module *mod, const lathe_run_module_opts *o, lathe_ar
 	void **in = lathe_arena_new(a, void *, m->nin + 1);
 	void **out = lathe_arena_new(a, void *, m->nout + 1);
 	lathe_tensor **outs = lathe_arena_new(a, lathe_tensor *, m->nout + 1);
-	for (int i = 0; i < m->nin; i++) {
+	/* Buffers of ours to free: random inputs, outputs, the workspace. */
+	void **owned = lathe_arena_new(a, void *, (size_t)m->nin + m->nout + 1);
+	int nowned = 0;
+	lathe_err e = NULL;
+	for (int i = 0; i < m->nin && !e; i++) {
 		lathe_tensor *t = NULL;
-		LATHE_TRY(o->random_inputs ? random_input(a, &m->in[i], i, &t)
-					   : read_input(a, &m->in[i], i, o->inputs[i], &t));
-		in[i] = t->data;
+		if (o->random_inputs) {
+			e = io_buffer(a, &m->in[i], "input", i, &owned[nowned], &t);
+			if (!e) {
+				nowned++;
+				fill_random(t, i);
+			}
+		} else {
+			e = read_input(a, &m->in[i], i, o->inputs[i], &t);
+		}
+		if (!e)
+			in[i] = t->data;
 	}
-	for (int i = 0; i < m->nout; i++) {
-		LATHE_TRY(lathe_tensor_alloc(a, m->out[i].dtype, m->out[i].rank, m->out[i].shape,
-					     &outs[i]));
-		out[i] = outs[i]->data;
+	for (int i = 0; i < m->nout && !e; i++) {
+		e = io_buffer(a, &m->out[i], "output", i, &owned[nowned], &outs[i]);
+		if (!e) {
+			nowned++;
+			out[i] = outs[i]->data;
+		}
 	}
 	void *ws = NULL;
-	if (m->workspace_size) {
+	if (!e && m->workspace_size) {
 		ws = aligned_alloc(64, (m->workspace_size + 63) / 64 * 64);
 		if (!ws)
-			return lathe_error(LATHE_ENOMEM, "cannot allocate the module's workspace "
-					   "(%llu bytes)", (unsigned long long)m->workspace_size);
+			e = lathe_error(LATHE_ENOMEM, "cannot allocate the module's workspace "
+					"(%llu bytes)", (unsigned long long)m->workspace_size);
+	}
+	if (e) {
+		for (int k = 0; k < nowned; k++)
+			free(owned[k]);
+		return e;
 	}
 	int threads = o->threads > 0 ? o->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
 	lathe_rt_pool *pool = threads > 1 ? lathe_rt_pool_create(threads) : NULL;
 	double *times = lathe_arena_new(a, double, o->runs + 1);
-	lathe_err e = NULL;
 	for (int r = 0; r < o->runs && !e; r++) {
 		double t0 = now_ms();
 		e = lathe_module_run(mod, in, out, ws, pool);
@@ -181,7 +223,7 @@ static lathe_err run(lathe_module *mod, const lathe_run_module_opts *o, lathe_ar
 	lathe_rt_pool_destroy(pool);
 	free(ws);
 	if (!e && o->outdir) {
-		LATHE_TRY(lathe_dir_create(o->outdir));
+		e = lathe_dir_create(o->outdir);
 		for (int i = 0; i < m->nout && !e; i++) {
 			char path[4200];
 			snprintf(path, sizeof path, "%s/output_%d.npy", o->outdir, i);
@@ -196,6 +238,8 @@ static lathe_err run(lathe_module *mod, const lathe_run_module_opts *o, lathe_ar
 		       m->name, times[o->runs / 2], threads > 1 ? threads : 1, threads > 1 ? "s" : "",
 		       o->runs, o->runs == 1 ? "" : "s");
 	}
+	for (int k = 0; k < nowned; k++)
+		free(owned[k]);
 	return e;
 }
 

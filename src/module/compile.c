@@ -302,6 +302,8 @@ static lathe_err build_steps(mod_unit *u, const lathe_target *target)
 					e = lathe_error_wrap(e, "internal error: the scheduled loop program "
 							     "is invalid");
 			}
+			if (!e) /* packing constant weights: src/module/prepack.c */
+				e = mod_prepack(u, &st);
 			if (!e)
 				st.scratch = lathe_codegen_scratch_size(st.fn);
 		}
@@ -554,6 +556,14 @@ static lathe_err write_outputs(mod_unit *u, const char *dir, const lathe_compile
 		/* It writes under a temporary name and renames into place. */
 		if (!e)
 			e = lathe_codegen_cc_shared(files, 1, so, flags);
+		/* With the user's own flags in the command, a compiler failure is
+		 * more likely theirs than lathe's: bad input, not a bug. */
+		if (e && o->cflags && o->cflags[0] && lathe_error_code(e) == LATHE_EINTERNAL) {
+			lathe_err w = lathe_error(LATHE_EINVAL, "%s (check the flags given with --cflags: %s)",
+						  lathe_error_message(e), o->cflags);
+			lathe_error_free(e);
+			e = w;
+		}
 		st->ms_cc = now_ms() - t0;
 	}
 	if (!e) {
@@ -592,8 +602,9 @@ static lathe_err compile(mod_unit *u, const char *dir, const lathe_compile_opts 
 	lathe_target_host(&target);
 	if (o->threads > 0)
 		target.threads = o->threads;
-	u->place = lathe_arena_new(a, mod_place, g->values.len + 1);
 	lathe_err e = build_steps(u, &target);
+	/* After the steps: packing weights adds constants (prepack.c). */
+	u->place = lathe_arena_new(a, mod_place, g->values.len + 1);
 	if (!e)
 		e = place_values(u, &plan);
 	lathe_plan_deinit(&plan);

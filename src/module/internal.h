@@ -97,6 +97,12 @@ lathe_err mod_write_weights(const char *path, const mod_unit *u);
 /* Fills u->manifest's steps (kind, FLOPs, ops, first node) from u->steps. */
 void mod_profile_steps(mod_unit *u);
 
+/* ---- prepack.c -------------------------------------------------------------- */
+
+/* Runs a scheduled step's pack calls of constant weights now and binds the
+ * packed weights as new constants (see the file). */
+lathe_err mod_prepack(mod_unit *u, mod_step *st);
+
 /* ---- amalg.c ---------------------------------------------------------------- */
 
 /* One C translation unit: the runtime headers, the given runtime sources

@@ -5,13 +5,17 @@
  * Before anything runs it checks that the three belong together: the
  * library carries the text of the manifest it was built with
  * (NAME_manifest), which must equal DIR/module.txt, and the weights file
- * must have the size the manifest says.  A module compiled again while
- * another process holds the old one open is safe: compile.c renames new
- * files into place instead of rewriting them.
+ * must have the size the manifest says.  The library's ELF headers are
+ * checked against its size before dlopen: the loader maps a truncated file
+ * (a full disk, an interrupted copy) past its end and dies of SIGBUS
+ * instead of reporting it.  A module compiled again while another process
+ * holds the old one open is safe: compile.c renames new files into place
+ * instead of rewriting them.
  */
 #include "module/module.h"
 
 #include <dlfcn.h>
+#include <link.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -51,6 +55,48 @@ void lathe_module_close(lathe_module *m)
 	free(m);
 }
 
+/* Whether every part of the file its ELF headers name lies inside it. */
+static bool elf_fits(const uint8_t *p, size_t size, const char **why)
+{
+	ElfW(Ehdr) eh;
+	if (size < sizeof eh || memcmp(p, ELFMAG, SELFMAG)) {
+		*why = "not an ELF shared library";
+		return false;
+	}
+	memcpy(&eh, p, sizeof eh);
+	if (eh.e_ident[EI_CLASS] != (sizeof(void *) == 8 ? ELFCLASS64 : ELFCLASS32) ||
+	    eh.e_type != ET_DYN || eh.e_phentsize != sizeof(ElfW(Phdr))) {
+		*why = "an ELF file, but not a shared library for this machine";
+		return false;
+	}
+	*why = "truncated or damaged: its ELF headers describe more bytes than it has";
+	if (eh.e_phoff > size || eh.e_phnum > (size - eh.e_phoff) / sizeof(ElfW(Phdr)))
+		return false;
+	if (eh.e_shoff && (eh.e_shentsize != sizeof(ElfW(Shdr)) || eh.e_shoff > size ||
+			   eh.e_shnum > (size - eh.e_shoff) / sizeof(ElfW(Shdr))))
+		return false;
+	for (unsigned i = 0; i < eh.e_phnum; i++) {
+		ElfW(Phdr) ph;
+		memcpy(&ph, p + eh.e_phoff + (size_t)i * sizeof ph, sizeof ph);
+		if (ph.p_type != PT_NULL && (ph.p_offset > size || ph.p_filesz > size - ph.p_offset))
+			return false;
+	}
+	return true;
+}
+
+static lathe_err check_library(const char *lib)
+{
+	lathe_mapped_file f;
+	LATHE_TRY(lathe_file_map(lib, &f));
+	const char *why = NULL;
+	bool ok = f.size && elf_fits(f.data, f.size, &why);
+	lathe_file_unmap(&f);
+	if (!ok)
+		return lathe_error(LATHE_EINVAL, "cannot load %s: it is %s: compile the model again",
+				   lib, why ? why : "empty");
+	return NULL;
+}
+
 static lathe_err open_module(lathe_module *mod, const char *dir)
 {
 	lathe_arena *a = mod->arena;
@@ -67,7 +113,9 @@ static lathe_err open_module(lathe_module *mod, const char *dir)
 		return lathe_error(LATHE_EIO, "%s has no module.txt: not a compiled module (make one "
 				   "with `lathe compile MODEL -o %s`)", dir, dir);
 	}
-	char *text = lathe_arena_strndup(a, (const char *)mf.data, mf.size);
+	/* An empty file maps to no address at all. */
+	char *text = mf.size ? lathe_arena_strndup(a, (const char *)mf.data, mf.size)
+			     : lathe_arena_strdup(a, "");
 	size_t len = mf.size;
 	lathe_file_unmap(&mf);
 	LATHE_TRY(lathe_manifest_parse(a, text, len, man_path, &mod->m));
@@ -83,6 +131,7 @@ static lathe_err open_module(lathe_module *mod, const char *dir)
 	const char *lib = lathe_arena_printf(a, "%s/%s", dir, m->library);
 	if (stat(lib, &st))
 		return lathe_error(LATHE_EIO, "%s is missing: compile the model again", lib);
+	LATHE_TRY(check_library(lib));
 	mod->dl = dlopen(lib, RTLD_NOW | RTLD_LOCAL);
 	if (!mod->dl) {
 		const char *why = dlerror();

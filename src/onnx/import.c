@@ -947,6 +947,13 @@ lathe_err lathe_onnx_graph(onnx_ctx *c, onnx_frame *parent, lathe_graph *g, lath
 				if (lathe_map_get(&g->names, name, NULL))
 					e = lathe_pb_err(&c->pb, LATHE_EINVAL,
 							 "graph input '%s' is declared twice", name);
+				/* The IR requires it of a model's inputs; without it
+				 * nothing downstream can check or compile the input. */
+				else if (!parent && ty.kind == LATHE_TY_TENSOR &&
+					 ty.dtype == LATHE_DT_UNDEF)
+					e = lathe_pb_err(&c->pb, LATHE_EINVAL,
+							 "graph input '%s' has no element type "
+							 "(elem_type is 0, UNDEFINED)", name);
 				else
 					e = lathe_graph_add_input(g, name, ty, NULL);
 				break;

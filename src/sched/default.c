@@ -780,8 +780,9 @@ lathe_err lathe_sched_default(lathe_tir_func *f, const lathe_target *t)
 	if (!f || !t)
 		return lathe_error(LATHE_EINVAL, "default schedule: no function or target");
 	lathe_tir_simplify(f);
-	/* Hand-scheduled functions keep their schedule. */
-	if (f->sched_class == LATHE_SCHED_NONE || already_scheduled(f->body))
+	/* Hand-scheduled (or already tensorized) functions keep their schedule. */
+	if (f->sched_class == LATHE_SCHED_NONE || already_scheduled(f->body) ||
+	    sched_stmt_has_call(f->body))
 		return NULL;
 	lathe_target tt = *t;
 	if (tt.vector_bytes < 16)
@@ -789,6 +790,8 @@ lathe_err lathe_sched_default(lathe_tir_func *f, const lathe_target *t)
 	dctx c = {f, &tt, f->sched_class};
 	sched_snap snap;
 	sched_snap_take(f, &snap);
+	if (tt.ukernels)
+		sched_tensorize(f, &tt);
 	if (c.cls == LATHE_SCHED_SOFTMAX_NORM)
 		schedule_rows(&c);
 	/* The top-level nests, by their outermost variable (statements are
@@ -796,7 +799,7 @@ lathe_err lathe_sched_default(lathe_tir_func *f, const lathe_target *t)
 	LATHE_VEC(lathe_tir_var *) tops = {0};
 	for (int k = 0; k < f->body->n; k++) {
 		lathe_tir_stmt *s = f->body->stmts[k];
-		if (s->kind == LATHE_TIR_S_FOR && !already_scheduled(s))
+		if (s->kind == LATHE_TIR_S_FOR && !already_scheduled(s) && !sched_stmt_has_call(s))
 			lathe_vec_push(&tops, s->var);
 	}
 	for (size_t i = 0; i < tops.len; i++)

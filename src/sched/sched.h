@@ -40,13 +40,20 @@ typedef struct lathe_target {
 	/* Nests with fewer innermost iterations stay serial (0: 16384, where
 	 * starting threads starts to pay off). */
 	int64_t min_parallel;
+	/* Matrix products and convolutions become calls of the runtime's
+	 * micro-kernels (src/sched/tensorize.c).  Their sums come out in
+	 * another order (and with fused multiply-adds), equal to rounding but
+	 * not bit for bit, so this is the one step that needs asking for:
+	 * lathe_target_host sets it, a zeroed target does not. */
+	bool ukernels;
 } lathe_target;
 
 /* The machine lathe runs on: vector width from cpuid (AVX-512F: 64, AVX2:
  * 32, otherwise 16) and the number of online CPUs. */
 void lathe_target_host(lathe_target *out);
 /* "host", "generic" (16 bytes), "sse" (16), "avx2" (32), "avx512" (64),
- * optionally followed by ",threads=N"; threads default to the host's. */
+ * optionally followed by ",threads=N" and ",ukernels=0|1"; threads default
+ * to the host's, micro-kernels to on. */
 lathe_err lathe_target_parse(const char *spec, lathe_target *out);
 
 /* ---- loop primitives ------------------------------------------------------- */

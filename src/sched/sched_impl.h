@@ -285,4 +285,13 @@ bool sched_has_pad_read(lathe_tir_func *f, lathe_tir_stmt *s, lathe_tir_buf *b);
 /* Number of elements of a buffer (saturating). */
 int64_t sched_numel(const lathe_tir_buf *b);
 
+/* ---- tensorize (tensorize.c) ----------------------------------------------- */
+
+/* Replaces each top-level nest of f (class matmul, conv or depthwise conv)
+ * that computes exactly a matrix product or convolution by a call of the
+ * runtime's micro-kernel; nests that do not match stay as they are. */
+void sched_tensorize(lathe_tir_func *f, const lathe_target *t);
+/* True if s contains a call statement. */
+bool sched_stmt_has_call(lathe_tir_stmt *s);
+
 #endif

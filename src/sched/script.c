@@ -3,7 +3,7 @@
  *     split(i0, 4); vectorize(i0_i)      # or // comments
  *     tile(i, j, 4, 16)
  *     cache_read(in0, root)              # root: before the first reader
- *     default(matmul, 32, 4)             # class, vector bytes, threads
+ *     default(matmul, 32, 4)             # class, vector bytes, threads[, ukernels]
  *     simplify()
  *
  * Commands are separated by `;` or newlines; arguments name loops (by
@@ -235,7 +235,8 @@ static lathe_err run_cmd(const lexer *L, lathe_tir_func *f, const cmd *c)
 		return NULL;
 	}
 	if (!strcmp(n, "default")) {
-		LATHE_TRY(want_args(L, c, 0, 3, "default([class[, vector_bytes[, threads]]])"));
+		LATHE_TRY(want_args(L, c, 0, 4,
+				    "default([class[, vector_bytes[, threads[, ukernels]]]])"));
 		lathe_target t = {.vector_bytes = 16, .threads = 1};
 		if (c->nargs >= 1) {
 			int cls = a[0].is_int ? -1 : lathe_sched_class_parse(a[0].name);
@@ -258,6 +259,14 @@ static lathe_err run_cmd(const lexer *L, lathe_tir_func *f, const cmd *c)
 				return lathe_error(LATHE_EINVAL, "%s:%d:%d: threads must be 1 to 1024",
 						   L->file, a[2].line, a[2].col);
 			t.threads = (int)k[1];
+		}
+		if (c->nargs >= 4) { /* 1: tensorize into micro-kernel calls */
+			int64_t u = -1;
+			LATHE_TRY(get_int(L, &a[3], &u));
+			if (u != 0 && u != 1)
+				return lathe_error(LATHE_EINVAL, "%s:%d:%d: ukernels must be 0 or 1",
+						   L->file, a[3].line, a[3].col);
+			t.ukernels = u == 1;
 		}
 		return lathe_error_wrap(lathe_sched_default(f, &t), "%s:%d:%d", L->file, c->line, c->col);
 	}

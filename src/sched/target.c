@@ -31,6 +31,7 @@ void lathe_target_host(lathe_target *out)
 #endif
 	out->threads = host_threads();
 	out->min_parallel = 0;
+	out->ukernels = true;
 }
 
 lathe_err lathe_target_parse(const char *spec, lathe_target *out)
@@ -65,9 +66,12 @@ lathe_err lathe_target_parse(const char *spec, lathe_target *out)
 		char extra;
 		if (sscanf(buf, "threads=%d%c", &v, &extra) == 1 && v >= 1 && v <= 1024)
 			t.threads = v;
+		else if (sscanf(buf, "ukernels=%d%c", &v, &extra) == 1 && (v == 0 || v == 1))
+			t.ukernels = v;
 		else
 			return lathe_error(LATHE_EINVAL,
-					   "bad target option '%s' (expected threads=N, N from 1 to 1024)",
+					   "bad target option '%s' (expected threads=N, N from 1 to 1024, "
+					   "or ukernels=0|1)",
 					   buf);
 	}
 	*out = t;
