@@ -29,6 +29,7 @@
  *           the compiler runs it on constant weights at compile time.
  *   dwconv  depthwise 2-D convolution (one filter per channel) with the
  *           same epilogues.
+ *   maxpool 2-D max pooling over windows of the same geometry.
  *
  * The file is self-contained (stdint only) so that it can be pasted into
  * generated code ahead of the kernels' sources: LATHE_RT_UK_API is then
@@ -106,18 +107,29 @@ enum {
  * ints: CODE, S1, S2.  Tensor operands are the next pointer argument:
  * ADD_M t = t + v[m*S1], ADD_N t = t + v[n*S1], ADD_MN t = t + v[m*S1 +
  * n*S2] (MUL_* alike); MAX_T t = max(t, v[m*S1 + n*S2]), MAX_TR the same
- * with v first (MIN_* alike).  Scalar operands are fp[S1]; for MAX_S and
- * MIN_S, S2 is 1 when the scalar is the operator's first operand.  The
- * order of max's and min's operands decides the sign of a zero result;
- * both return NaN when either operand is NaN, as the loop IR's do. */
+ * with v first (MIN_*, SUB_*, DIV_* alike: SUB_T t - v, SUB_TR v - t).
+ * Scalar operands are fp[S1]; for MAX_S, MIN_S, SUB_S and DIV_S, S2 is 1
+ * when the scalar is the operator's first operand.  SAVE keeps t aside;
+ * SAVED applies operator S1 (LATHE_UK_OP_ADD ... DIV) to t and the kept
+ * value (first when S2 is 1).  ERF is t = erf(t).  The order of max's and
+ * min's operands decides the sign of a zero result; both return NaN when
+ * either operand is NaN, as the loop IR's do. */
 enum {
 	LATHE_UK_EPI_ADD_M = 1, LATHE_UK_EPI_ADD_N, LATHE_UK_EPI_ADD_MN,
 	LATHE_UK_EPI_MUL_M, LATHE_UK_EPI_MUL_N, LATHE_UK_EPI_MUL_MN,
 	LATHE_UK_EPI_ADD_S, LATHE_UK_EPI_MUL_S, LATHE_UK_EPI_MAX_S, LATHE_UK_EPI_MIN_S,
 	LATHE_UK_EPI_MAX_T, LATHE_UK_EPI_MAX_TR, LATHE_UK_EPI_MIN_T, LATHE_UK_EPI_MIN_TR,
+	LATHE_UK_EPI_SUB_S, LATHE_UK_EPI_DIV_S,
+	LATHE_UK_EPI_SUB_T, LATHE_UK_EPI_SUB_TR, LATHE_UK_EPI_DIV_T, LATHE_UK_EPI_DIV_TR,
+	LATHE_UK_EPI_SAVE, LATHE_UK_EPI_SAVED, LATHE_UK_EPI_ERF,
 	LATHE_UK_EPI_CODES
 };
-enum { LATHE_UK_EPI_INTS = 3, LATHE_UK_EPI_MAX = 8 };
+enum { LATHE_UK_EPI_INTS = 3, LATHE_UK_EPI_MAX = 12 };
+/* Operators of SAVED, and of the parsed form below. */
+enum {
+	LATHE_UK_OP_ADD, LATHE_UK_OP_MUL, LATHE_UK_OP_MAX, LATHE_UK_OP_MIN, LATHE_UK_OP_SUB,
+	LATHE_UK_OP_DIV, LATHE_UK_OP_ERF, LATHE_UK_OP_SAVE
+};
 
 /* ---- pack -----------------------------------------------------------------------
  * Pointers: src, dst.  SIDE 0 packs an A (rows m of M, panels of R = MR
@@ -147,13 +159,21 @@ enum {
 	LATHE_UK_D_FIXED
 };
 
-/* The kernel of that name ("sgemm", "pack", "dwconv"), or NULL; with
+/* ---- maxpool ----------------------------------------------------------------------
+ * dwconv's integer parameters (WSC is not used); pointers X, Y, then
+ * epilogue operands.  Y[c*YSC + oh*OW + ow] = epilogue(m) where m starts
+ * at -inf and becomes max(m, X[c*XSC + h*XSH + w]) for each (kh, kw) in
+ * order whose (h, w) (as for dwconv) is inside the image; max as the loop
+ * IR's: NaN if either operand is. */
+
+/* The kernel of that name ("sgemm", "pack", "dwconv", "maxpool"), or NULL; with
  * out_dtype (may be NULL), the element type its pointers must have. */
 LATHE_RT_UK_API lathe_rt_uk_fn lathe_rt_uk_find(const char *name, int32_t *out_dtype);
 
 LATHE_RT_UK_API int lathe_rt_uk_sgemm(const lathe_rt_uk_args *a);
 LATHE_RT_UK_API int lathe_rt_uk_pack(const lathe_rt_uk_args *a);
 LATHE_RT_UK_API int lathe_rt_uk_dwconv(const lathe_rt_uk_args *a);
+LATHE_RT_UK_API int lathe_rt_uk_maxpool(const lathe_rt_uk_args *a);
 
 /* The register tile (MR rows, NR columns) for vectors of vector_bytes
  * (16, 32, 64): the shape the CPU's fastest kernel computes. */
@@ -166,15 +186,15 @@ LATHE_RT_UK_API int64_t lathe_rt_uk_sgemm_scratch(const int64_t *ip, int nip);
 
 /* A parsed epilogue, normalized: operation e is t = op(t, x) (op(x, t)
  * when rev), x = v[m*sm + n*sn] for a tensor operand (checked against its
- * avail), else f. */
-enum { LATHE_UK_OP_ADD, LATHE_UK_OP_MUL, LATHE_UK_OP_MAX, LATHE_UK_OP_MIN };
+ * avail), the kept value when saved, else f; ERF and SAVE take no x. */
 typedef struct lathe_rt_uk_epi {
 	int n;
-	uint8_t op[LATHE_UK_EPI_MAX], rev[LATHE_UK_EPI_MAX];
+	uint8_t op[LATHE_UK_EPI_MAX], rev[LATHE_UK_EPI_MAX], saved[LATHE_UK_EPI_MAX];
 	const float *v[LATHE_UK_EPI_MAX];
 	int64_t sm[LATHE_UK_EPI_MAX], sn[LATHE_UK_EPI_MAX];
 	float f[LATHE_UK_EPI_MAX];
-	int unit; /* every tensor operand has sn 0 or 1 */
+	int unit;   /* every tensor operand has sn 0 or 1 */
+	int simple; /* only add, mul, max and min of tensors and scalars */
 	/* this CPU's function for a block of rows (lathe_rt_uk_epi_rows calls it) */
 	void (*rows)(const struct lathe_rt_uk_epi *ep, float *c, int64_t ldc, int64_t nrows,
 		     int64_t n, int64_t m0, int64_t n0);
@@ -210,6 +230,47 @@ LATHE_RT_UK_API lathe_rt_uk_copy_fn lathe_rt_uk_copy_kernel(void);
 LATHE_RT_UK_API void (*lathe_rt_uk_epi_rows_kernel(void))(const struct lathe_rt_uk_epi *ep,
 							    float *c, int64_t ldc, int64_t nrows,
 							    int64_t n, int64_t m0, int64_t n0);
+
+/* y[j] = sum over taps t < ntap, in order, of w[t] * row[t][off[t] + j]
+ * for j < n, where tap t counts only for lo[t] <= j < hi[t] (row[t] is
+ * read nowhere else): depthwise convolution's rows.  With ep (whose
+ * operands must not depend on n), each sum gets ep's row m before it is
+ * stored. */
+typedef void (*lathe_rt_uk_taps_fn)(float *y, int64_t n, const float *const *row,
+				    const int64_t *off, const float *w, const int64_t *lo,
+				    const int64_t *hi, int ntap, const struct lathe_rt_uk_epi *ep,
+				    int64_t m);
+LATHE_RT_UK_API lathe_rt_uk_taps_fn lathe_rt_uk_taps_kernel(void);
+/* y[j] = sum over taps t < ntap, in order, of w[t] * src[j + off[t]] for
+ * j < n, where tap t counts only in the lanes of mask[(j/16)*ntap + t]
+ * (bit j%16; src is read nowhere else): depthwise convolution over a
+ * channel's flat run of outputs.  ep as for the taps kernel.  NULL where
+ * the CPU has no such kernel (it needs masked loads). */
+typedef void (*lathe_rt_uk_dwflat_fn)(float *y, int64_t n, const float *src, const int64_t *off,
+				      const float *w, int ntap, const uint16_t *mask,
+				      const struct lathe_rt_uk_epi *ep, int64_t m);
+LATHE_RT_UK_API lathe_rt_uk_dwflat_fn lathe_rt_uk_dwflat_kernel(void);
+/* The same for three columns of taps, stride 1 and padding 1 across:
+ * y[j] = sum over kh < KH and kw < 3, in that order, of w[3*kh + kw] *
+ * src[j + roff[kh] + kw - 1], where src[i] counts only for 0 <= i < nin
+ * and, for output j in column c = j mod W, tap kw = 0 (2) only in the lanes
+ * of the mask colm[c] (colm[2*W + c]) of the vector that starts there.  One load per row of
+ * taps and vector, the two neighbours by shifts: depthwise convolution's
+ * commonest case, where loads bound the flat kernel. */
+typedef void (*lathe_rt_uk_dw3_fn)(float *y, int64_t n, const float *src, int64_t nin,
+				   const int64_t *roff, int KH, const float *w, int64_t W,
+				   const uint16_t *colm, const struct lathe_rt_uk_epi *ep, int64_t m);
+LATHE_RT_UK_API lathe_rt_uk_dw3_fn lathe_rt_uk_dw3_kernel(void);
+/* y[ow] for ow < OW: the max (the loop IR's: NaN if either is), over the
+ * rows r < nrows in order and kw < nkw in order, of rows[r][ow*SW + off[kw]]
+ * where that column is inside [0, W); -inf when none is.  NULL where the
+ * CPU has no such kernel. */
+typedef void (*lathe_rt_uk_maxrow_fn)(float *y, int64_t OW, const float *const *rows, int nrows,
+				      const int64_t *off, int nkw, int64_t SW, int64_t W);
+LATHE_RT_UK_API lathe_rt_uk_maxrow_fn lathe_rt_uk_maxrow_kernel(void);
+/* even[i] = src[2i], odd[i] = src[2i + 1] for 2i (2i + 1) < n. */
+typedef void (*lathe_rt_uk_deint_fn)(float *even, float *odd, const float *src, int64_t n);
+LATHE_RT_UK_API lathe_rt_uk_deint_fn lathe_rt_uk_deint_kernel(void);
 
 /* Reads nepi operations from a->ip[at..], their tensors from a->ptr[p0..],
  * for rows M and columns N; 0, or 1 with a->err set. */

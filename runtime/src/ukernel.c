@@ -29,6 +29,13 @@
 
 #include "lathe_rt_ukernel.h"
 
+#if defined(__SSE__) || defined(__x86_64__)
+#include <xmmintrin.h>
+#define UK_SSE 1
+#else
+#define UK_SSE 0
+#endif
+
 typedef void (*uk_task_fn)(void *ctx, int64_t begin, int64_t end);
 typedef void (*uk_pfor_fn)(lathe_rt_pool *p, int64_t n, uk_task_fn fn, void *ctx);
 
@@ -93,41 +100,74 @@ LATHE_RT_UK_API int lathe_rt_uk_epi_parse(const lathe_rt_uk_args *a, int at, int
 			       (long long)(at + nepi * LATHE_UK_EPI_INTS));
 	memset(ep, 0, sizeof *ep);
 	ep->n = (int)nepi;
-	ep->unit = 1;
+	ep->unit = ep->simple = 1;
 	ep->rows = lathe_rt_uk_epi_rows_kernel();
-	int p = p0;
+	int p = p0, saved = 0;
 	for (int i = 0; i < ep->n; i++) {
 		const int64_t *q = a->ip + at + i * LATHE_UK_EPI_INTS;
 		int64_t code = q[0];
-		if (code < 1 || code >= LATHE_UK_EPI_CODES)
-			return uk_fail(a, "epilogue %d: unknown operation %lld", i, (long long)code);
-		if (code >= LATHE_UK_EPI_ADD_S && code <= LATHE_UK_EPI_MIN_S) {
+		int tensor = 0;
+		switch (code) {
+		case LATHE_UK_EPI_ADD_S: case LATHE_UK_EPI_MUL_S: case LATHE_UK_EPI_MAX_S:
+		case LATHE_UK_EPI_MIN_S: case LATHE_UK_EPI_SUB_S: case LATHE_UK_EPI_DIV_S:
 			if (q[1] < 0 || q[1] >= a->nfp)
 				return uk_fail(a, "epilogue %d: float parameter %lld of %d", i,
 					       (long long)q[1], a->nfp);
 			ep->op[i] = code == LATHE_UK_EPI_ADD_S ? LATHE_UK_OP_ADD
 				    : code == LATHE_UK_EPI_MUL_S ? LATHE_UK_OP_MUL
-				    : code == LATHE_UK_EPI_MAX_S ? LATHE_UK_OP_MAX : LATHE_UK_OP_MIN;
+				    : code == LATHE_UK_EPI_MAX_S ? LATHE_UK_OP_MAX
+				    : code == LATHE_UK_EPI_MIN_S ? LATHE_UK_OP_MIN
+				    : code == LATHE_UK_EPI_SUB_S ? LATHE_UK_OP_SUB : LATHE_UK_OP_DIV;
 			ep->rev[i] = q[2] != 0;
 			ep->f[i] = (float)a->fp[q[1]];
-			continue;
-		}
-		switch (code) {
+			break;
 		case LATHE_UK_EPI_ADD_M: case LATHE_UK_EPI_MUL_M:
+			ep->op[i] = code == LATHE_UK_EPI_ADD_M ? LATHE_UK_OP_ADD : LATHE_UK_OP_MUL;
 			ep->sm[i] = q[1];
+			tensor = 1;
 			break;
 		case LATHE_UK_EPI_ADD_N: case LATHE_UK_EPI_MUL_N:
+			ep->op[i] = code == LATHE_UK_EPI_ADD_N ? LATHE_UK_OP_ADD : LATHE_UK_OP_MUL;
 			ep->sn[i] = q[1];
+			tensor = 1;
 			break;
-		default:
+		case LATHE_UK_EPI_ADD_MN: case LATHE_UK_EPI_MUL_MN: case LATHE_UK_EPI_MAX_T:
+		case LATHE_UK_EPI_MAX_TR: case LATHE_UK_EPI_MIN_T: case LATHE_UK_EPI_MIN_TR:
+		case LATHE_UK_EPI_SUB_T: case LATHE_UK_EPI_SUB_TR: case LATHE_UK_EPI_DIV_T:
+		case LATHE_UK_EPI_DIV_TR:
+			ep->op[i] = code == LATHE_UK_EPI_ADD_MN ? LATHE_UK_OP_ADD
+				    : code == LATHE_UK_EPI_MUL_MN ? LATHE_UK_OP_MUL
+				    : code <= LATHE_UK_EPI_MAX_TR ? LATHE_UK_OP_MAX
+				    : code <= LATHE_UK_EPI_MIN_TR ? LATHE_UK_OP_MIN
+				    : code <= LATHE_UK_EPI_SUB_TR ? LATHE_UK_OP_SUB : LATHE_UK_OP_DIV;
+			ep->rev[i] = code == LATHE_UK_EPI_MAX_TR || code == LATHE_UK_EPI_MIN_TR ||
+				     code == LATHE_UK_EPI_SUB_TR || code == LATHE_UK_EPI_DIV_TR;
 			ep->sm[i] = q[1];
 			ep->sn[i] = q[2];
+			tensor = 1;
 			break;
+		case LATHE_UK_EPI_SAVE:
+			ep->op[i] = LATHE_UK_OP_SAVE;
+			saved = 1;
+			break;
+		case LATHE_UK_EPI_SAVED:
+			if (!saved || q[1] < LATHE_UK_OP_ADD || q[1] > LATHE_UK_OP_DIV)
+				return uk_fail(a, "epilogue %d: nothing kept, or operator %lld", i,
+					       (long long)q[1]);
+			ep->op[i] = (uint8_t)q[1];
+			ep->rev[i] = q[2] != 0;
+			ep->saved[i] = 1;
+			break;
+		case LATHE_UK_EPI_ERF:
+			ep->op[i] = LATHE_UK_OP_ERF;
+			break;
+		default:
+			return uk_fail(a, "epilogue %d: unknown operation %lld", i, (long long)code);
 		}
-		ep->op[i] = code <= LATHE_UK_EPI_ADD_MN ? LATHE_UK_OP_ADD
-			    : code <= LATHE_UK_EPI_MUL_MN ? LATHE_UK_OP_MUL
-			    : code <= LATHE_UK_EPI_MAX_TR ? LATHE_UK_OP_MAX : LATHE_UK_OP_MIN;
-		ep->rev[i] = code == LATHE_UK_EPI_MAX_TR || code == LATHE_UK_EPI_MIN_TR;
+		if (ep->op[i] > LATHE_UK_OP_MIN || ep->saved[i])
+			ep->simple = 0;
+		if (!tensor)
+			continue;
 		if (ep->sn[i] != 0 && ep->sn[i] != 1)
 			ep->unit = 0;
 		if (p >= a->nptr)
@@ -152,23 +192,28 @@ static inline float uk_min(float x, float y)
 	return isnan(x) || isnan(y) ? NAN : (y < x ? y : x);
 }
 
-/* One row in plain loops. */
+/* One row in plain loops: each operation exactly as the loop IR computes
+ * it (erf in double, rounded). */
 static void uk_epi_row(const uk_epi *ep, float *r, int64_t n, int64_t m, int64_t n0)
 {
-	for (int i = 0; i < ep->n; i++) {
-		const float *v = ep->v[i] ? ep->v[i] + m * ep->sm[i] : NULL;
-		int64_t sn = ep->sn[i];
-		int rev = ep->rev[i];
-		for (int64_t j = 0; j < n; j++) {
-			float x = v ? v[(n0 + j) * sn] : ep->f[i], t = r[j];
+	for (int64_t j = 0; j < n; j++) {
+		float t = r[j], kept = 0;
+		for (int i = 0; i < ep->n; i++) {
+			float x = ep->saved[i] ? kept : ep->v[i] ? ep->v[i][m * ep->sm[i] + (n0 + j) * ep->sn[i]]
+							   : ep->f[i];
+			float a = ep->rev[i] ? x : t, b = ep->rev[i] ? t : x;
 			switch (ep->op[i]) {
-			case LATHE_UK_OP_ADD: t = t + x; break;
-			case LATHE_UK_OP_MUL: t = t * x; break;
-			case LATHE_UK_OP_MAX: t = rev ? uk_max(x, t) : uk_max(t, x); break;
-			default: t = rev ? uk_min(x, t) : uk_min(t, x); break;
+			case LATHE_UK_OP_ADD: t = a + b; break;
+			case LATHE_UK_OP_MUL: t = a * b; break;
+			case LATHE_UK_OP_MAX: t = uk_max(a, b); break;
+			case LATHE_UK_OP_MIN: t = uk_min(a, b); break;
+			case LATHE_UK_OP_SUB: t = a - b; break;
+			case LATHE_UK_OP_DIV: t = a / b; break;
+			case LATHE_UK_OP_ERF: t = (float)erf((double)t); break;
+			default: kept = t; break;
 			}
-			r[j] = t;
 		}
+		r[j] = t;
 	}
 }
 
@@ -181,6 +226,63 @@ LATHE_RT_UK_API void lathe_rt_uk_epi_rows(const uk_epi *ep, float *c, int64_t ld
 	}
 	for (int64_t i = 0; i < nrows; i++)
 		uk_epi_row(ep, c + i * ldc, n, m0 + i, n0);
+}
+
+/* ---- packing ------------------------------------------------------------------ */
+
+static int64_t uk_kc(int64_t K);
+
+/* Packs rows (or columns) mn < MN of an operand, element (mn, k) at
+ * src[mn*smn + k0*sk[0] + k1*sk[1] + k2*sk[2]], into panels of R: block by
+ * block of K (uk_kc), panel by panel within, zeros past MN.  The layout
+ * of lathe_rt_uk_pack, which sgemm reads in order. */
+static void uk_pack_panels(float *dst, const float *src, int64_t MN, int64_t R, int64_t smn,
+			   const int64_t *ke, const int64_t *sk)
+{
+	int64_t K = ke[0] * ke[1] * ke[2], KC = uk_kc(K), np = uk_ceil(MN, R);
+	/* k contiguous in src: 4 x 4 blocks transposed in registers. */
+	int linear = (ke[2] == 1 || sk[2] == 1) && (ke[1] == 1 || sk[1] == ke[2]) &&
+		     (ke[0] == 1 || sk[0] == ke[1] * ke[2]);
+	for (int64_t pc = 0; pc < K; pc += KC) {
+		int64_t kc = K - pc < KC ? K - pc : KC;
+		for (int64_t p = 0; p < np; p++) {
+			float *d = dst + pc * np * R + p * kc * R;
+			int64_t rows = MN - p * R < R ? MN - p * R : R, i0 = 0;
+#if UK_SSE
+			if (linear) {
+				for (; i0 + 4 <= rows; i0 += 4) {
+					const float *s0 = src + (p * R + i0) * smn + pc;
+					int64_t k = 0;
+					for (; k + 4 <= kc; k += 4) {
+						__m128 r0 = _mm_loadu_ps(s0 + k), r1 = _mm_loadu_ps(s0 + smn + k);
+						__m128 r2 = _mm_loadu_ps(s0 + 2 * smn + k);
+						__m128 r3 = _mm_loadu_ps(s0 + 3 * smn + k);
+						_MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+						_mm_storeu_ps(d + k * R + i0, r0);
+						_mm_storeu_ps(d + (k + 1) * R + i0, r1);
+						_mm_storeu_ps(d + (k + 2) * R + i0, r2);
+						_mm_storeu_ps(d + (k + 3) * R + i0, r3);
+					}
+					for (; k < kc; k++)
+						for (int64_t i = 0; i < 4; i++)
+							d[k * R + i0 + i] = s0[i * smn + k];
+				}
+			}
+#endif
+			int64_t k2 = pc % ke[2], k1 = (pc / ke[2]) % ke[1], k0 = pc / (ke[2] * ke[1]);
+			for (int64_t k = 0; k < kc; k++) {
+				const float *sp = src + k0 * sk[0] + k1 * sk[1] + k2 * sk[2];
+				float *dk = d + k * R;
+				for (int64_t i = i0; i < R; i++)
+					dk[i] = i < rows ? sp[(p * R + i) * smn] : 0;
+				if (++k2 == ke[2]) {
+					k2 = 0;
+					if (++k1 == ke[1])
+						k1 = 0, k0++;
+				}
+			}
+		}
+	}
 }
 
 /* ---- sgemm: parameters ------------------------------------------------------------ */
@@ -205,18 +307,23 @@ typedef struct uk_gemm {
 	/* direct convolution: padded input [nch][Hp][Wp], outputs over the
 	 * padded width (n' = oh*Wp + ow, NP of them in panels); planes of
 	 * [Hp][Wp] per channel and phase (h mod dsh, w mod sw) */
-	int64_t nch, dsh, Hp, Wp, xpad, NP;
+	int64_t nch, dsh, Hp, Wp, xpad, NP, cq[3]; /* cq: the channel step of each K loop */
+	int ep_nfree; /* no operand of the epilogue depends on the column */
 	const float *A, *B;
+	const float *apk; /* A packed: the caller's, or ours */
 	float *C, *scratch;
 	uk_epi ep;
 	int64_t KC, MC, NC, ablk, bblk, slot; /* blocking; scratch floats per block and slot */
 	int64_t mchunk;                       /* rows of C one task covers */
 	int64_t shared;                       /* scratch floats before the slots */
-	int64_t off_boff, off_xp, off_cacc;   /* where in it: offsets, padded input, sums */
+	int64_t off_apack, off_boff, off_xp, off_cacc; /* where in it: packed A, offsets, padded
+						      * input, sums */
 	float *xp, *cacc;
 	const int64_t *boff;
 	lathe_rt_uk_tile_fn tile;
 	lathe_rt_uk_copy_fn copy;
+	lathe_rt_uk_deint_fn deint;
+	int64_t off_tmp; /* an input row split in halves (stride 2) */
 } uk_gemm;
 
 static int64_t uk_round16(int64_t n)
@@ -250,8 +357,11 @@ static void uk_block(uk_gemm *g)
 		int ok = 1;
 		int64_t dh = 0, dw = 0, ch = 0;
 		for (int i = 0; i < 3; i++) {
-			ok &= g->cc[i] % hw == 0;
-			ch += (g->k[i] - 1) * (g->cc[i] / hw);
+			/* both below 2^31: no overflow */
+			int64_t e = g->cc[i] * g->sc;
+			ok &= e % hw == 0;
+			g->cq[i] = e / hw;
+			ch += (g->k[i] - 1) * g->cq[i];
 			dh += (g->k[i] - 1) * g->ch[i];
 			dw += (g->k[i] - 1) * g->cw[i];
 		}
@@ -300,7 +410,7 @@ static void uk_block(uk_gemm *g)
 		g->mchunk = g->MR;
 	if (g->MC > g->mchunk)
 		g->MC = g->mchunk;
-	g->ablk = g->afmt == LATHE_UK_FMT_PACKED ? 0 : uk_round16(g->MC * g->KC);
+	g->ablk = 0; /* a strided A is packed once, into the shared part */
 	g->bblk = g->bmode == BM_PACKED || g->bmode == BM_DIRECT ? 0
 		  : g->bmode == BM_ROWS ? uk_round16(g->KC * g->NR)
 					: uk_round16(g->KC * g->NC);
@@ -308,9 +418,11 @@ static void uk_block(uk_gemm *g)
 	/* Shared: B's row offsets (int64, two floats each), the padded input,
 	 * the sums of a direct convolution between K blocks. */
 	int rows = g->bmode == BM_ROWS || g->bmode == BM_DIRECT;
-	g->off_boff = 0;
-	g->off_xp = rows ? uk_round16(2 * g->K) : 0;
-	g->off_cacc = g->off_xp + (g->bmode == BM_DIRECT ? uk_round16(g->xpad) : 0);
+	g->off_apack = 0;
+	g->off_boff = g->afmt == LATHE_UK_FMT_PACKED ? 0 : uk_round16(uk_ceil(g->M, g->MR) * g->MR * g->K);
+	g->off_xp = g->off_boff + (rows ? uk_round16(2 * g->K) : 0);
+	g->off_tmp = g->off_xp + (g->bmode == BM_DIRECT ? uk_round16(g->xpad) : 0);
+	g->off_cacc = g->off_tmp + (g->bmode == BM_DIRECT && g->sw == 2 ? uk_round16(g->W + 2) : 0);
 	g->shared = g->off_cacc + (g->bmode == BM_DIRECT && nk > 1
 				   ? uk_round16(g->M * uk_ceil(g->NP, g->NR) * g->NR) : 0);
 }
@@ -370,7 +482,8 @@ static int uk_gemm_ints(const lathe_rt_uk_args *a, const int64_t *ip, int nip, u
 	if (g->bfmt == LATHE_UK_FMT_IM2COL) {
 		if (g->OW < 1 || g->N % g->OW || g->H < 0 || g->W < 0 || g->H >= lim || g->W >= lim ||
 		    g->sh < 0 || g->sw < 0 || g->sh >= lim || g->sw >= lim || g->h0 <= -lim ||
-		    g->h0 >= lim || g->w0 <= -lim || g->w0 >= lim)
+		    g->h0 >= lim || g->w0 <= -lim || g->w0 >= lim || g->sc < 0 || g->sc >= lim ||
+		    g->shs < 0 || g->shs >= lim || g->sws < 0 || g->sws >= lim)
 			return uk_fail(a, "sgemm: bad convolution geometry");
 		for (int i = 0; i < 3; i++)
 			if (g->cc[i] < 0 || g->ch[i] < 0 || g->cw[i] < 0 || g->cc[i] >= lim ||
@@ -459,29 +572,6 @@ static void uk_koffsets(const uk_gemm *g, const int64_t *s, int64_t kb, int64_t 
 			k2 = 0;
 			if (++k1 == g->k[1])
 				k1 = 0, k0++;
-		}
-	}
-}
-
-/* Rows [m0, m0+mlen) of a strided A, K block [pc, pc+kc), into panels of MR. */
-static void uk_pack_a(const uk_gemm *g, float *dst, int64_t m0, int64_t mlen, int64_t pc,
-		      int64_t kc)
-{
-	int64_t off[KC_MAX];
-	uk_koffsets(g, g->ak, pc, kc, off);
-	int64_t MR = g->MR;
-	for (int64_t p = 0; p < mlen; p += MR) {
-		float *d = dst + (p / MR) * kc * MR;
-		int64_t rows = mlen - p < MR ? mlen - p : MR;
-		for (int64_t i = 0; i < MR; i++) {
-			if (i >= rows) {
-				for (int64_t k = 0; k < kc; k++)
-					d[k * MR + i] = 0;
-				continue;
-			}
-			const float *src = g->A + (m0 + p + i) * g->ars;
-			for (int64_t k = 0; k < kc; k++)
-				d[k * MR + i] = src[off[k]];
 		}
 	}
 }
@@ -576,10 +666,54 @@ static void uk_tile(const uk_gemm *g, int64_t kc, const float *a, const float *b
 				     m0, n0);
 }
 
+/* A tile of padded columns whose epilogue reads tensors by column: their
+ * values are gathered into tiles of the same shape (zeros in the padding
+ * columns) so that the tile kernel applies it in registers; 0 when done,
+ * 1 when there are too many such operands (the caller's runs get it). */
+static int uk_direct_epi_tile(const uk_gemm *g, int64_t kc, const float *a, const float *b,
+			      const int64_t *boff, float *t, int m, int64_t m0, int64_t pc,
+			      const int64_t *rj, const int64_t *rn, const int64_t *rlen, int nrun)
+{
+	enum { NOPS = 2 };
+	float ob[NOPS][MAX_R * MAX_R] __attribute__((aligned(64)));
+	int64_t NR = g->NR;
+	uk_epi e = g->ep;
+	int k = 0;
+	for (int i = 0; i < e.n; i++) {
+		if (!e.v[i])
+			continue;
+		if (!e.sn[i]) { /* by row: the tile's rows start at 0 */
+			e.v[i] += m0 * e.sm[i];
+			continue;
+		}
+		if (k == NOPS)
+			return 1;
+		float *o = ob[k++];
+		memset(o, 0, sizeof(float) * (size_t)(m * NR));
+		for (int r = 0; r < nrun; r++)
+			for (int64_t row = 0; row < m; row++) {
+				const float *src = e.v[i] + (m0 + row) * e.sm[i] + rn[r] * e.sn[i];
+				float *dst = o + row * NR + rj[r];
+				if (e.sn[i] == 1)
+					memcpy(dst, src, sizeof(float) * (size_t)rlen[r]);
+				else
+					for (int64_t q = 0; q < rlen[r]; q++)
+						dst[q] = src[q * e.sn[i]];
+			}
+		e.v[i] = o;
+		e.sm[i] = NR;
+		e.sn[i] = 1;
+	}
+	e.unit = 1;
+	uk_tile(g, kc, a, b, boff, t, NR, m, (int)NR, pc > 0, &e, 0, 0);
+	return 0;
+}
+
 /* A direct convolution's tile over padded columns [n0', n0'+NR): sums of
  * this K block (plus the earlier ones, kept in cacc), then, after the last
- * block, the valid columns copied to C (the task applies the epilogue to
- * its whole block afterwards: long rows, not a few columns per tile). */
+ * block, the valid columns to C with the epilogue: in registers where the
+ * tile is one run of C's columns or the epilogue does not depend on the
+ * column, else on each run copied. */
 static void uk_direct_tile(const uk_gemm *g, int64_t kc, const float *a, int64_t pc, int m,
 			   int64_t m0, int64_t np0, int last)
 {
@@ -591,29 +725,56 @@ static void uk_direct_tile(const uk_gemm *g, int64_t kc, const float *a, int64_t
 		uk_tile(g, kc, a, b, boff, acc, ldp, m, (int)NR, pc > 0, NULL, 0, 0);
 		return;
 	}
+	int64_t oh0 = np0 / g->Wp, ow0 = np0 % g->Wp;
+	const uk_epi *ep = g->ep.n ? &g->ep : NULL;
+	if (ow0 + NR <= g->OW) {
+		/* All in one output row, all valid: straight into C. */
+		int64_t n = oh0 * g->OW + ow0;
+		float *c = g->C + m0 * g->ldc + n;
+		if (pc > 0)
+			for (int i = 0; i < m; i++)
+				memcpy(c + i * g->ldc, acc + i * ldp, sizeof(float) * (size_t)NR);
+		uk_tile(g, kc, a, b, boff, c, g->ldc, m, (int)NR, pc > 0, ep, m0, n);
+		return;
+	}
 	float t[MAX_R * MAX_R] __attribute__((aligned(64)));
 	if (pc > 0)
 		for (int i = 0; i < m; i++)
 			memcpy(t + i * NR, acc + i * ldp, sizeof(float) * (size_t)NR);
-	uk_tile(g, kc, a, b, boff, t, NR, m, (int)NR, pc > 0, NULL, 0, 0);
-	/* Runs of valid columns: output row oh, columns ow.. */
+	/* Runs of valid columns: output row oh, columns ow.., at tile column j. */
+	int64_t rj[MAX_R], rn[MAX_R], rlen[MAX_R];
+	int nrun = 0;
 	for (int64_t j = 0; j < NR && np0 + j < g->NP;) {
 		int64_t np = np0 + j, oh = np / g->Wp, ow = np % g->Wp;
 		int64_t run = g->Wp - ow < NR - j ? g->Wp - ow : NR - j;
 		if (np0 + j + run > g->NP)
 			run = g->NP - np0 - j;
 		if (ow < g->OW) {
-			int64_t len = g->OW - ow < run ? g->OW - ow : run, n = oh * g->OW + ow;
-			float *c = g->C + m0 * g->ldc + n;
-			for (int i = 0; i < m; i++)
-				memcpy(c + i * g->ldc, t + i * NR + j, sizeof(float) * (size_t)len);
+			rj[nrun] = j;
+			rn[nrun] = oh * g->OW + ow;
+			rlen[nrun++] = g->OW - ow < run ? g->OW - ow : run;
 		}
 		j += run;
 	}
+	int done = 0; /* the tile with its epilogue */
+	if (ep && !g->ep_nfree)
+		done = !uk_direct_epi_tile(g, kc, a, b, boff, t, m, m0, pc, rj, rn, rlen, nrun);
+	if (done)
+		ep = NULL;
+	else
+		uk_tile(g, kc, a, b, boff, t, NR, m, (int)NR, pc > 0, ep && g->ep_nfree ? ep : NULL,
+			m0, 0);
+	for (int r = 0; r < nrun; r++) {
+		float *c = g->C + m0 * g->ldc + rn[r];
+		for (int i = 0; i < m; i++)
+			memcpy(c + i * g->ldc, t + i * NR + rj[r], sizeof(float) * (size_t)rlen[r]);
+		if (ep && !g->ep_nfree)
+			lathe_rt_uk_epi_rows(ep, c, g->ldc, m, rlen[r], m0, rn[r]);
+	}
 }
 
-static void uk_gemm_k_blocks(const uk_gemm *g, float *ablk, float *bblk, int64_t mbeg,
-			     int64_t mend, int64_t n0, int64_t nlen);
+static void uk_gemm_k_blocks(const uk_gemm *g, float *bblk, int64_t mbeg, int64_t mend,
+			     int64_t n0, int64_t nlen);
 
 /* Task t: columns block t / (row chunks) of NC, row chunk t % (row chunks)
  * of mchunk rows.  B's block is packed once per K block for all the rows. */
@@ -624,21 +785,12 @@ static void uk_gemm_task(const uk_gemm *g, float *slot, int64_t t)
 	int64_t mbeg = (t % nmc) * g->mchunk, n0 = (t / nmc) * g->NC;
 	int64_t mend = g->M - mbeg < g->mchunk ? g->M : mbeg + g->mchunk;
 	int64_t nlen = ncols - n0 < g->NC ? ncols - n0 : g->NC;
-	uk_gemm_k_blocks(g, slot, slot + g->ablk, mbeg, mend, n0, nlen);
-	if (g->bmode == BM_DIRECT && g->ep.n) {
-		/* The valid columns of [n0', n0'+nlen) are one run of C's. */
-		int64_t e = n0 + nlen, ow0 = n0 % g->Wp, ow1 = e % g->Wp;
-		int64_t nf = n0 / g->Wp * g->OW + (ow0 < g->OW ? ow0 : g->OW);
-		int64_t nl = e / g->Wp * g->OW + (ow1 < g->OW ? ow1 : g->OW);
-		if (nl > nf)
-			lathe_rt_uk_epi_rows(&g->ep, g->C + mbeg * g->ldc + nf, g->ldc, mend - mbeg,
-					     nl - nf, mbeg, nf);
-	}
+	uk_gemm_k_blocks(g, slot + g->ablk, mbeg, mend, n0, nlen);
 }
 
 /* The K blocks of a task: rows [mbeg, mend), columns [n0, n0+nlen). */
-static void uk_gemm_k_blocks(const uk_gemm *g, float *ablk, float *bblk, int64_t mbeg,
-			     int64_t mend, int64_t n0, int64_t nlen)
+static void uk_gemm_k_blocks(const uk_gemm *g, float *bblk, int64_t mbeg, int64_t mend,
+			     int64_t n0, int64_t nlen)
 {
 	int64_t MR = g->MR, NR = g->NR;
 	for (int64_t pc = 0; pc < g->K; pc += g->KC) {
@@ -675,17 +827,24 @@ static void uk_gemm_k_blocks(const uk_gemm *g, float *ablk, float *bblk, int64_t
 			int64_t mlen = mend - m0 < g->MC ? mend - m0 : g->MC;
 			const float *ap;
 			int64_t astride;
-			if (g->afmt == LATHE_UK_FMT_PACKED) {
-				ap = g->A + pc * uk_ceil(g->M, MR) * MR + (m0 / MR) * kc * MR;
-				astride = kc * MR;
-			} else {
-				uk_pack_a(g, ablk, m0, mlen, pc, kc);
-				ap = ablk;
-				astride = kc * MR;
-			}
-			for (int64_t jr = 0; jr < nlen; jr += NR) {
+			/* A packed by the caller, or once by uk_gemm_prepare */
+			ap = g->apk + pc * uk_ceil(g->M, MR) * MR + (m0 / MR) * kc * MR;
+			astride = kc * MR;
+			/* Row panels outside: a panel of A stays in L1 while its
+			 * tiles go along the block of B (in L2), and C is written as
+			 * MR streams rather than one per row of the block. */
+			/* Tiles in order: with more than a few column panels, row
+			 * panels outside (a panel of A stays in L1 while its tiles
+			 * go along the block of B, in L2, and C is written as MR
+			 * streams, not one per row of the block); otherwise column
+			 * panels outside (a panel of B stays in L1). */
+			int64_t npr = uk_ceil(mlen, MR), npc = uk_ceil(nlen, NR);
+			int rows_out = npc > 2;
+			for (int64_t t = 0; t < npr * npc; t++) {
+				int64_t ir = (rows_out ? t / npc : t % npr) * MR;
+				int64_t jr = (rows_out ? t % npc : t / npr) * NR;
 				int n = (int)(nlen - jr < NR ? nlen - jr : NR);
-				for (int64_t ir = 0; ir < mlen; ir += MR) {
+				{
 					int m = (int)(mlen - ir < MR ? mlen - ir : MR);
 					const float *a = ap + (ir / MR) * astride;
 					if (g->bmode == BM_DIRECT) {
@@ -738,6 +897,12 @@ static void uk_gemm_prepare(uk_gemm *g)
 {
 	int64_t *boff = (int64_t *)(void *)(g->scratch + g->off_boff);
 	g->boff = boff;
+	g->apk = g->A;
+	if (g->afmt == LATHE_UK_FMT_STRIDED) {
+		float *d = g->scratch + g->off_apack;
+		uk_pack_panels(d, g->A, g->M, g->MR, g->ars, g->k, g->ak);
+		g->apk = d;
+	}
 	if (g->bmode == BM_ROWS) {
 		uk_koffsets(g, g->bk, 0, g->K, boff);
 		return;
@@ -745,13 +910,17 @@ static void uk_gemm_prepare(uk_gemm *g)
 	if (g->bmode != BM_DIRECT)
 		return;
 	int64_t hw = g->H * g->W, plane = g->Hp * g->Wp, sh = g->dsh, sw = g->sw, ph = sh * sw;
-	int64_t cq[3] = {g->cc[0] / hw, g->cc[1] / hw, g->cc[2] / hw};
+	const int64_t *cq = g->cq;
 	int64_t k2 = 0, k1 = 0, k0 = 0;
+	/* Phases (of rows, of columns) some tap reads: a 1x1 convolution of
+	 * stride 2 reads one of the four planes. */
+	unsigned char rused[64] = {0}, cused[64] = {0};
 	for (int64_t k = 0; k < g->K; k++) {
 		int64_t c = k0 * cq[0] + k1 * cq[1] + k2 * cq[2];
 		int64_t dh = k0 * g->ch[0] + k1 * g->ch[1] + k2 * g->ch[2];
 		int64_t dw = k0 * g->cw[0] + k1 * g->cw[1] + k2 * g->cw[2];
 		boff[k] = ((c * ph + (dh % sh) * sw + dw % sw) * g->Hp + dh / sh) * g->Wp + dw / sw;
+		rused[dh % sh] = cused[dw % sw] = 1;
 		if (++k2 == g->k[2]) {
 			k2 = 0;
 			if (++k1 == g->k[1])
@@ -759,19 +928,37 @@ static void uk_gemm_prepare(uk_gemm *g)
 		}
 	}
 	g->xp = g->scratch + g->off_xp;
+	float *tmp = g->scratch + g->off_tmp;
+	g->deint = lathe_rt_uk_deint_kernel();
 	for (int64_t c = 0; c < g->nch; c++)
-		for (int64_t p = 0; p < ph; p++)
+		for (int64_t pr = 0; pr < sh; pr++)
 			for (int64_t hq = 0; hq < g->Hp; hq++) {
-				float *d = g->xp + (c * ph + p) * plane + hq * g->Wp;
-				int64_t h = hq * sh + p / sw + g->h0, w0 = p % sw + g->w0;
-				const float *xr = g->B + c * hw + h * g->W;
-				if (h < 0 || h >= g->H)
-					memset(d, 0, sizeof(float) * (size_t)g->Wp);
-				else if (sw == 1)
-					g->copy(d, xr, w0, g->Wp, g->W);
-				else
-					for (int64_t q = 0, w = w0; q < g->Wp; q++, w += sw)
-						d[q] = w >= 0 && w < g->W ? xr[w] : 0;
+				int64_t h = hq * sh + pr + g->h0;
+				const float *xr = g->B + c * hw + (h >= 0 && h < g->H ? h : 0) * g->W;
+				int64_t half = (g->W + 1) / 2;
+				/* once per row: both phases read it */
+				if (sw == 2 && h >= 0 && h < g->H && rused[pr])
+					g->deint(tmp, tmp + half, xr, g->W);
+				for (int64_t pc = 0; pc < sw; pc++) {
+					int64_t p = pr * sw + pc, w0 = pc + g->w0;
+					float *d = g->xp + (c * ph + p) * plane + hq * g->Wp;
+					if (!rused[pr] || !cused[pc] || h < 0 || h >= g->H) {
+						/* outside, or never a tap's: zeros (also for
+						 * the reads past a plane's end into the next,
+						 * whose columns are discarded) */
+						memset(d, 0, sizeof(float) * (size_t)g->Wp);
+					} else if (sw == 1) {
+						g->copy(d, xr, w0, g->Wp, g->W);
+					} else if (sw == 2) {
+						/* column 2q + w0 is in half (w0 & 1) at q + (w0 - (w0 & 1))/2 */
+						int64_t par = w0 & 1;
+						g->copy(d, tmp + par * half, (w0 - par) / 2, g->Wp,
+							par ? g->W / 2 : half);
+					} else {
+						for (int64_t q = 0, w = w0; q < g->Wp; q++, w += sw)
+							d[q] = w >= 0 && w < g->W ? xr[w] : 0;
+					}
+				}
 			}
 	int64_t used = g->nch * ph * plane;
 	memset(g->xp + used, 0, sizeof(float) * (size_t)(g->xpad - used));
@@ -786,6 +973,10 @@ LATHE_RT_UK_API int lathe_rt_uk_sgemm(const lathe_rt_uk_args *a)
 	int64_t nepi = a->nip > LATHE_UK_G_NEPI ? a->ip[LATHE_UK_G_NEPI] : 0;
 	if (lathe_rt_uk_epi_parse(a, LATHE_UK_G_FIXED, nepi, 4, g.M, g.N, &g.ep))
 		return 1;
+	g.ep_nfree = 1;
+	for (int e = 0; e < g.ep.n; e++)
+		if (g.ep.v[e] && g.ep.sn[e])
+			g.ep_nfree = 0;
 	if (!g.M || !g.N)
 		return 0;
 	g.A = a->ptr[0];
@@ -839,22 +1030,10 @@ LATHE_RT_UK_API int lathe_rt_uk_pack(const lathe_rt_uk_args *a)
 	if (out > a->avail[1])
 		return uk_fail(a, "pack: the destination needs %lld elements, %lld available",
 			       (long long)out, (long long)a->avail[1]);
-	const float *src = a->ptr[0];
-	float *dst = a->ptr[1];
-	int64_t k1 = e[2], k2 = e[3], KC = uk_kc(K);
-	/* Block by block of K (sgemm's), panel by panel within. */
-	for (int64_t pc = 0; pc < K; pc += KC) {
-		int64_t kc = K - pc < KC ? K - pc : KC;
-		for (int64_t p = 0; p < np; p++)
-			for (int64_t k = pc; k < pc + kc; k++) {
-				int64_t off = (k / (k1 * k2)) * s[1] + ((k / k2) % k1) * s[2] + (k % k2) * s[3];
-				float *d = dst + pc * np * R + (p * kc + k - pc) * R;
-				for (int64_t i = 0; i < R; i++) {
-					int64_t mn = p * R + i;
-					d[i] = mn < MN ? src[mn * s[0] + off] : 0;
-				}
-			}
-	}
+	int64_t ke[3] = {e[1], e[2], e[3]}, sk[3] = {s[1], s[2], s[3]};
+	if (MN && K)
+		uk_pack_panels(a->ptr[1], a->ptr[0], MN, R, s[0], ke, sk);
+	(void)np;
 	return 0;
 }
 
@@ -869,6 +1048,7 @@ LATHE_RT_UK_API lathe_rt_uk_fn lathe_rt_uk_find(const char *name, int32_t *out_d
 		{"sgemm", lathe_rt_uk_sgemm},
 		{"pack", lathe_rt_uk_pack},
 		{"dwconv", lathe_rt_uk_dwconv},
+		{"maxpool", lathe_rt_uk_maxpool},
 	};
 	for (size_t i = 0; name && i < sizeof table / sizeof table[0]; i++)
 		if (!strcmp(table[i].name, name)) {

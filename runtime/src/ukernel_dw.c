@@ -2,16 +2,17 @@
  * one filter per channel, NCHW, any stride, dilation and padding, with
  * sgemm's epilogues.
  *
- * A depthwise convolution does two flops per input load, so memory, not
- * multiply-adds, bounds it: the kernel works an output row at a time, in
- * place in Y (a row stays in L1), adding each filter tap's contribution in
- * one pass over the row.  A tap's pass covers only the output columns
- * whose input column lies inside the image, so no bound is tested per
- * element; with stride 1 the pass is a contiguous multiply-add the
- * compiler vectorizes, with stride 2 the input row is first split into its
- * even and odd columns, which makes it contiguous again.  Channels are
- * shared among the pool's threads.  Each output's sum runs over the taps
- * in (kh, kw) order, skipping taps that fall in the padding.
+ * A depthwise convolution does two flops per input load, so loads, not
+ * multiply-adds, bound it: the kernel works an output row at a time, and
+ * the row kernel (ukernel_isa.c) sums every filter tap for a vector of
+ * outputs in a register, reading each tap's input columns with one
+ * unaligned (masked at the image's edges) load, so nothing is tested per
+ * element and each output is stored once.  With stride 1 a tap's columns
+ * are contiguous; with stride 2 each input row is first split into its
+ * even and odd columns, which makes them contiguous again; other strides
+ * take plain loops.  Channels are shared among the pool's threads; the
+ * epilogue runs over a channel once its rows are done.  Each output's sum
+ * runs over the taps in (kh, kw) order, skipping taps in the padding.
  *
  * Every region is checked against the pointers' avail counts first.
  * libc only.
@@ -22,9 +23,12 @@
 
 #include "lathe_rt_ukernel.h"
 
-/* Input columns a stride-2 row split can hold (wider rows take the
- * general path). */
-enum { DW_SPLIT_MAX = 4096 };
+/* Floats of a channel's padded planes and sums (on the stack) and taps of
+ * a filter: larger ones take the row-by-row or general paths. */
+enum { DW_PLANE_MAX = 40960, DW_TAPS = 64 };
+/* The flat path's lane masks (vectors of outputs x taps) and its columns'
+ * masks (kernel columns x output columns). */
+enum { DW_FLAT_MASKS = 16384, DW_FLAT_COLS = 4096 };
 
 static int dw_fail(const lathe_rt_uk_args *a, const char *fmt, ...)
 {
@@ -42,14 +46,25 @@ typedef struct dw_conv {
 	const float *X, *Wt;
 	float *Y;
 	lathe_rt_uk_epi ep;
+	lathe_rt_uk_taps_fn taps;
+	lathe_rt_uk_deint_fn deint;
+	lathe_rt_uk_copy_fn copy;
+	/* the flat path (dw_channel_plane): planes of Hq x Wq, pfloats of them
+	 * with the slack that reads past the last one need */
+	int plane;
+	int64_t Hq, Wq, pfloats;
+	int splat_ep; /* the epilogue's operands do not depend on the position */
+	/* the masked flat path (dw_channel_flat): tap offsets, weights' order
+	 * and lane masks; the input in place (stride 1) or split into phase
+	 * planes of Hq x Wq */
+	lathe_rt_uk_dwflat_fn flat;
+	lathe_rt_uk_dw3_fn dw3; /* three columns of taps, in place: by shifts */
+	int ntap, flat_copy;
+	int64_t roff[DW_TAPS];
+	const uint16_t *colm;
+	int64_t foff[DW_TAPS], ftap[DW_TAPS];
+	const uint16_t *fmask;
 } dw_conv;
-
-/* y[j] += w * x[j] for j < n. */
-static void dw_axpy(float *restrict y, const float *restrict x, float w, int64_t n)
-{
-	for (int64_t j = 0; j < n; j++)
-		y[j] = y[j] + w * x[j];
-}
 
 /* Output columns [lo, hi) whose input column ow*SW + off lies in [0, W). */
 static void dw_cols(const dw_conv *d, int64_t off, int64_t *lo, int64_t *hi)
@@ -62,53 +77,260 @@ static void dw_cols(const dw_conv *d, int64_t off, int64_t *lo, int64_t *hi)
 	*hi = h < d->OW ? h : d->OW;
 }
 
-static void dw_channel(const dw_conv *d, int64_t c, float *split)
+/* Any stride: tap by tap over the row, plain loops. */
+static void dw_row_general(const dw_conv *d, const float *xc, const float *wc, float *y, int64_t oh)
+{
+	memset(y, 0, sizeof(float) * (size_t)d->OW);
+	for (int64_t kh = 0; kh < d->KH; kh++) {
+		int64_t h = oh * d->SH + kh * d->DH - d->PH;
+		if (h < 0 || h >= d->H)
+			continue;
+		const float *xr = xc + h * d->XSH;
+		for (int64_t kw = 0; kw < d->KW; kw++) {
+			int64_t off = kw * d->DW - d->PW, lo, hi;
+			dw_cols(d, off, &lo, &hi);
+			float wt = wc[kh * d->KW + kw];
+			for (int64_t ow = lo; ow < hi; ow++)
+				y[ow] = y[ow] + wt * xr[ow * d->SW + off];
+		}
+	}
+}
+
+/* A channel, row by row (stride 1), every tap's columns read in place. */
+static void dw_channel_rows(const dw_conv *d, int64_t c)
 {
 	const float *xc = d->X + c * d->XSC, *wc = d->Wt + c * d->WSC;
 	float *yc = d->Y + c * d->YSC;
-	int64_t half = (d->W + 1) / 2;
+	const float *row[DW_TAPS];
+	int64_t off[DW_TAPS], lo[DW_TAPS], hi[DW_TAPS];
+	float wt[DW_TAPS];
 	for (int64_t oh = 0; oh < d->OH; oh++) {
 		float *y = yc + oh * d->OW;
-		memset(y, 0, sizeof(float) * (size_t)d->OW);
+		int nt = 0;
 		for (int64_t kh = 0; kh < d->KH; kh++) {
 			int64_t h = oh * d->SH + kh * d->DH - d->PH;
 			if (h < 0 || h >= d->H)
 				continue;
-			const float *xr = xc + h * d->XSH;
-			if (split) { /* even columns, then odd ones */
-				for (int64_t w = 0; w < d->W; w++)
-					split[(w & 1) * half + w / 2] = xr[w];
-			}
 			for (int64_t kw = 0; kw < d->KW; kw++) {
-				int64_t off = kw * d->DW - d->PW, lo, hi;
-				dw_cols(d, off, &lo, &hi);
-				if (hi <= lo)
+				int64_t o = kw * d->DW - d->PW;
+				dw_cols(d, o, &lo[nt], &hi[nt]);
+				if (hi[nt] <= lo[nt])
 					continue;
-				float wt = wc[kh * d->KW + kw];
-				if (d->SW == 1) {
-					dw_axpy(y + lo, xr + lo + off, wt, hi - lo);
-				} else if (split) {
-					/* column 2*ow + off lies in half (off & 1) at ow + off/2 */
-					int64_t par = off & 1, base = (off - par) / 2;
-					dw_axpy(y + lo, split + par * half + lo + base, wt, hi - lo);
-				} else {
-					for (int64_t ow = lo; ow < hi; ow++)
-						y[ow] = y[ow] + wt * xr[ow * d->SW + off];
+				wt[nt] = wc[kh * d->KW + kw];
+				row[nt] = xc + h * d->XSH;
+				off[nt++] = o;
+			}
+		}
+		d->taps(y, d->OW, row, off, wt, lo, hi, nt, d->splat_ep ? &d->ep : NULL, c);
+		if (d->ep.n && !d->splat_ep) /* while the row is in L1 */
+			lathe_rt_uk_epi_rows(&d->ep, y, d->OW, 1, d->OW, c, oh * d->OW);
+	}
+}
+
+/* A channel as one flat run.  The input is copied, zero-padded, into one
+ * plane per phase (h mod SH, w mod SW) of rows Wq wide, so that tap
+ * (kh, kw) of output (oh, ow) is element (kh*DH/SH + oh)*Wq + kw*DW/SW + ow
+ * of its plane: over the padded width every tap is one contiguous run and
+ * the whole channel one call of the row kernel, with no edge to mask.
+ * The valid columns then go to Y, and the epilogue runs over the channel. */
+static void dw_channel_plane(const dw_conv *d, int64_t c, float *buf)
+{
+	const float *xc = d->X + c * d->XSC, *wc = d->Wt + c * d->WSC;
+	float *yc = d->Y + c * d->YSC;
+	int64_t Hq = d->Hq, Wq = d->Wq, plane = Hq * Wq, np = d->OH * Wq;
+	float *P = buf, *yp = buf + d->pfloats;
+	int64_t nplanes = d->SH * d->SW;
+	/* Plane rows no input row reaches are zeros; the others get their
+	 * row's columns (split into even and odd ones for stride 2), zeros
+	 * around them. */
+	memset(P, 0, sizeof(float) * (size_t)d->pfloats);
+	for (int64_t h = 0; h < d->H; h++) {
+		int64_t r = h + d->PH, ph = r % d->SH, hq = r / d->SH;
+		if (hq >= Hq)
+			break;
+		const float *xr = xc + h * d->XSH;
+		float *pr = P + ph * d->SW * plane + hq * Wq;
+		/* column w goes to plane (w + PW) % SW at (w + PW) / SW */
+		int64_t first = d->PW, cnt = d->W;
+		if (d->SW == 1) {
+			int64_t lo = first < 0 ? -first : 0, n = cnt - lo;
+			if (first + lo + n > Wq)
+				n = Wq - first - lo;
+			if (n > 0)
+				memcpy(pr + first + lo, xr + lo, sizeof(float) * (size_t)n);
+		} else {
+			int64_t pe = d->PW & 1, qe = d->PW >> 1, qo = (d->PW + 1) >> 1;
+			int64_t ne = (d->W + 1) / 2, no = d->W / 2;
+			if (qe + ne <= Wq && qo + no <= Wq) {
+				d->deint(pr + pe * plane + qe, pr + (1 - pe) * plane + qo, xr, d->W);
+			} else { /* columns past the planes' width are never read */
+				for (int64_t w = 0; w < d->W; w++) {
+					int64_t q = (w + d->PW) / 2;
+					if (q < Wq)
+						pr[((w + d->PW) & 1) * plane + q] = xr[w];
 				}
 			}
 		}
-		if (d->ep.n)
-			lathe_rt_uk_epi_rows(&d->ep, y, d->OW, 1, d->OW, c, oh * d->OW);
+	}
+	(void)nplanes;
+	const float *row[DW_TAPS];
+	int64_t off[DW_TAPS], lo[DW_TAPS], hi[DW_TAPS];
+	float wt[DW_TAPS];
+	int nt = 0;
+	for (int64_t kh = 0; kh < d->KH; kh++)
+		for (int64_t kw = 0; kw < d->KW; kw++, nt++) {
+			int64_t dh = kh * d->DH, dw = kw * d->DW;
+			row[nt] = P + ((dh % d->SH) * d->SW + dw % d->SW) * plane;
+			off[nt] = (dh / d->SH) * Wq + dw / d->SW;
+			lo[nt] = 0;
+			hi[nt] = np;
+			wt[nt] = wc[kh * d->KW + kw];
+		}
+	d->taps(yp, np, row, off, wt, lo, hi, nt, d->splat_ep ? &d->ep : NULL, c);
+	for (int64_t oh = 0; oh < d->OH; oh++)
+		memcpy(yc + oh * d->OW, yp + oh * Wq, sizeof(float) * (size_t)d->OW);
+	if (d->ep.n && !d->splat_ep)
+		lathe_rt_uk_epi_rows(&d->ep, yc, d->OH * d->OW, 1, d->OH * d->OW, c, 0);
+}
+
+/* A channel as one flat run without padding: when each output row is as
+ * wide as a (phase plane's) input row, tap t of output i reads input
+ * i + foff[t], and the lanes whose tap falls outside the image are masked
+ * (fmask).  Stride 1 reads X in place; stride 2 first splits the channel
+ * into its phase planes (h mod SH, w mod SW). */
+static void dw_channel_flat(const dw_conv *d, int64_t c, float *buf)
+{
+	const float *xc = d->X + c * d->XSC, *wc = d->Wt + c * d->WSC;
+	float *yc = d->Y + c * d->YSC;
+	const float *src = xc;
+	if (d->flat_copy) {
+		int64_t plane = d->Hq * d->Wq;
+		for (int64_t h = 0; h < d->H; h++) {
+			const float *xr = xc + h * d->XSH;
+			float *pr = buf + (h % d->SH) * d->SW * plane + (h / d->SH) * d->Wq;
+			if (d->SW == 1)
+				memcpy(pr, xr, sizeof(float) * (size_t)d->W);
+			else
+				d->deint(pr, pr + plane, xr, d->W);
+		}
+		src = buf;
+	}
+	float wt[DW_TAPS];
+	for (int t = 0; t < d->ntap; t++)
+		wt[t] = wc[d->ftap[t]];
+	int64_t n = d->OH * d->OW;
+	if (d->dw3)
+		d->dw3(yc, n, src, d->H * d->W, d->roff, (int)d->KH, wt, d->W, d->colm,
+		       d->splat_ep ? &d->ep : NULL, c);
+	else
+		d->flat(yc, n, src, d->foff, wt, d->ntap, d->fmask, d->splat_ep ? &d->ep : NULL, c);
+	if (d->ep.n && !d->splat_ep)
+		lathe_rt_uk_epi_rows(&d->ep, yc, n, 1, n, c, 0);
+}
+
+static int64_t dw_floordiv(int64_t a, int64_t b)
+{
+	return a >= 0 ? a / b : -((-a + b - 1) / b);
+}
+
+/* Sets up the flat path if it applies: masks into mask, colm. */
+static void dw_flat_setup(dw_conv *d, uint16_t *mask, uint16_t *colm)
+{
+	if (!d->flat || d->SH > 2 || d->SW > 2 || d->KH * d->KW > DW_TAPS || !d->KH || !d->KW)
+		return;
+	int64_t Hq = (d->H + d->SH - 1) / d->SH, Wq = (d->W + d->SW - 1) / d->SW;
+	int64_t n = d->OH * d->OW, nb = (n + 15) / 16, ntap = d->KH * d->KW;
+	if (d->OW != Wq || nb * ntap > DW_FLAT_MASKS || d->KW * d->OW > DW_FLAT_COLS)
+		return;
+	int copy = d->SH > 1 || d->SW > 1 || d->XSH != d->W;
+	/* planes, and the deinterleaver's writes past their last column */
+	if (copy && d->SH * d->SW * Hq * Wq + 32 > DW_PLANE_MAX)
+		return;
+	int64_t plane = copy ? Hq * Wq : 0, rs = copy ? Wq : d->XSH;
+	/* Columns: for output column phase s (of the vector's first lane) and
+	 * kernel column kw, the lanes whose input column is inside. */
+	for (int64_t kw = 0; kw < d->KW; kw++) {
+		int64_t cw = kw * d->DW - d->PW;
+		for (int64_t s0 = 0; s0 < d->OW; s0++) {
+			unsigned m = 0;
+			for (int l = 0, ow = (int)s0; l < 16; l++) {
+				int64_t w = ow * d->SW + cw;
+				if (w >= 0 && w < d->W)
+					m |= 1u << l;
+				if (++ow == d->OW)
+					ow = 0;
+			}
+			colm[kw * d->OW + s0] = (uint16_t)m;
+		}
+	}
+	int t = 0;
+	int64_t lo[DW_TAPS], hi[DW_TAPS];
+	for (int64_t kh = 0; kh < d->KH; kh++) {
+		int64_t ch = kh * d->DH - d->PH;
+		/* rows oh with 0 <= oh*SH + ch < H */
+		int64_t r0 = ch >= 0 ? 0 : (-ch + d->SH - 1) / d->SH;
+		int64_t r1 = d->H - 1 - ch < 0 ? 0 : (d->H - 1 - ch) / d->SH + 1;
+		if (r1 > d->OH)
+			r1 = d->OH;
+		for (int64_t kw = 0; kw < d->KW; kw++, t++) {
+			int64_t cw = kw * d->DW - d->PW;
+			int64_t p = (ch - dw_floordiv(ch, d->SH) * d->SH) * d->SW +
+				    (cw - dw_floordiv(cw, d->SW) * d->SW);
+			d->foff[t] = p * plane + dw_floordiv(ch, d->SH) * rs + dw_floordiv(cw, d->SW);
+			d->ftap[t] = kh * d->KW + kw;
+			lo[t] = r0 * d->OW;
+			hi[t] = r1 > r0 ? r1 * d->OW : lo[t];
+		}
+	}
+	/* Shifts pay where most vectors are inside the image: wide rows. */
+	d->dw3 = !copy && d->KW == 3 && d->DW == 1 && d->PW == 1 && d->W >= 48
+			 ? lathe_rt_uk_dw3_kernel()
+			 : NULL;
+	for (int64_t b = 0, s0 = 0; b < nb && !d->dw3; b++) {
+		int64_t j = b * 16;
+		for (t = 0; t < ntap; t++) {
+			int64_t l = lo[t] - j, h = hi[t] - j;
+			l = l < 0 ? 0 : l > 16 ? 16 : l;
+			h = h < 0 ? 0 : h > 16 ? 16 : h;
+			unsigned rm = h <= l ? 0 : (h >= 16 ? 0xFFFFu : (1u << h) - 1) & ~((1u << l) - 1);
+			mask[b * ntap + t] = (uint16_t)(rm & colm[(t % d->KW) * d->OW + s0]);
+		}
+		s0 = (s0 + 16) % d->OW;
+	}
+	d->ntap = (int)ntap;
+	d->flat_copy = copy;
+	d->colm = colm;
+	for (int64_t kh = 0; d->dw3 && kh < d->KH; kh++)
+		d->roff[kh] = d->foff[kh * 3 + 1];
+	d->Hq = Hq;
+	d->Wq = Wq;
+	d->fmask = mask;
+}
+
+static void dw_channel(const dw_conv *d, int64_t c, float *buf)
+{
+	if (d->fmask) {
+		dw_channel_flat(d, c, buf);
+	} else if (d->plane) {
+		dw_channel_plane(d, c, buf);
+	} else if (d->SW == 1 && d->KH * d->KW <= DW_TAPS) {
+		dw_channel_rows(d, c);
+	} else {
+		float *yc = d->Y + c * d->YSC;
+		for (int64_t oh = 0; oh < d->OH; oh++) {
+			dw_row_general(d, d->X + c * d->XSC, d->Wt + c * d->WSC, yc + oh * d->OW, oh);
+			if (d->ep.n)
+				lathe_rt_uk_epi_rows(&d->ep, yc + oh * d->OW, d->OW, 1, d->OW, c, oh * d->OW);
+		}
 	}
 }
 
 static void dw_task(void *ctx, int64_t begin, int64_t end)
 {
 	const dw_conv *d = ctx;
-	float split[DW_SPLIT_MAX];
-	int use = d->SW == 2 && d->W <= DW_SPLIT_MAX;
+	float buf[DW_PLANE_MAX];
 	for (int64_t c = begin; c < end; c++)
-		dw_channel(d, c, use ? split : NULL);
+		dw_channel(d, c, buf);
 }
 
 static int64_t dw_span3(int64_t e0, int64_t s0, int64_t e1, int64_t s1, int64_t e2, int64_t s2)
@@ -160,6 +382,25 @@ LATHE_RT_UK_API int lathe_rt_uk_dwconv(const lathe_rt_uk_args *a)
 	d.Y = a->ptr[2];
 	if (!d.H || !d.W) { /* every tap is padding */
 		d.KH = 0;
+	}
+	d.taps = lathe_rt_uk_taps_kernel();
+	d.splat_ep = d.ep.n > 0 && d.ep.simple;
+	for (int e = 0; e < d.ep.n; e++)
+		if (d.ep.v[e] && d.ep.sn[e])
+			d.splat_ep = 0;
+	d.deint = lathe_rt_uk_deint_kernel();
+	d.copy = lathe_rt_uk_copy_kernel();
+	d.flat = lathe_rt_uk_dwflat_kernel();
+	uint16_t fmask[DW_FLAT_MASKS], colm[DW_FLAT_COLS];
+	dw_flat_setup(&d, fmask, colm);
+	/* Sizes are below 2^24, so these products fit. */
+	if (!d.fmask && d.SH <= 2 && d.SW <= 2 && d.KH * d.KW <= DW_TAPS && d.KH && d.KW) {
+		d.Hq = d.OH + (d.KH - 1) * d.DH / d.SH;
+		d.Wq = d.OW + (d.KW - 1) * d.DW / d.SW;
+		int64_t maxoff = ((d.KH - 1) * d.DH / d.SH) * d.Wq + (d.KW - 1) * d.DW / d.SW;
+		d.pfloats = d.SH * d.SW * d.Hq * d.Wq + maxoff + 32;
+		int64_t need = d.pfloats + d.OH * d.Wq + 16;
+		d.plane = d.Hq < lim && d.Wq < lim && d.PW >= 0 && need <= DW_PLANE_MAX;
 	}
 	lathe_rt_uk_pfor(a->pool, d.C, dw_task, &d);
 	return 0;

@@ -55,9 +55,30 @@ typedef int32_t uk_i4 __attribute__((vector_size(16)));
 
 /* One kernel: ROWS x (NV*L) sums, A panels of MR rows, into c (full
  * tile); B's row k starts at b + k*NR when PACKED, else at b + boff[k]. */
+/* How far ahead (floats) the k loop prefetches the packed A: some 80 k
+ * steps of a 12-row panel, into the next panel near its end.  Weights too
+ * big for the caches (a model's later layers) stream from memory at the
+ * rate the FMAs use them instead of stalling on each new line. */
+#ifndef UK_PFA
+#define UK_PFA 1024
+#endif
 #define UK_BPACKED 1
 #define UK_BROWS 0
-#define UK_KERNEL(NAME, ATTR, V, VU, VI, L, NV, ROWS, MR, FMA, SPLAT, PACKED)                  \
+/* One operator of the in-register epilogue, for splat and vector operands
+ * in both orders: the tile's element op operand (EXPR). */
+#define UK_XV(VU, L) (*(const VU *)(v + (m0 + i) * sm + n0 + j * L))
+#define UK_EPI_CASE(K, EXPR, ROWS, NV)                                                         \
+	case K:                                                                                \
+		_Pragma("GCC unroll 16") for (int i = 0; i < (ROWS); i++)                       \
+			_Pragma("GCC unroll 4") for (int j = 0; j < (NV); j++) acc[i][j] = (EXPR); \
+		break;
+#define UK_EPI_CASES(OP, SPLAT_T, VEC_T, SPLAT_R, VEC_R, ROWS, NV)                             \
+	UK_EPI_CASE((OP) * 4 + 0, SPLAT_T, ROWS, NV)                                           \
+	UK_EPI_CASE((OP) * 4 + 2, VEC_T, ROWS, NV)                                             \
+	UK_EPI_CASE((OP) * 4 + 1, SPLAT_R, ROWS, NV)                                           \
+	UK_EPI_CASE((OP) * 4 + 3, VEC_R, ROWS, NV)
+
+#define UK_KERNEL(NAME, ATTR, V, VU, VI, L, NV, ROWS, MR, FMA, SPLAT, PACKED, MAXF, MINF)      \
 	static ATTR void NAME(int64_t kc, const float *a, const float *b, const int64_t *boff,  \
 			      float *c, int64_t ldc, int accumulate, const lathe_rt_uk_epi *ep, \
 			      int64_t m0, int64_t n0)                                           \
@@ -72,6 +93,7 @@ typedef int32_t uk_i4 __attribute__((vector_size(16)));
 			_Pragma("GCC unroll 4") for (int j = 0; j < NV; j++)                    \
 				bv[j] = *(const VU *)(bk + j * L);                              \
 			const float *ak = a + k * (MR);                                          \
+			__builtin_prefetch(ak + UK_PFA, 0, 3);                                   \
 			_Pragma("GCC unroll 16") for (int i = 0; i < ROWS; i++) {               \
 				V ai = SPLAT(ak[i]);                                            \
 				_Pragma("GCC unroll 4") for (int j = 0; j < NV; j++)            \
@@ -85,18 +107,21 @@ typedef int32_t uk_i4 __attribute__((vector_size(16)));
 		for (int e = 0; ep && e < ep->n; e++) {                                         \
 			const float *v = ep->v[e];                                              \
 			int64_t sm = ep->sm[e];                                                 \
-			int byn = v && ep->sn[e];                                               \
-			int op = ep->op[e], rev = ep->rev[e];                                   \
-			_Pragma("GCC unroll 16") for (int i = 0; i < ROWS; i++) {               \
-				V x0 = SPLAT(v ? v[(m0 + i) * sm] : ep->f[e]);                  \
-				_Pragma("GCC unroll 4") for (int j = 0; j < NV; j++) {          \
-					V x = byn ? *(const VU *)(v + (m0 + i) * sm + n0 + j * L) : x0; \
-					V t = acc[i][j];                                        \
-					acc[i][j] = op == LATHE_UK_OP_ADD ? t + x                \
-						    : op == LATHE_UK_OP_MUL ? t * x              \
-						    : rev ? UK_VMAXMIN(V, VI, SPLAT, x, t, op == LATHE_UK_OP_MAX) \
-							  : UK_VMAXMIN(V, VI, SPLAT, t, x, op == LATHE_UK_OP_MAX); \
-				}                                                               \
+			int byn = v && ep->sn[e], rev = ep->rev[e];                             \
+			V xs[ROWS];                                                             \
+			_Pragma("GCC unroll 16") for (int i = 0; i < ROWS; i++)                 \
+				xs[i] = SPLAT(v ? v[(m0 + i) * sm] : ep->f[e]);                 \
+			switch (ep->op[e] * 4 + byn * 2 + rev) {                                \
+			UK_EPI_CASES(LATHE_UK_OP_ADD, acc[i][j] + xs[i], acc[i][j] + UK_XV(VU, L), \
+				     xs[i] + acc[i][j], UK_XV(VU, L) + acc[i][j], ROWS, NV)     \
+			UK_EPI_CASES(LATHE_UK_OP_MUL, acc[i][j] * xs[i], acc[i][j] * UK_XV(VU, L), \
+				     xs[i] * acc[i][j], UK_XV(VU, L) * acc[i][j], ROWS, NV)     \
+			UK_EPI_CASES(LATHE_UK_OP_MAX, MAXF(acc[i][j], xs[i]),                   \
+				     MAXF(acc[i][j], UK_XV(VU, L)), MAXF(xs[i], acc[i][j]),     \
+				     MAXF(UK_XV(VU, L), acc[i][j]), ROWS, NV)                   \
+			UK_EPI_CASES(LATHE_UK_OP_MIN, MINF(acc[i][j], xs[i]),                   \
+				     MINF(acc[i][j], UK_XV(VU, L)), MINF(xs[i], acc[i][j]),     \
+				     MINF(UK_XV(VU, L), acc[i][j]), ROWS, NV)                   \
 			}                                                                       \
 		}                                                                               \
 		_Pragma("GCC unroll 16") for (int i = 0; i < ROWS; i++)                         \
@@ -113,12 +138,19 @@ typedef int32_t uk_i4 __attribute__((vector_size(16)));
 			      float *c, int64_t ldc, int m, int n, int accumulate,              \
 			      const lathe_rt_uk_epi *ep, int64_t m0, int64_t n0)                \
 	{                                                                                       \
-		if (n == (NR) && m == (MR) && (!ep || ep->unit)) {                              \
-			if (boff)                                                               \
-				K1i(kc, a, b, boff, c, ldc, accumulate, ep, m0, n0);            \
-			else                                                                    \
-				K1(kc, a, b, boff, c, ldc, accumulate, ep, m0, n0);             \
-			return;                                                                 \
+		if (n == (NR) && (!ep || (ep->unit && ep->simple))) {                          \
+			if (m == (MR)) {                                                        \
+				(boff ? K1i : K1)(kc, a, b, boff, c, ldc, accumulate, ep, m0, n0); \
+				return;                                                         \
+			}                                                                       \
+			if (m == (R2)) {                                                        \
+				(boff ? K2i : K2)(kc, a, b, boff, c, ldc, accumulate, ep, m0, n0); \
+				return;                                                         \
+			}                                                                       \
+			if (m == (R3)) {                                                        \
+				(boff ? K3i : K3)(kc, a, b, boff, c, ldc, accumulate, ep, m0, n0); \
+				return;                                                         \
+			}                                                                       \
 		}                                                                               \
 		float t[(MR) * (NR)] __attribute__((aligned(64)));                              \
 		memset(t, 0, sizeof t);                                                         \
@@ -140,12 +172,14 @@ typedef int32_t uk_i4 __attribute__((vector_size(16)));
 /* ---- portable: 16-byte vectors, multiply then add ------------------------------- */
 
 #define UK_MULADD(a, b, c) ((a) * (b) + (c))
-UK_KERNEL(uk_gen_4, , uk_v4, uk_v4u, uk_i4, 4, 4, 4, 4, UK_MULADD, UK_SPLAT4, UK_BPACKED)
-UK_KERNEL(uk_gen_2, , uk_v4, uk_v4u, uk_i4, 4, 4, 2, 4, UK_MULADD, UK_SPLAT4, UK_BPACKED)
-UK_KERNEL(uk_gen_1, , uk_v4, uk_v4u, uk_i4, 4, 4, 1, 4, UK_MULADD, UK_SPLAT4, UK_BPACKED)
-UK_KERNEL(uk_gen_4i, , uk_v4, uk_v4u, uk_i4, 4, 4, 4, 4, UK_MULADD, UK_SPLAT4, UK_BROWS)
-UK_KERNEL(uk_gen_2i, , uk_v4, uk_v4u, uk_i4, 4, 4, 2, 4, UK_MULADD, UK_SPLAT4, UK_BROWS)
-UK_KERNEL(uk_gen_1i, , uk_v4, uk_v4u, uk_i4, 4, 4, 1, 4, UK_MULADD, UK_SPLAT4, UK_BROWS)
+#define UK_GMAX(a, b) UK_VMAXMIN(uk_v4, uk_i4, UK_SPLAT4, a, b, 1)
+#define UK_GMIN(a, b) UK_VMAXMIN(uk_v4, uk_i4, UK_SPLAT4, a, b, 0)
+UK_KERNEL(uk_gen_4, , uk_v4, uk_v4u, uk_i4, 4, 4, 4, 4, UK_MULADD, UK_SPLAT4, UK_BPACKED, UK_GMAX, UK_GMIN)
+UK_KERNEL(uk_gen_2, , uk_v4, uk_v4u, uk_i4, 4, 4, 2, 4, UK_MULADD, UK_SPLAT4, UK_BPACKED, UK_GMAX, UK_GMIN)
+UK_KERNEL(uk_gen_1, , uk_v4, uk_v4u, uk_i4, 4, 4, 1, 4, UK_MULADD, UK_SPLAT4, UK_BPACKED, UK_GMAX, UK_GMIN)
+UK_KERNEL(uk_gen_4i, , uk_v4, uk_v4u, uk_i4, 4, 4, 4, 4, UK_MULADD, UK_SPLAT4, UK_BROWS, UK_GMAX, UK_GMIN)
+UK_KERNEL(uk_gen_2i, , uk_v4, uk_v4u, uk_i4, 4, 4, 2, 4, UK_MULADD, UK_SPLAT4, UK_BROWS, UK_GMAX, UK_GMIN)
+UK_KERNEL(uk_gen_1i, , uk_v4, uk_v4u, uk_i4, 4, 4, 1, 4, UK_MULADD, UK_SPLAT4, UK_BROWS, UK_GMAX, UK_GMIN)
 UK_TILE(uk_gen_tile, , 4, 16, 2, 1, uk_gen_4, uk_gen_2, uk_gen_1, uk_gen_4i, uk_gen_2i,
 	uk_gen_1i)
 
@@ -187,6 +221,31 @@ static void uk_gen_copy(float *dst, const float *row, int64_t w, int64_t len, in
 	memset(dst + hi, 0, sizeof(float) * (size_t)(len - hi));
 }
 
+/* The portable taps: multiply, then add, tap after tap. */
+static void uk_gen_taps(float *y, int64_t n, const float *const *row, const int64_t *off,
+			const float *w, const int64_t *lo, const int64_t *hi, int ntap,
+			const lathe_rt_uk_epi *ep, int64_t m)
+{
+	memset(y, 0, sizeof(float) * (size_t)n);
+	for (int t = 0; t < ntap; t++) {
+		const float *x = row[t];
+		float wt = w[t];
+		for (int64_t j = lo[t] > 0 ? lo[t] : 0; j < hi[t] && j < n; j++)
+			y[j] = y[j] + wt * x[off[t] + j];
+	}
+	if (ep)
+		lathe_rt_uk_epi_rows(ep, y, n, 1, n, m, 0);
+}
+
+static void uk_gen_deint(float *even, float *odd, const float *src, int64_t n)
+{
+	for (int64_t i = 0; 2 * i < n; i++) {
+		even[i] = src[2 * i];
+		if (2 * i + 1 < n)
+			odd[i] = src[2 * i + 1];
+	}
+}
+
 /* ---- x86: AVX2 + FMA, AVX-512 ----------------------------------------------------- */
 
 #if UK_X86
@@ -199,19 +258,32 @@ typedef int32_t uk_i16 __attribute__((vector_size(64)));
 
 #define UK_AVX2 __attribute__((target("avx2,fma")))
 #define UK_FMA8(a, b, c) ((uk_v8)_mm256_fmadd_ps((__m256)(a), (__m256)(b), (__m256)(c)))
-UK_KERNEL(uk_avx2_6, UK_AVX2, uk_v8, uk_v8u, uk_i8, 8, 2, 6, 6, UK_FMA8, UK_SPLAT8, UK_BPACKED)
-UK_KERNEL(uk_avx2_4, UK_AVX2, uk_v8, uk_v8u, uk_i8, 8, 2, 4, 6, UK_FMA8, UK_SPLAT8, UK_BPACKED)
-UK_KERNEL(uk_avx2_2, UK_AVX2, uk_v8, uk_v8u, uk_i8, 8, 2, 2, 6, UK_FMA8, UK_SPLAT8, UK_BPACKED)
-UK_KERNEL(uk_avx2_6i, UK_AVX2, uk_v8, uk_v8u, uk_i8, 8, 2, 6, 6, UK_FMA8, UK_SPLAT8, UK_BROWS)
-UK_KERNEL(uk_avx2_4i, UK_AVX2, uk_v8, uk_v8u, uk_i8, 8, 2, 4, 6, UK_FMA8, UK_SPLAT8, UK_BROWS)
-UK_KERNEL(uk_avx2_2i, UK_AVX2, uk_v8, uk_v8u, uk_i8, 8, 2, 2, 6, UK_FMA8, UK_SPLAT8, UK_BROWS)
+/* IR max(a, b) = (b > a ? b : a), NaN if either is: x86's max(b, a), with
+ * a NaN b put back (x86 returns its second operand when either is NaN). */
+#define UK_MAX8(a, b) ((uk_v8)_mm256_blendv_ps(_mm256_max_ps((__m256)(b), (__m256)(a)), (__m256)(b), \
+					      _mm256_cmp_ps((__m256)(b), (__m256)(b), _CMP_UNORD_Q)))
+#define UK_MIN8(a, b) ((uk_v8)_mm256_blendv_ps(_mm256_min_ps((__m256)(b), (__m256)(a)), (__m256)(b), \
+					      _mm256_cmp_ps((__m256)(b), (__m256)(b), _CMP_UNORD_Q)))
+UK_KERNEL(uk_avx2_6, UK_AVX2, uk_v8, uk_v8u, uk_i8, 8, 2, 6, 6, UK_FMA8, UK_SPLAT8, UK_BPACKED, UK_MAX8, UK_MIN8)
+UK_KERNEL(uk_avx2_4, UK_AVX2, uk_v8, uk_v8u, uk_i8, 8, 2, 4, 6, UK_FMA8, UK_SPLAT8, UK_BPACKED, UK_MAX8, UK_MIN8)
+UK_KERNEL(uk_avx2_2, UK_AVX2, uk_v8, uk_v8u, uk_i8, 8, 2, 2, 6, UK_FMA8, UK_SPLAT8, UK_BPACKED, UK_MAX8, UK_MIN8)
+UK_KERNEL(uk_avx2_6i, UK_AVX2, uk_v8, uk_v8u, uk_i8, 8, 2, 6, 6, UK_FMA8, UK_SPLAT8, UK_BROWS, UK_MAX8, UK_MIN8)
+UK_KERNEL(uk_avx2_4i, UK_AVX2, uk_v8, uk_v8u, uk_i8, 8, 2, 4, 6, UK_FMA8, UK_SPLAT8, UK_BROWS, UK_MAX8, UK_MIN8)
+UK_KERNEL(uk_avx2_2i, UK_AVX2, uk_v8, uk_v8u, uk_i8, 8, 2, 2, 6, UK_FMA8, UK_SPLAT8, UK_BROWS, UK_MAX8, UK_MIN8)
 UK_TILE(uk_avx2_tile, UK_AVX2, 6, 16, 4, 2, uk_avx2_6, uk_avx2_4, uk_avx2_2, uk_avx2_6i,
 	uk_avx2_4i, uk_avx2_2i)
 
 #define UK_AVX512 __attribute__((target("avx512f")))
 #define UK_FMA16(a, b, c) ((uk_v16)_mm512_fmadd_ps((__m512)(a), (__m512)(b), (__m512)(c)))
-#define UK_K512(NAME, ROWS, PACKED) \
-	UK_KERNEL(NAME, UK_AVX512, uk_v16, uk_v16u, uk_i16, 16, 2, ROWS, 12, UK_FMA16, UK_SPLAT16, PACKED)
+#define UK_MAX16(a, b) ((uk_v16)_mm512_mask_mov_ps(_mm512_max_ps((__m512)(b), (__m512)(a)),     \
+					 _mm512_cmp_ps_mask((__m512)(b), (__m512)(b), _CMP_UNORD_Q), \
+					 (__m512)(b)))
+#define UK_MIN16(a, b) ((uk_v16)_mm512_mask_mov_ps(_mm512_min_ps((__m512)(b), (__m512)(a)),     \
+					 _mm512_cmp_ps_mask((__m512)(b), (__m512)(b), _CMP_UNORD_Q), \
+					 (__m512)(b)))
+#define UK_K512(NAME, ROWS, PACKED)                                                          \
+	UK_KERNEL(NAME, UK_AVX512, uk_v16, uk_v16u, uk_i16, 16, 2, ROWS, 12, UK_FMA16, UK_SPLAT16, \
+		  PACKED, UK_MAX16, UK_MIN16)
 UK_K512(uk_avx512_12, 12, UK_BPACKED)
 UK_K512(uk_avx512_8, 8, UK_BPACKED)
 UK_K512(uk_avx512_4, 4, UK_BPACKED)
@@ -244,6 +316,48 @@ static UK_AVX512 void uk_avx512_copy(float *dst, const float *row, int64_t w, in
 	}
 }
 
+/* max and min as the loop IR defines them, from x86's (which return their
+ * second operand when either is NaN): IR max(a, b) = (b > a ? b : a), NaN
+ * if either is, which is maxps(b, a) once a NaN b is put back. */
+#define UK_MAX512(a, b) \
+	_mm512_mask_mov_ps(_mm512_max_ps((b), (a)), _mm512_cmp_ps_mask((b), (b), _CMP_UNORD_Q), (b))
+#define UK_MIN512(a, b) \
+	_mm512_mask_mov_ps(_mm512_min_ps((b), (a)), _mm512_cmp_ps_mask((b), (b), _CMP_UNORD_Q), (b))
+
+/* erf in single precision, within 3 units in the last place of the
+ * correctly rounded value (the loop IR rounds erf computed in double):
+ * x * P(x^2) below 1, a polynomial in |x| - 2.5 up to 4, +-1 beyond (erf
+ * rounds to 1 there).  Coefficients fitted for this file (least squares
+ * on Chebyshev nodes); NaN stays NaN, -0 stays -0. */
+static UK_AVX512 __m512 uk_avx512_erf(__m512 x)
+{
+	static const float ps[7] = {1.128379167e+00f, -3.761262988e-01f, 1.128362571e-01f,
+				    -2.685539872e-02f, 5.191216608e-03f, -8.034827988e-04f,
+				    7.933422441e-05f};
+	static const float pl[13] = {9.995930794e-01f, 2.177979277e-03f, -5.447070567e-03f,
+				     8.354324905e-03f, -8.612777699e-03f, 6.100024588e-03f,
+				     -2.823758015e-03f, 5.742036797e-04f, 2.920029946e-04f,
+				     -2.808724222e-04f, 5.941226127e-05f, 2.140609731e-05f,
+				     -8.709190292e-06f};
+	__m512 ax = _mm512_abs_ps(x), x2 = _mm512_mul_ps(x, x);
+	__m512 s = _mm512_set1_ps(ps[6]);
+	for (int i = 5; i >= 0; i--)
+		s = _mm512_fmadd_ps(s, x2, _mm512_set1_ps(ps[i]));
+	s = _mm512_mul_ps(x, s);
+	/* min(4, |x|): a NaN |x| stays NaN (x86's min returns its second
+	 * operand when either is NaN) */
+	__m512 t = _mm512_sub_ps(_mm512_min_ps(_mm512_set1_ps(4.0f), ax), _mm512_set1_ps(2.5f));
+	__m512 l = _mm512_set1_ps(pl[12]);
+	for (int i = 11; i >= 0; i--)
+		l = _mm512_fmadd_ps(l, t, _mm512_set1_ps(pl[i]));
+	l = _mm512_min_ps(l, _mm512_set1_ps(1.0f));
+	/* the sign of x */
+	l = _mm512_castsi512_ps(_mm512_or_si512(
+		_mm512_castps_si512(l),
+		_mm512_and_si512(_mm512_castps_si512(x), _mm512_set1_epi32((int)0x80000000u))));
+	return _mm512_mask_mov_ps(l, _mm512_cmp_ps_mask(ax, _mm512_set1_ps(1.0f), _CMP_LT_OQ), s);
+}
+
 /* An epilogue over rows of C, 16 columns at a time (masked at the end of a
  * row): each vector is loaded once, goes through every operation in
  * registers and is stored once (reloading what was just stored with a mask
@@ -252,7 +366,7 @@ static UK_AVX512 void uk_avx512_epi_rows(const lathe_rt_uk_epi *ep, float *c, in
 					 int64_t nrows, int64_t n, int64_t m0, int64_t n0)
 {
 	const float *w[LATHE_UK_EPI_MAX];
-	uk_v16 o[LATHE_UK_EPI_MAX];
+	__m512 o[LATHE_UK_EPI_MAX];
 	int ne = ep->n;
 	for (int64_t i = 0; i < nrows; i++) {
 		float *r = c + i * ldc;
@@ -260,30 +374,401 @@ static UK_AVX512 void uk_avx512_epi_rows(const lathe_rt_uk_epi *ep, float *c, in
 		for (int e = 0; e < ne; e++) {
 			const float *v = ep->v[e];
 			w[e] = v && ep->sn[e] ? v + m * ep->sm[e] + n0 * ep->sn[e] : NULL;
-			o[e] = UK_SPLAT16(v ? v[m * ep->sm[e]] : ep->f[e]);
+			o[e] = _mm512_set1_ps(v ? v[m * ep->sm[e]] : ep->f[e]);
 		}
-		for (int64_t j = 0; j < n; j += 16) {
-			int64_t len = n - j < 16 ? n - j : 16;
-			__mmask16 k = (__mmask16)(len == 16 ? 0xFFFFu : (1u << len) - 1);
-			uk_v16 x = (uk_v16)_mm512_maskz_loadu_ps(k, r + j);
-			for (int e = 0; e < ne; e++) {
-				uk_v16 y = o[e];
-				if (w[e] && ep->sn[e] == 1) {
-					y = (uk_v16)_mm512_maskz_loadu_ps(k, w[e] + j);
-				} else if (w[e]) {
-					float t[16] = {0};
-					for (int64_t q = 0; q < len; q++)
-						t[q] = w[e][(j + q) * ep->sn[e]];
-					y = *(const uk_v16u *)t;
-				}
-				int op = ep->op[e];
-				x = op == LATHE_UK_OP_ADD ? x + y
-				    : op == LATHE_UK_OP_MUL ? x * y
-				    : ep->rev[e] ? UK_VMAXMIN(uk_v16, uk_i16, UK_SPLAT16, y, x, op == LATHE_UK_OP_MAX)
-						 : UK_VMAXMIN(uk_v16, uk_i16, UK_SPLAT16, x, y, op == LATHE_UK_OP_MAX);
+		/* Four vectors at a time: one dispatch per operation serves them. */
+		for (int64_t j = 0; j < n; j += 64) {
+			__mmask16 k[4];
+			__m512 x[4];
+			int nv = 0;
+			for (; nv < 4 && j + nv * 16 < n; nv++) {
+				int64_t len = n - j - nv * 16 < 16 ? n - j - nv * 16 : 16;
+				k[nv] = (__mmask16)(len == 16 ? 0xFFFFu : (1u << len) - 1);
+				/* Masked memory accesses are slow on some CPUs: only the tail. */
+				x[nv] = len == 16 ? _mm512_loadu_ps(r + j + nv * 16)
+						  : _mm512_maskz_loadu_ps(k[nv], r + j + nv * 16);
 			}
-			_mm512_mask_storeu_ps(r + j, k, (__m512)x);
+			__m512 kept[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),
+					  _mm512_setzero_ps()};
+			for (int e = 0; e < ne; e++) {
+				__m512 y[4];
+				int op = ep->op[e];
+				if (op == LATHE_UK_OP_SAVE) {
+					for (int q = 0; q < nv; q++)
+						kept[q] = x[q];
+					continue;
+				}
+				if (op == LATHE_UK_OP_ERF) {
+					for (int q = 0; q < nv; q++)
+						x[q] = uk_avx512_erf(x[q]);
+					continue;
+				}
+				for (int q = 0; q < nv; q++) {
+					y[q] = ep->saved[e] ? kept[q] : o[e];
+					if (w[e] && ep->sn[e] == 1) {
+						y[q] = k[q] == 0xFFFF ? _mm512_loadu_ps(w[e] + j + q * 16)
+							 : _mm512_maskz_loadu_ps(k[q], w[e] + j + q * 16);
+					} else if (w[e]) {
+						float t[16] = {0};
+						for (int64_t u = 0; u < 16 && j + q * 16 + u < n; u++)
+							t[u] = w[e][(j + q * 16 + u) * ep->sn[e]];
+						y[q] = _mm512_loadu_ps(t);
+					}
+					if (ep->rev[e]) { /* the operand first */
+						__m512 z = y[q];
+						y[q] = x[q];
+						x[q] = z;
+					}
+				}
+				/* now x op y */
+				switch (op) {
+				case LATHE_UK_OP_ADD:
+					for (int q = 0; q < nv; q++)
+						x[q] = _mm512_add_ps(x[q], y[q]);
+					break;
+				case LATHE_UK_OP_MUL:
+					for (int q = 0; q < nv; q++)
+						x[q] = _mm512_mul_ps(x[q], y[q]);
+					break;
+				case LATHE_UK_OP_SUB:
+					for (int q = 0; q < nv; q++)
+						x[q] = _mm512_sub_ps(x[q], y[q]);
+					break;
+				case LATHE_UK_OP_DIV:
+					for (int q = 0; q < nv; q++)
+						x[q] = _mm512_div_ps(x[q], y[q]);
+					break;
+				case LATHE_UK_OP_MAX:
+					for (int q = 0; q < nv; q++)
+						x[q] = UK_MAX512(x[q], y[q]);
+					break;
+				default:
+					for (int q = 0; q < nv; q++)
+						x[q] = UK_MIN512(x[q], y[q]);
+					break;
+				}
+			}
+			for (int q = 0; q < nv; q++) {
+				if (k[q] == 0xFFFF)
+					_mm512_storeu_ps(r + j + q * 16, x[q]);
+				else
+					_mm512_mask_storeu_ps(r + j + q * 16, k[q], x[q]);
+			}
 		}
+	}
+}
+
+/* Depthwise rows: 16 outputs at a time summed over every tap in a
+ * register.  Where every tap's columns lie inside the image (most of a
+ * row) the loads are plain; at the edges they are masked. */
+/* The splat of operation e's operand for row m, and whether it is NaN. */
+#define UK_SPLAT_SET(o, nn, ep, e, m)                                                         \
+	do {                                                                                  \
+		float x_ = (ep)->v[e] ? (ep)->v[e][(m) * (ep)->sm[e]] : (float)(ep)->f[e];      \
+		(o)[e] = _mm512_set1_ps(x_);                                                   \
+		(nn)[e] = x_ != x_;                                                            \
+	} while (0)
+/* Applies operations whose operands are the splats o (n-independent) to a.
+ * max(a, o) is maxps(o, a) (a when either is NaN) unless o is NaN. */
+#define UK_SPLAT_EPI(a, nacc, ep, o)                                                          \
+	for (int e_ = 0; (ep) && e_ < (ep)->n; e_++) {                                         \
+		switch ((ep)->op[e_] * 2 + (ep)->rev[e_]) {                                     \
+		case LATHE_UK_OP_ADD * 2: case LATHE_UK_OP_ADD * 2 + 1:                         \
+			for (int q_ = 0; q_ < (nacc); q_++)                                     \
+				(a)[q_] = _mm512_add_ps((a)[q_], (o)[e_]);                      \
+			break;                                                                  \
+		case LATHE_UK_OP_MUL * 2: case LATHE_UK_OP_MUL * 2 + 1:                         \
+			for (int q_ = 0; q_ < (nacc); q_++)                                     \
+				(a)[q_] = _mm512_mul_ps((a)[q_], (o)[e_]);                      \
+			break;                                                                  \
+		case LATHE_UK_OP_MAX * 2:                                                       \
+			for (int q_ = 0; q_ < (nacc); q_++)                                     \
+				(a)[q_] = nn[e_] ? (o)[e_] : _mm512_max_ps((o)[e_], (a)[q_]);    \
+			break;                                                                  \
+		case LATHE_UK_OP_MAX * 2 + 1:                                                   \
+			for (int q_ = 0; q_ < (nacc); q_++)                                     \
+				(a)[q_] = UK_MAX512((o)[e_], (a)[q_]);                          \
+			break;                                                                  \
+		case LATHE_UK_OP_MIN * 2:                                                       \
+			for (int q_ = 0; q_ < (nacc); q_++)                                     \
+				(a)[q_] = nn[e_] ? (o)[e_] : _mm512_min_ps((o)[e_], (a)[q_]);    \
+			break;                                                                  \
+		default:                                                                        \
+			for (int q_ = 0; q_ < (nacc); q_++)                                     \
+				(a)[q_] = UK_MIN512((o)[e_], (a)[q_]);                          \
+			break;                                                                  \
+		}                                                                               \
+	}
+
+static UK_AVX512 void uk_avx512_taps(float *y, int64_t n, const float *const *row,
+				     const int64_t *off, const float *w, const int64_t *lo,
+				     const int64_t *hi, int ntap, const lathe_rt_uk_epi *ep, int64_t m)
+{
+	__m512 o[LATHE_UK_EPI_MAX];
+	int nn[LATHE_UK_EPI_MAX];
+	for (int e = 0; ep && e < ep->n; e++)
+		UK_SPLAT_SET(o, nn, ep, e, m);
+	int64_t in_lo = 0, in_hi = n;
+	for (int t = 0; t < ntap; t++) {
+		if (lo[t] > in_lo)
+			in_lo = lo[t];
+		if (hi[t] < in_hi)
+			in_hi = hi[t];
+	}
+	int64_t j = 0;
+	while (j < n) {
+		/* Four vectors at once where every tap is inside: four chains of
+		 * multiply-adds in flight instead of one. */
+		if (j >= in_lo && j + 64 <= in_hi) {
+			__m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+			for (int t = 0; t < ntap; t++) {
+				const float *p = row[t] + off[t] + j;
+				__m512 wv = _mm512_set1_ps(w[t]);
+				a0 = _mm512_fmadd_ps(wv, _mm512_loadu_ps(p), a0);
+				a1 = _mm512_fmadd_ps(wv, _mm512_loadu_ps(p + 16), a1);
+				a2 = _mm512_fmadd_ps(wv, _mm512_loadu_ps(p + 32), a2);
+				a3 = _mm512_fmadd_ps(wv, _mm512_loadu_ps(p + 48), a3);
+			}
+			__m512 a[4] = {a0, a1, a2, a3};
+			UK_SPLAT_EPI(a, 4, ep, o)
+			_mm512_storeu_ps(y + j, a[0]);
+			_mm512_storeu_ps(y + j + 16, a[1]);
+			_mm512_storeu_ps(y + j + 32, a[2]);
+			_mm512_storeu_ps(y + j + 48, a[3]);
+			j += 64;
+			continue;
+		}
+		int64_t len = n - j < 16 ? n - j : 16;
+		__m512 acc = _mm512_setzero_ps();
+		for (int t = 0; t < ntap; t++) {
+			int64_t l = lo[t] - j, h = hi[t] - j;
+			if (l < 0)
+				l = 0;
+			if (h > len)
+				h = len;
+			if (h <= l)
+				continue;
+			uint32_t in = (h >= 16 ? 0xFFFFu : (1u << h) - 1) & ~((1u << l) - 1);
+			/* Lanes outside [l, h) are never read: only the address is formed. */
+			const float *p = (const float *)((uintptr_t)row[t] + (uintptr_t)((off[t] + j) * 4));
+			__m512 x = in == 0xFFFFu ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps((__mmask16)in, p);
+			acc = _mm512_fmadd_ps(_mm512_set1_ps(w[t]), x, acc);
+		}
+		UK_SPLAT_EPI(&acc, 1, ep, o)
+		if (len == 16)
+			_mm512_storeu_ps(y + j, acc);
+		else
+			_mm512_mask_storeu_ps(y + j, (__mmask16)((1u << len) - 1), acc);
+		j += 16;
+	}
+}
+
+/* A channel's flat run of outputs, four vectors at a time while they last:
+ * each tap one masked load per vector (lanes outside the image are not
+ * read), summed in tap order. */
+static UK_AVX512 void uk_avx512_dwflat(float *y, int64_t n, const float *src, const int64_t *off,
+				       const float *w, int ntap, const uint16_t *mask,
+				       const lathe_rt_uk_epi *ep, int64_t m)
+{
+	__m512 o[LATHE_UK_EPI_MAX];
+	int nn[LATHE_UK_EPI_MAX];
+	for (int e = 0; ep && e < ep->n; e++)
+		UK_SPLAT_SET(o, nn, ep, e, m);
+	/* Addresses are formed as integers: those of lanes outside are not
+	 * inside any object. */
+	uintptr_t s0 = (uintptr_t)src;
+	int64_t j = 0;
+	for (; j + 64 <= n; j += 64, mask += 4 * ntap) {
+		/* sums in named registers (an array indexed in loops would live
+		 * on the stack) */
+		__m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+		for (int t = 0; t < ntap; t++) {
+			const float *p = (const float *)(s0 + (uintptr_t)((j + off[t]) * 4));
+			__m512 wv = _mm512_set1_ps(w[t]);
+			a0 = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(mask[t], p), a0);
+			a1 = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(mask[ntap + t], p + 16), a1);
+			a2 = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(mask[2 * ntap + t], p + 32), a2);
+			a3 = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(mask[3 * ntap + t], p + 48), a3);
+		}
+		__m512 a[4] = {a0, a1, a2, a3};
+		UK_SPLAT_EPI(a, 4, ep, o)
+		for (int q = 0; q < 4; q++)
+			_mm512_storeu_ps(y + j + 16 * q, a[q]);
+	}
+	for (; j < n; j += 16, mask += ntap) {
+		__m512 acc = _mm512_setzero_ps();
+		for (int t = 0; t < ntap; t++) {
+			const float *p = (const float *)(s0 + (uintptr_t)((j + off[t]) * 4));
+			acc = _mm512_fmadd_ps(_mm512_set1_ps(w[t]), _mm512_maskz_loadu_ps(mask[t], p),
+					      acc);
+		}
+		UK_SPLAT_EPI(&acc, 1, ep, o)
+		if (n - j >= 16)
+			_mm512_storeu_ps(y + j, acc);
+		else
+			_mm512_mask_storeu_ps(y + j, (__mmask16)((1u << (n - j)) - 1), acc);
+	}
+}
+
+/* Lanes l of a vector at src + i with 0 <= i + l < nin. */
+static inline __mmask16 uk_range16(int64_t i, int64_t nin)
+{
+	int64_t lo = -i, hi = nin - i;
+	lo = lo < 0 ? 0 : lo > 16 ? 16 : lo;
+	hi = hi < 0 ? 0 : hi > 16 ? 16 : hi;
+	if (hi <= lo)
+		return 0;
+	return (__mmask16)((hi >= 16 ? 0xFFFFu : (1u << hi) - 1) & ~((1u << lo) - 1));
+}
+
+#define UK_DW3_LOAD(dst, at)                                                          \
+	(dst) = inner ? _mm512_loadu_ps((const float *)(s0 + (uintptr_t)((at) * 4)))   \
+		      : _mm512_maskz_loadu_ps(uk_range16((at), nin),                   \
+					      (const float *)(s0 + (uintptr_t)((at) * 4)))
+#define UK_DW3_SHL(k, hi, lo) /* [lo[15], hi[0..14]] */                                 \
+	_mm512_castsi512_ps(_mm512_maskz_alignr_epi32((k), _mm512_castps_si512(hi),        \
+						      _mm512_castps_si512(lo), 15))
+#define UK_DW3_SHR(k, hi, lo) /* [lo[1..15], hi[0]] */                                  \
+	_mm512_castsi512_ps(_mm512_maskz_alignr_epi32((k), _mm512_castps_si512(hi),        \
+						      _mm512_castps_si512(lo), 1))
+
+/* Four vectors of outputs at a time: per row of taps six loads (the
+ * vectors before, under and after them), the left and right taps by
+ * shifting across neighbours, masked at the image's left and right edges;
+ * the loads are masked only near the flat run's ends. */
+static UK_AVX512 void uk_avx512_dw3(float *y, int64_t n, const float *src, int64_t nin,
+				   const int64_t *roff, int KH, const float *w, int64_t W,
+				   const uint16_t *colm, const lathe_rt_uk_epi *ep, int64_t m)
+{
+	__m512 o[LATHE_UK_EPI_MAX];
+	int nn[LATHE_UK_EPI_MAX];
+	for (int e = 0; ep && e < ep->n; e++)
+		UK_SPLAT_SET(o, nn, ep, e, m);
+	int64_t rmin = 0, rmax = 0;
+	for (int kh = 0; kh < KH; kh++) {
+		if (!kh || roff[kh] < rmin)
+			rmin = roff[kh];
+		if (!kh || roff[kh] > rmax)
+			rmax = roff[kh];
+	}
+	uintptr_t s0 = (uintptr_t)src;
+	int64_t ph = 0;
+	for (int64_t j = 0; j < n; j += 64) {
+		__mmask16 kl[4], kr[4];
+		for (int v = 0; v < 4; v++) {
+			kl[v] = colm[ph];
+			kr[v] = colm[2 * W + ph];
+			for (ph += 16; ph >= W;)
+				ph -= W;
+		}
+		int inner = j + rmin - 16 >= 0 && j + rmax + 80 <= nin;
+		__m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+		for (int kh = 0; kh < KH; kh++) {
+			int64_t b = j + roff[kh];
+			__m512 p, v0, v1, v2, v3, nx;
+			UK_DW3_LOAD(p, b - 16);
+			UK_DW3_LOAD(v0, b);
+			UK_DW3_LOAD(v1, b + 16);
+			UK_DW3_LOAD(v2, b + 32);
+			UK_DW3_LOAD(v3, b + 48);
+			UK_DW3_LOAD(nx, b + 64);
+			__m512 w0 = _mm512_set1_ps(w[3 * kh]), w1 = _mm512_set1_ps(w[3 * kh + 1]);
+			__m512 w2 = _mm512_set1_ps(w[3 * kh + 2]);
+			a0 = _mm512_fmadd_ps(w0, UK_DW3_SHL(kl[0], v0, p), a0);
+			a1 = _mm512_fmadd_ps(w0, UK_DW3_SHL(kl[1], v1, v0), a1);
+			a2 = _mm512_fmadd_ps(w0, UK_DW3_SHL(kl[2], v2, v1), a2);
+			a3 = _mm512_fmadd_ps(w0, UK_DW3_SHL(kl[3], v3, v2), a3);
+			a0 = _mm512_fmadd_ps(w1, v0, a0);
+			a1 = _mm512_fmadd_ps(w1, v1, a1);
+			a2 = _mm512_fmadd_ps(w1, v2, a2);
+			a3 = _mm512_fmadd_ps(w1, v3, a3);
+			a0 = _mm512_fmadd_ps(w2, UK_DW3_SHR(kr[0], v1, v0), a0);
+			a1 = _mm512_fmadd_ps(w2, UK_DW3_SHR(kr[1], v2, v1), a1);
+			a2 = _mm512_fmadd_ps(w2, UK_DW3_SHR(kr[2], v3, v2), a2);
+			a3 = _mm512_fmadd_ps(w2, UK_DW3_SHR(kr[3], nx, v3), a3);
+		}
+		__m512 a[4] = {a0, a1, a2, a3};
+		UK_SPLAT_EPI(a, 4, ep, o)
+		if (j + 64 <= n) {
+			for (int v = 0; v < 4; v++)
+				_mm512_storeu_ps(y + j + 16 * v, a[v]);
+		} else {
+			for (int v = 0; v < 4 && j + 16 * v < n; v++)
+				_mm512_mask_storeu_ps(y + j + 16 * v, uk_range16(j + 16 * v, n), a[v]);
+		}
+	}
+}
+
+/* Max pooling's rows: 64 outputs at a time in four registers over the
+ * whole window; a tap's lanes outside the image load -inf (which the max
+ * leaves alone).  Stride 2 loads the 32 input columns under 16 outputs and
+ * keeps the even ones. */
+static UK_AVX512 void uk_avx512_maxrow(float *y, int64_t OW, const float *const *rows, int nrows,
+				       const int64_t *off, int nkw, int64_t SW, int64_t W)
+{
+	const __m512 ninf = _mm512_set1_ps(-INFINITY);
+	const __m512i ie = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+	for (int64_t o = 0; o < OW; o += 64) {
+		__m512 acc[4] = {ninf, ninf, ninf, ninf};
+		int nv = OW - o >= 64 ? 4 : (int)((OW - o + 15) / 16);
+		for (int r = 0; r < nrows; r++) {
+			uintptr_t base = (uintptr_t)rows[r];
+			for (int kw = 0; kw < nkw; kw++) {
+				for (int q = 0; q < nv; q++) {
+					/* input columns from c0 on: lanes inside [0, W) only,
+					 * and only those of outputs below OW */
+					int64_t ob = o + 16 * q, c0 = ob * SW + off[kw];
+					int64_t nout = OW - ob < 16 ? OW - ob : 16;
+					__m512 x;
+					if (SW == 1) {
+						__mmask16 k = uk_range16(c0, W) & uk_range16(ob, OW);
+						x = _mm512_mask_loadu_ps(ninf, k,
+									 (const float *)(base + (uintptr_t)(c0 * 4)));
+					} else {
+						int64_t cend = c0 + 2 * nout; /* past the last one read */
+						__mmask16 ka = uk_range16(c0, W < cend ? W : cend);
+						__mmask16 kb = uk_range16(c0 + 16, W < cend ? W : cend);
+						__m512 lo = _mm512_mask_loadu_ps(
+							ninf, ka, (const float *)(base + (uintptr_t)(c0 * 4)));
+						__m512 hi = _mm512_mask_loadu_ps(
+							ninf, kb, (const float *)(base + (uintptr_t)((c0 + 16) * 4)));
+						x = _mm512_permutex2var_ps(lo, ie, hi);
+					}
+					acc[q] = UK_MAX512(acc[q], x);
+				}
+			}
+		}
+		for (int q = 0; q < nv; q++) {
+			int64_t ob = o + 16 * q;
+			if (OW - ob >= 16)
+				_mm512_storeu_ps(y + ob, acc[q]);
+			else
+				_mm512_mask_storeu_ps(y + ob, uk_range16(ob, OW), acc[q]);
+		}
+	}
+}
+
+/* 32 values at a time into their even and odd halves. */
+static UK_AVX512 void uk_avx512_deint(float *even, float *odd, const float *src, int64_t n)
+{
+	const __m512i ie = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+	const __m512i io = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+	int64_t i = 0;
+	for (; i + 32 <= n; i += 32) {
+		__m512 a = _mm512_loadu_ps(src + i), b = _mm512_loadu_ps(src + i + 16);
+		_mm512_storeu_ps(even + i / 2, _mm512_permutex2var_ps(a, ie, b));
+		_mm512_storeu_ps(odd + i / 2, _mm512_permutex2var_ps(a, io, b));
+	}
+	if (i < n) { /* the last 1 to 31, masked */
+		int64_t r = n - i;
+		__mmask16 ka = (__mmask16)(r >= 16 ? 0xFFFFu : (1u << r) - 1);
+		__mmask16 kb = (__mmask16)(r > 16 ? (1u << (r - 16)) - 1 : 0);
+		__m512 a = _mm512_maskz_loadu_ps(ka, src + i);
+		__m512 b = _mm512_maskz_loadu_ps(kb, src + i + 16);
+		_mm512_mask_storeu_ps(even + i / 2, (__mmask16)((1u << ((r + 1) / 2)) - 1),
+				      _mm512_permutex2var_ps(a, ie, b));
+		_mm512_mask_storeu_ps(odd + i / 2, (__mmask16)((1u << (r / 2)) - 1),
+				      _mm512_permutex2var_ps(a, io, b));
 	}
 }
 
@@ -352,4 +837,49 @@ LATHE_RT_UK_API void (*lathe_rt_uk_epi_rows_kernel(void))(const struct lathe_rt_
 		return uk_avx512_epi_rows;
 #endif
 	return NULL;
+}
+
+LATHE_RT_UK_API lathe_rt_uk_taps_fn lathe_rt_uk_taps_kernel(void)
+{
+#if UK_X86
+	if (has_avx512())
+		return uk_avx512_taps;
+#endif
+	return uk_gen_taps;
+}
+
+LATHE_RT_UK_API lathe_rt_uk_dwflat_fn lathe_rt_uk_dwflat_kernel(void)
+{
+#if UK_X86
+	if (has_avx512())
+		return uk_avx512_dwflat;
+#endif
+	return NULL;
+}
+
+LATHE_RT_UK_API lathe_rt_uk_dw3_fn lathe_rt_uk_dw3_kernel(void)
+{
+#if UK_X86
+	if (has_avx512())
+		return uk_avx512_dw3;
+#endif
+	return NULL;
+}
+
+LATHE_RT_UK_API lathe_rt_uk_maxrow_fn lathe_rt_uk_maxrow_kernel(void)
+{
+#if UK_X86
+	if (has_avx512())
+		return uk_avx512_maxrow;
+#endif
+	return NULL;
+}
+
+LATHE_RT_UK_API lathe_rt_uk_deint_fn lathe_rt_uk_deint_kernel(void)
+{
+#if UK_X86
+	if (has_avx512())
+		return uk_avx512_deint;
+#endif
+	return uk_gen_deint;
 }

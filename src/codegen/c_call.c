@@ -25,6 +25,7 @@ static const char *const uk_sources[] = {
 	"runtime/src/ukernel.c",
 	"runtime/src/ukernel_isa.c",
 	"runtime/src/ukernel_dw.c",
+	"runtime/src/ukernel_pool.c",
 };
 
 static const char *embedded(const char *path)
@@ -55,7 +56,7 @@ lathe_err cg_ukernel_source(lathe_buf *out)
 		return lathe_error(LATHE_EINTERNAL, "the micro-kernels' header is not built into lathe");
 	lathe_buf_puts(out, "#ifndef LC_UKERNELS\n#define LC_UKERNELS\n"
 		       "/* The runtime's micro-kernels, as static functions. */\n"
-		       "#define LATHE_RT_UK_API static __attribute__((unused))\n");
+		       "#define LATHE_RT_UK_API static __attribute__((unused, noinline))\n");
 	put_source(out, hdr);
 	for (size_t i = 0; i < sizeof uk_sources / sizeof *uk_sources; i++) {
 		const char *t = embedded(uk_sources[i]);

@@ -295,6 +295,10 @@ static lathe_err build_steps(mod_unit *u, const lathe_target *target)
 			named = e != NULL;
 		}
 		if (!e && st.kind == STEP_FUNC) {
+			/* Weights are constants: schedules may pack them (prepack.c). */
+			for (int i = 0; i < st.fn->nparams && i < st.nargs; i++)
+				st.fn->bufs.data[i]->constant =
+					g->values.data[st.args[i]].def == LATHE_DEF_CONST;
 			e = lathe_sched_default(st.fn, target);
 			if (!e) {
 				e = lathe_tir_verify(st.fn);

@@ -199,6 +199,7 @@ lathe_err mod_prepack(mod_unit *u, mod_step *st)
 			f->bufs.data[i] = f->bufs.data[i - 1];
 		f->bufs.data[at] = dst;
 		dst->kind = LATHE_TIR_PARAM;
+		dst->constant = true;
 		f->nparams++;
 		renumber(f);
 		lathe_vid *args = lathe_arena_new(u->arena, lathe_vid, st->nargs + 2);

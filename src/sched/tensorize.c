@@ -68,10 +68,11 @@ typedef struct tz_opnd {
 
 /* An epilogue: operations in application order. */
 typedef struct tz_epi {
-	int n;
+	int n, saves;
 	int64_t code[LATHE_UK_EPI_MAX], s1[LATHE_UK_EPI_MAX], s2[LATHE_UK_EPI_MAX];
 	lathe_tir_expr *load[LATHE_UK_EPI_MAX]; /* tensor operand */
-	double f[LATHE_UK_EPI_MAX];             /* scalar operand */
+	bool scalar[LATHE_UK_EPI_MAX];          /* f is the operand (s1 becomes its index) */
+	double f[LATHE_UK_EPI_MAX];
 } tz_epi;
 
 typedef struct tz {
@@ -252,8 +253,9 @@ static bool match_nest(tz *z, lathe_tir_stmt *nest)
 	lathe_tir_buf *out = fin->buf;
 	if (out == z->acc || out->dtype != LATHE_DT_F32)
 		return false;
-	/* acc: the init, the update's load and store, E's load; nothing else. */
-	if (sched_count_accesses(z->f->body, z->acc) != 4 || !sched_expr_reads(fin->value, z->acc))
+	/* acc: the init, the update's load and store, E's loads; nothing else. */
+	if (sched_count_accesses(z->f->body, z->acc) != 3 + sched_count_accesses(fin, z->acc) ||
+	    !sched_expr_reads(fin->value, z->acc))
 		return false;
 	/* OUT is written once and read nowhere in the nest. */
 	if (sched_count_accesses(nest, out) != 1)
@@ -338,31 +340,42 @@ static bool axis_stride(const sched_aff *a, tz_var *const *ax, int n, int64_t *s
 	return true;
 }
 
-/* E as an epilogue chain (innermost operation first); false if it is not
- * one. */
-static bool epi_chain(tz *z, const tz_axes *x, lathe_tir_expr *e, tz_epi *ep)
+static bool epi_push(tz_epi *ep, int64_t code, int64_t s1, int64_t s2)
 {
-	if (is_acc_load(z, e))
-		return true;
-	if (e->kind != LATHE_TIR_E_BINARY || e->dtype != LATHE_DT_F32 ||
-	    (e->op != LATHE_TIR_ADD && e->op != LATHE_TIR_MUL && e->op != LATHE_TIR_MAX &&
-	     e->op != LATHE_TIR_MIN))
+	if (ep->n >= LATHE_UK_EPI_MAX)
 		return false;
-	bool left = sched_expr_reads(e->a, z->acc), right = sched_expr_reads(e->b, z->acc);
-	if (left == right)
-		return false;
-	lathe_tir_expr *inner = left ? e->a : e->b, *other = left ? e->b : e->a;
-	if (!epi_chain(z, x, inner, ep) || ep->n >= LATHE_UK_EPI_MAX)
-		return false;
-	int i = ep->n;
+	int i = ep->n++;
+	ep->code[i] = code, ep->s1[i] = s1, ep->s2[i] = s2;
 	ep->load[i] = NULL;
+	ep->scalar[i] = false;
+	return true;
+}
+
+/* The binary operators an epilogue has, as LATHE_UK_OP_*; -1 otherwise. */
+static int epi_op(int tir_op)
+{
+	switch (tir_op) {
+	case LATHE_TIR_ADD: return LATHE_UK_OP_ADD;
+	case LATHE_TIR_MUL: return LATHE_UK_OP_MUL;
+	case LATHE_TIR_MAX: return LATHE_UK_OP_MAX;
+	case LATHE_TIR_MIN: return LATHE_UK_OP_MIN;
+	case LATHE_TIR_SUB: return LATHE_UK_OP_SUB;
+	case LATHE_TIR_DIV: return LATHE_UK_OP_DIV;
+	}
+	return -1;
+}
+
+/* Emits op(t, other) (op(other, t) when rev) for an operand without acc:
+ * a float constant or a load indexed by M and N. */
+static bool epi_operand(tz *z, const tz_axes *x, int op, bool rev, lathe_tir_expr *other, tz_epi *ep)
+{
 	if (other->kind == LATHE_TIR_E_FLOAT && other->dtype == LATHE_DT_F32) {
-		ep->f[i] = other->u.f;
-		ep->code[i] = e->op == LATHE_TIR_ADD ? LATHE_UK_EPI_ADD_S
-			      : e->op == LATHE_TIR_MUL ? LATHE_UK_EPI_MUL_S
-			      : e->op == LATHE_TIR_MAX ? LATHE_UK_EPI_MAX_S : LATHE_UK_EPI_MIN_S;
-		ep->s2[i] = !left; /* the scalar is the first operand */
-		ep->n++;
+		static const int64_t codes[] = {LATHE_UK_EPI_ADD_S, LATHE_UK_EPI_MUL_S, LATHE_UK_EPI_MAX_S,
+						LATHE_UK_EPI_MIN_S, LATHE_UK_EPI_SUB_S, LATHE_UK_EPI_DIV_S};
+		if (!epi_push(ep, codes[op], 0, rev))
+			return false;
+		ep->scalar[ep->n - 1] = true;
+		ep->f[ep->n - 1] = other->u.f;
 		return true;
 	}
 	if (other->kind != LATHE_TIR_E_LOAD || other->dtype != LATHE_DT_F32 ||
@@ -378,26 +391,77 @@ static bool epi_chain(tz *z, const tz_axes *x, lathe_tir_expr *e, tz_epi *ep)
 	if (!axis_stride(&a, x->m, x->nm, &sm) || !axis_stride(&a, x->n, x->nn, &sn) || sm < 0 ||
 	    sn < 0)
 		return false;
-	if (e->op == LATHE_TIR_MAX || e->op == LATHE_TIR_MIN) {
-		/* max(t, v) or max(v, t): the order decides the sign of a zero */
-		ep->code[i] = e->op == LATHE_TIR_MAX ? (left ? LATHE_UK_EPI_MAX_T : LATHE_UK_EPI_MAX_TR)
-						      : (left ? LATHE_UK_EPI_MIN_T : LATHE_UK_EPI_MIN_TR);
-		ep->s1[i] = sm, ep->s2[i] = sn;
-		ep->load[i] = other;
-		ep->n++;
-		return true;
+	int64_t code;
+	switch (op) {
+	case LATHE_UK_OP_ADD: case LATHE_UK_OP_MUL: { /* commutative: no order */
+		int64_t b = op == LATHE_UK_OP_ADD ? LATHE_UK_EPI_ADD_M : LATHE_UK_EPI_MUL_M;
+		bool ok = sn == 0 ? epi_push(ep, b, sm, 0)
+			  : sm == 0 ? epi_push(ep, b + 1, sn, 0) : epi_push(ep, b + 2, sm, sn);
+		if (ok)
+			ep->load[ep->n - 1] = other;
+		return ok;
 	}
-	int base = e->op == LATHE_TIR_ADD ? LATHE_UK_EPI_ADD_M : LATHE_UK_EPI_MUL_M;
-	if (sn == 0) {
-		ep->code[i] = base, ep->s1[i] = sm, ep->s2[i] = 0;
-	} else if (sm == 0) {
-		ep->code[i] = base + 1, ep->s1[i] = sn, ep->s2[i] = 0;
-	} else {
-		ep->code[i] = base + 2, ep->s1[i] = sm, ep->s2[i] = sn;
+	case LATHE_UK_OP_MAX: code = rev ? LATHE_UK_EPI_MAX_TR : LATHE_UK_EPI_MAX_T; break;
+	case LATHE_UK_OP_MIN: code = rev ? LATHE_UK_EPI_MIN_TR : LATHE_UK_EPI_MIN_T; break;
+	case LATHE_UK_OP_SUB: code = rev ? LATHE_UK_EPI_SUB_TR : LATHE_UK_EPI_SUB_T; break;
+	default: code = rev ? LATHE_UK_EPI_DIV_TR : LATHE_UK_EPI_DIV_T; break;
 	}
-	ep->load[i] = other;
-	ep->n++;
+	if (!epi_push(ep, code, sm, sn))
+		return false;
+	ep->load[ep->n - 1] = other;
 	return true;
+}
+
+static bool epi_is_base(tz *z, const lathe_tir_expr *e, const lathe_tir_expr *base)
+{
+	return base ? sched_expr_eq(e, base) : is_acc_load(z, e);
+}
+
+/* Emits the operations that compute e from `base` (acc when NULL), in
+ * order: e is a chain of operators over base with operands free of acc;
+ * where both operands depend on acc (GELU's x * f(x)), one of them must be
+ * computed on the way to the other: it is computed, kept (SAVE), the other
+ * computed from it, and the two combined (SAVED).  One kept value at most.
+ * False if e is not of that form (the caller then runs E as a nest). */
+static bool epi_gen(tz *z, const tz_axes *x, lathe_tir_expr *e, lathe_tir_expr *base, tz_epi *ep)
+{
+	if (epi_is_base(z, e, base))
+		return true;
+	if (e->dtype != LATHE_DT_F32)
+		return false;
+	if (e->kind == LATHE_TIR_E_UNARY && e->op == LATHE_TIR_ERF)
+		return epi_gen(z, x, e->a, base, ep) && epi_push(ep, LATHE_UK_EPI_ERF, 0, 0);
+	int op = e->kind == LATHE_TIR_E_BINARY ? epi_op(e->op) : -1;
+	if (op < 0)
+		return false;
+	bool left = sched_expr_reads(e->a, z->acc), right = sched_expr_reads(e->b, z->acc);
+	if (left && right) {
+		if (ep->saves)
+			return false;
+		for (int first = 0; first < 2; first++) {
+			lathe_tir_expr *f = first ? e->b : e->a, *g = first ? e->a : e->b;
+			int n = ep->n;
+			ep->saves = 1;
+			if (epi_gen(z, x, f, base, ep) && epi_push(ep, LATHE_UK_EPI_SAVE, 0, 0) &&
+			    epi_gen(z, x, g, f, ep) &&
+			    epi_push(ep, LATHE_UK_EPI_SAVED, op, first == 0 /* kept value first */))
+				return true;
+			ep->n = n;
+			ep->saves = 0;
+		}
+		return false;
+	}
+	if (!left && !right)
+		return false;
+	lathe_tir_expr *inner = left ? e->a : e->b, *other = left ? e->b : e->a;
+	return epi_gen(z, x, inner, base, ep) && epi_operand(z, x, op, !left, other, ep);
+}
+
+/* E as an epilogue (operations in order); false if it is not one. */
+static bool epi_chain(tz *z, const tz_axes *x, lathe_tir_expr *e, tz_epi *ep)
+{
+	ep->n = ep->saves = 0;
+	return epi_gen(z, x, e, NULL, ep);
 }
 
 /* ---- building the call --------------------------------------------------------- */
@@ -446,9 +510,12 @@ static void epi_args(tz *z, const tz_epi *ep, arg_vec *args, int64_t *ints, int 
 			arg_ptr(args, LATHE_TIR_ARG_READ, b, idx_at_zero(z, b, ep->load[i]->idx, mn));
 			ints[(*ni)++] = ep->s1[i];
 			ints[(*ni)++] = ep->s2[i];
-		} else {
+		} else if (ep->scalar[i]) {
 			flts[*nf] = ep->f[i];
 			ints[(*ni)++] = (*nf)++;
+			ints[(*ni)++] = ep->s2[i];
+		} else {
+			ints[(*ni)++] = ep->s1[i];
 			ints[(*ni)++] = ep->s2[i];
 		}
 	}
@@ -542,12 +609,16 @@ static lathe_tir_stmt *pack_call(tz *z, const tz_opnd *o, int side, tz_var *cons
 	return c;
 }
 
-/* An operand is packed once, before the batch loops: a parameter that
- * nothing in the function writes and whose position no batch loop moves. */
+/* An operand is packed once, before the batch loops, when it is a constant
+ * parameter (weights: `lathe compile` then packs it at compile time) that
+ * nothing in the function writes and whose position no batch loop moves.
+ * Other operands are read in place or packed by the kernel, block by
+ * block. */
 static bool packable(tz *z, const tz_opnd *o)
 {
 	lathe_tir_buf *b = o->load->u.buf;
-	if (b->kind != LATHE_TIR_PARAM || o->cond || sched_stmt_writes(z->f->body, b))
+	if (b->kind != LATHE_TIR_PARAM || !b->constant || o->cond ||
+	    sched_stmt_writes(z->f->body, b))
 		return false;
 	for (int i = 0; i < z->nout; i++)
 		if (z->v[i].role == ROLE_BATCH && z->v[i].ext > 1 && coef(&o->flat, &z->v[i]))
@@ -687,13 +758,17 @@ static bool tensorize_gemm(tz *z)
 			if (roles[i] == ROLE_N && z->v[i].ext > 1)
 				nsave[nn++] = &z->v[i];
 		}
-		if (nn > 2)
-			return false;
+		/* oh: the loop of stride OW in OUT; any other N loop (a batch
+		 * only B reads) stays a loop around the call. */
 		tz_var *oh = NULL;
-		if (nn == 2)
-			oh = nsave[0] == vn ? nsave[1] : nsave[0];
-		if (oh && oh->co != vn->ext)
-			return false;
+		for (int i = 0; i < nn; i++) {
+			if (nsave[i] == vn)
+				continue;
+			if (!oh && nsave[i]->co == vn->ext)
+				oh = nsave[i];
+			else
+				nsave[i]->role = ROLE_BATCH;
+		}
 		x.nn = 0;
 		x.n[x.nn++] = vn;
 		if (oh)
@@ -782,6 +857,15 @@ static bool tensorize_gemm(tz *z)
 }
 
 /* ---- depthwise convolution ---------------------------------------------------------- */
+
+/* dwconv's and maxpool's sizes and strides: below 2^24, as they take them. */
+static bool uk_d_ok(const int64_t *ip)
+{
+	for (int i = 0; i < LATHE_UK_D_NEPI; i++)
+		if (ip[i] < 0 || ip[i] >= ((int64_t)1 << 24))
+			return false;
+	return true;
+}
 
 static bool tensorize_dw(tz *z)
 {
@@ -897,6 +981,10 @@ static bool tensorize_dw(tz *z)
 	int64_t ip[LATHE_UK_D_FIXED + LATHE_UK_EPI_MAX * LATHE_UK_EPI_INTS] = {
 		ch->ext, xb->shape[2], xb->shape[3], OH, OW, KH, KW, SH, SW, DH, DW, PH, PW,
 		xsc, dim_stride(xb, 2), wsc, ch->co, ep.n};
+	if (!uk_d_ok(ip)) {
+		lathe_vec_free(&args);
+		return false;
+	}
 	int ni = LATHE_UK_D_FIXED, nf = 0;
 	double flts[LATHE_UK_EPI_MAX];
 	epi_args(z, &ep, &args, ip, &ni, flts, &nf);
@@ -915,12 +1003,197 @@ static bool tensorize_dw(tz *z)
 	return true;
 }
 
+/* ---- max pooling ------------------------------------------------------------------ */
+
+static bool is_ninf_f32(const lathe_tir_expr *e)
+{
+	return e && e->kind == LATHE_TIR_E_FLOAT && e->dtype == LATHE_DT_F32 && __builtin_isinf(e->u.f) &&
+	       e->u.f < 0;
+}
+
+/* for o... { acc = -inf; for r... { acc = max(acc, P) }; OUT[...] = E(acc) }
+ * with P a load of a rank-4 f32 buffer, possibly through
+ * select(in-bounds, X[idx], -inf); sets z->op[0]. */
+static bool match_pool(tz *z, lathe_tir_stmt *nest)
+{
+	lathe_tir_stmt *loops[TZ_MAXV], *body, **ss, *one;
+	int nl = sched_band(nest, loops, TZ_MAXV, &body);
+	if (nl < 1)
+		return false;
+	z->nest = nest;
+	z->nv = 0;
+	for (int i = 0; i < nl; i++)
+		if (!add_loop(z, loops[i], false))
+			return false;
+	z->nout = z->nv;
+	if (sched_stmts(body, &ss, &one) != 3)
+		return false;
+	lathe_tir_stmt *init = ss[0], *red = ss[1], *fin = ss[2];
+	if (init->kind != LATHE_TIR_S_STORE || red->kind != LATHE_TIR_S_FOR ||
+	    fin->kind != LATHE_TIR_S_STORE)
+		return false;
+	z->acc = init->buf;
+	if (z->acc->kind != LATHE_TIR_LOCAL || z->acc->dtype != LATHE_DT_F32 ||
+	    sched_numel(z->acc) != 1 || !is_ninf_f32(init->value))
+		return false;
+	lathe_tir_stmt *rl[TZ_MAXV], *rbody;
+	int nr = sched_band(red, rl, TZ_MAXV, &rbody);
+	if (nr < 1 || nr > 2)
+		return false;
+	for (int i = 0; i < nr; i++)
+		if (!add_loop(z, rl[i], true))
+			return false;
+	rbody = sched_unwrap(rbody);
+	if (rbody->kind != LATHE_TIR_S_STORE || rbody->buf != z->acc)
+		return false;
+	/* max(acc, P), acc first: the kernel keeps the loop IR's order. */
+	lathe_tir_expr *u = rbody->value, *x;
+	if (u->kind != LATHE_TIR_E_BINARY || u->op != LATHE_TIR_MAX || u->dtype != LATHE_DT_F32 ||
+	    !is_acc_load(z, u->a))
+		return false;
+	x = u->b;
+	z->final = fin;
+	lathe_tir_buf *out = fin->buf;
+	if (out == z->acc || out->dtype != LATHE_DT_F32)
+		return false;
+	if (sched_count_accesses(z->f->body, z->acc) != 3 + sched_count_accesses(fin, z->acc) ||
+	    !sched_expr_reads(fin->value, z->acc) || sched_count_accesses(nest, out) != 1)
+		return false;
+	tz_opnd *o = &z->op[0];
+	o->cond = NULL;
+	if (x->kind == LATHE_TIR_E_SELECT && is_ninf_f32(x->c)) {
+		o->cond = x->a;
+		x = x->b;
+	}
+	if (x->kind != LATHE_TIR_E_LOAD || x->dtype != LATHE_DT_F32 || x->u.buf == z->acc ||
+	    x->u.buf == out || x->u.buf->rank != 4)
+		return false;
+	o->load = x;
+	if (!sched_aff_flat(&z->I, out, fin->idx, &z->oflat) || !nest_aff(z, &z->oflat))
+		return false;
+	for (int i = 0; i < z->nv; i++) {
+		tz_var *v = &z->v[i];
+		v->co = coef(&z->oflat, v);
+		if ((v->red && v->co) || (!v->red && !v->co && v->ext > 1))
+			return false;
+	}
+	return true;
+}
+
+static bool tensorize_pool(tz *z)
+{
+	tz_opnd *X = &z->op[0];
+	lathe_tir_buf *xb = X->load->u.buf;
+	sched_aff a[4];
+	for (int d = 0; d < 4; d++)
+		if (!sched_aff_of(&z->I, X->load->idx[d], &a[d]) || !nest_aff(z, &a[d]))
+			return false;
+	/* Roles: ow (w, stride 1 in OUT), oh (h), kh (h), kw (w), the channel
+	 * loop (X's dimension 1), batch loops (the rest, not in h or w). */
+	tz_var *ow = NULL, *oh = NULL, *ch = NULL, *kh = NULL, *kw = NULL;
+	for (int i = 0; i < z->nv; i++) {
+		tz_var *v = &z->v[i];
+		if (v->ext == 1)
+			continue;
+		bool in_h = coef(&a[2], v) != 0, in_w = coef(&a[3], v) != 0;
+		bool in_nc = coef(&a[0], v) || coef(&a[1], v);
+		if (v->red) {
+			if (in_nc || in_h == in_w || (in_h ? kh : kw))
+				return false;
+			*(in_h ? &kh : &kw) = v;
+		} else if (in_w) {
+			if (ow || in_h || in_nc || v->co != 1)
+				return false;
+			ow = v;
+		} else if (in_h) {
+			if (oh || in_nc)
+				return false;
+			oh = v;
+		} else if (coef(&a[1], v) && !ch) {
+			ch = v;
+		} else {
+			v->role = ROLE_BATCH;
+		}
+	}
+	if (!ow)
+		return false;
+	int64_t OW = ow->ext, OH = oh ? oh->ext : 1, KH = kh ? kh->ext : 1, KW = kw ? kw->ext : 1;
+	int64_t SH = oh ? coef(&a[2], oh) : 1, SW = coef(&a[3], ow);
+	int64_t DH = kh ? coef(&a[2], kh) : 1, DW = kw ? coef(&a[3], kw) : 1;
+	int64_t PH = -a[2].c, PW = -a[3].c;
+	int64_t xsc = ch ? dim_stride(xb, 0) * coef(&a[0], ch) + dim_stride(xb, 1) * coef(&a[1], ch)
+			 : 0;
+	int64_t C = ch ? ch->ext : 1, ysc = ch ? ch->co : OH * OW;
+	if ((oh && oh->co != OW) || SH < 1 || SW < 1 || DH < 1 || DW < 1 || PH < 0 || PW < 0 ||
+	    (ch && xsc < 1) || ysc < OH * OW)
+		return false;
+	if (X->cond && !sched_is_inbounds(&z->I, X->cond, xb, X->load->idx))
+		return false;
+	for (int d = 0; d < 4; d++) {
+		int64_t lo, hi;
+		if (X->cond && d >= 2)
+			continue;
+		if (!sched_aff_range(&z->I, &a[d], NULL, true, true, &lo, &hi) || lo < 0 ||
+		    hi >= xb->shape[d])
+			return false;
+	}
+	tz_axes x = {0};
+	if (ch) {
+		ch->role = ROLE_M;
+		x.m[x.nm++] = ch;
+	}
+	ow->role = ROLE_N;
+	x.n[x.nn++] = ow;
+	if (oh) {
+		oh->role = ROLE_N;
+		x.n[x.nn++] = oh;
+	}
+	tz_epi ep = {0};
+	bool chain = epi_chain(z, &x, z->final->value, &ep);
+	if (!chain)
+		ep.n = 0;
+	uint8_t *zero = role_marks(z, ROLE_M, ROLE_N, ROLE_K);
+	lathe_tir_expr **xidx = idx_at_zero(z, xb, X->load->idx, zero);
+	xidx[2] = xidx[3] = sched_i64(z->f, 0);
+	lathe_tir_buf *yb = z->final->buf;
+	lathe_tir_expr **yidx = idx_at_zero(z, yb, z->final->idx, zero);
+	if (!idx_in_bounds(z, xb, xidx) || !idx_in_bounds(z, yb, yidx))
+		return false;
+	arg_vec args = {0};
+	arg_ptr(&args, LATHE_TIR_ARG_READ, xb, xidx);
+	arg_ptr(&args, LATHE_TIR_ARG_WRITE, yb, yidx);
+	int64_t ip[LATHE_UK_D_FIXED + LATHE_UK_EPI_MAX * LATHE_UK_EPI_INTS] = {
+		C, xb->shape[2], xb->shape[3], OH, OW, KH, KW, SH, SW, DH, DW, PH, PW,
+		xsc, dim_stride(xb, 2), 0, ysc, ep.n};
+	if (!uk_d_ok(ip)) {
+		lathe_vec_free(&args);
+		return false;
+	}
+	int ni = LATHE_UK_D_FIXED, nf = 0;
+	double flts[LATHE_UK_EPI_MAX];
+	epi_args(z, &ep, &args, ip, &ni, flts, &nf);
+	for (int i = 0; i < ni; i++)
+		arg_int(z, &args, ip[i]);
+	for (int i = 0; i < nf; i++)
+		arg_f64(z, &args, flts[i]);
+	lathe_tir_stmt *call = lathe_tir_call(z->f, "maxpool", (int)args.len, args.data);
+	lathe_vec_free(&args);
+	lathe_tir_stmt *out[2];
+	int n = 0;
+	out[n++] = wrap_batch(z, call);
+	if (!chain)
+		out[n++] = epilogue_nest(z);
+	replace_nest(z, out, n);
+	return true;
+}
+
 /* ---- driver ------------------------------------------------------------------------ */
 
 void sched_tensorize(lathe_tir_func *f, const lathe_target *t)
 {
 	int cls = f->sched_class;
-	if (cls != LATHE_SCHED_MATMUL && cls != LATHE_SCHED_CONV && cls != LATHE_SCHED_DEPTHWISE_CONV)
+	if (cls != LATHE_SCHED_MATMUL && cls != LATHE_SCHED_CONV &&
+	    cls != LATHE_SCHED_DEPTHWISE_CONV && cls != LATHE_SCHED_POOL)
 		return;
 	/* Top-level nests, by identity (the body is rebuilt as they go). */
 	LATHE_VEC(lathe_tir_stmt *) nests = {0};
@@ -933,7 +1206,9 @@ void sched_tensorize(lathe_tir_func *f, const lathe_target *t)
 		sched_snap snap;
 		sched_snap_take(f, &snap);
 		bool done = false;
-		if (match_nest(&z, nests.data[i]))
+		if (cls == LATHE_SCHED_POOL)
+			done = match_pool(&z, nests.data[i]) && tensorize_pool(&z);
+		else if (match_nest(&z, nests.data[i]))
 			done = cls == LATHE_SCHED_DEPTHWISE_CONV ? tensorize_dw(&z) : tensorize_gemm(&z);
 		if (done && sched_count_accesses(f->body, z.acc) == 0)
 			sched_remove_local(f, z.acc);

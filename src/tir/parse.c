@@ -694,6 +694,7 @@ static bool parse_decl(parser *ps, bool param)
 	if (!ps->err && !lookup(ps, name)) {
 		lathe_tir_buf *b = param ? lathe_tir_param(ps->f, name, dt, (int)shape.len, shape.data)
 					 : lathe_tir_local(ps->f, name, dt, (int)shape.len, shape.data);
+		b->constant = param && accept_kw(ps, "const");
 		declare(ps, at, name, ENT_BUF, b);
 	} else if (!ps->err) {
 		declare(ps, at, name, ENT_BUF, NULL); /* reports the duplicate */

@@ -278,6 +278,8 @@ void lathe_tir_print(lathe_buf *b, const lathe_tir_func *f)
 		if (i)
 			lathe_buf_puts(b, ", ");
 		print_buf_decl(b, f->bufs.data[i]);
+		if (f->bufs.data[i]->constant)
+			lathe_buf_puts(b, " const");
 	}
 	lathe_buf_puts(b, ") {\n");
 	for (size_t i = (size_t)(f->nparams > 0 ? f->nparams : 0); i < f->bufs.len; i++) {

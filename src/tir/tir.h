@@ -73,6 +73,10 @@ typedef struct lathe_tir_buf {
 	int32_t rank;
 	int64_t *shape;
 	uint8_t kind;  /* enum lathe_tir_buf_kind */
+	/* PARAM: the caller binds it to data that never changes (a model's
+	 * weights), so a schedule may transform it once, ahead of time (packing
+	 * for a micro-kernel).  Text form: `const` after the type. */
+	bool constant;
 } lathe_tir_buf;
 
 enum lathe_tir_expr_kind {

@@ -212,7 +212,12 @@ typedef struct ccase {
 	int64_t C, H, W, M, KH, KW, S, D, P;
 } ccase;
 
-static void run_conv(const ccase *c, lathe_rt_pool *pool, int slots)
+/* layout 0: X is [C][H][W] with channel stride IM_SC; 1: the same with the
+ * channel stride in IM_CC0 (as tensorize writes it); 2: X is [H][W][C]
+ * (channels last: no direct convolution, B is gathered). */
+/* epi 0: none; 1: + bias[m], max 0 (no operand by column); 2: + bias[m]
+ * + R[m, n], max 0; 3: + bias[m], erf. */
+static void run_conv(const ccase *c, lathe_rt_pool *pool, int slots, int layout, int epi)
 {
 	int mr, nr;
 	lathe_rt_uk_native_tile(&mr, &nr);
@@ -220,7 +225,20 @@ static void run_conv(const ccase *c, lathe_rt_pool *pool, int slots)
 	int64_t OW = (c->W + 2 * c->P - c->D * (c->KW - 1) - 1) / c->S + 1;
 	int64_t K = c->C * c->KH * c->KW, N = OH * OW, M = c->M;
 	float *X = rnd_buf(c->C * c->H * c->W), *Wt = rnd_buf(M * K), *Y = rnd_buf(M * N);
-	int64_t ip[LATHE_UK_G_FIXED] = {0};
+	float *bias = rnd_buf(M), *R = rnd_buf(M * N);
+	enum { NI = LATHE_UK_G_FIXED + 3 * LATHE_UK_EPI_INTS };
+	int64_t ip[NI] = {0};
+	int64_t *q = ip + LATHE_UK_G_FIXED;
+	if (epi == 1)
+		ip[LATHE_UK_G_NEPI] = 2, q[0] = LATHE_UK_EPI_ADD_M, q[1] = 1,
+		q[3] = LATHE_UK_EPI_MAX_S;
+	if (epi == 2)
+		ip[LATHE_UK_G_NEPI] = 3, q[0] = LATHE_UK_EPI_ADD_M, q[1] = 1,
+		q[3] = LATHE_UK_EPI_ADD_MN, q[4] = N, q[5] = 1, q[6] = LATHE_UK_EPI_MAX_S;
+	if (epi == 3)
+		ip[LATHE_UK_G_NEPI] = 2, q[0] = LATHE_UK_EPI_ADD_M, q[1] = 1,
+		q[3] = LATHE_UK_EPI_ERF;
+	double fp[1] = {0};
 	ip[LATHE_UK_G_M] = M, ip[LATHE_UK_G_N] = N;
 	ip[LATHE_UK_G_K0] = c->C, ip[LATHE_UK_G_K1] = c->KH, ip[LATHE_UK_G_K2] = c->KW;
 	ip[LATHE_UK_G_MR] = mr, ip[LATHE_UK_G_NR] = nr;
@@ -231,16 +249,25 @@ static void run_conv(const ccase *c, lathe_rt_pool *pool, int slots)
 	ip[LATHE_UK_G_LDC] = N, ip[LATHE_UK_G_SLOTS] = slots;
 	ip[LATHE_UK_G_IM_CC0] = 1, ip[LATHE_UK_G_IM_CH1] = c->D, ip[LATHE_UK_G_IM_CW2] = c->D;
 	ip[LATHE_UK_G_IM_SC] = c->H * c->W, ip[LATHE_UK_G_IM_SHS] = c->W, ip[LATHE_UK_G_IM_SWS] = 1;
+	if (layout == 1)
+		ip[LATHE_UK_G_IM_CC0] = c->H * c->W, ip[LATHE_UK_G_IM_SC] = 1;
+	if (layout == 2)
+		ip[LATHE_UK_G_IM_SC] = 1, ip[LATHE_UK_G_IM_SHS] = c->W * c->C,
+		ip[LATHE_UK_G_IM_SWS] = c->C;
 	ip[LATHE_UK_G_IM_H] = c->H, ip[LATHE_UK_G_IM_W] = c->W, ip[LATHE_UK_G_IM_OW] = OW;
 	ip[LATHE_UK_G_IM_SH] = c->S, ip[LATHE_UK_G_IM_SW] = c->S;
 	ip[LATHE_UK_G_IM_H0] = -c->P, ip[LATHE_UK_G_IM_W0] = -c->P;
-	int64_t ns = lathe_rt_uk_sgemm_scratch(ip, LATHE_UK_G_FIXED);
+	int64_t ns = lathe_rt_uk_sgemm_scratch(ip, NI);
 	float *S = malloc(sizeof(float) * (size_t)ns);
-	void *ptr[4] = {Wt, X, Y, S};
-	int64_t av[4] = {M * K, c->C * c->H * c->W, M * N, ns};
+	int64_t xs[3] = {c->H * c->W, c->W, 1}; /* strides of channel, row, column */
+	if (layout == 2)
+		xs[0] = 1, xs[1] = c->W * c->C, xs[2] = c->C;
+	void *ptr[6] = {Wt, X, Y, S, bias, R};
+	int64_t av[6] = {M * K, c->C * c->H * c->W, M * N, ns, M, M * N};
 	char err[200] = "";
-	lathe_rt_uk_args ga = {.pool = pool, .ptr = ptr, .avail = av, .nptr = 4, .ip = ip,
-			       .nip = LATHE_UK_G_FIXED, .err = err, .err_size = sizeof err};
+	lathe_rt_uk_args ga = {.pool = pool, .ptr = ptr, .avail = av, .nptr = 4 + (epi > 0) + (epi == 2),
+			       .ip = ip, .nip = NI, .fp = fp, .nfp = 1, .err = err,
+			       .err_size = sizeof err};
 	int rc = lathe_rt_uk_sgemm(&ga);
 	CHECK(rc == 0);
 	if (rc)
@@ -257,10 +284,18 @@ static void run_conv(const ccase *c, lathe_rt_pool *pool, int slots)
 							int64_t w = ow * c->S + kw * c->D - c->P;
 							if (h < 0 || h >= c->H || w < 0 || w >= c->W)
 								continue;
-							double p = (double)X[(ci * c->H + h) * c->W + w] *
+							double p = (double)X[ci * xs[0] + h * xs[1] + w * xs[2]] *
 								   Wt[((m * c->C + ci) * c->KH + kh) * c->KW + kw];
 							s += p, mag += fabs(p);
 						}
+				if (epi)
+					s += bias[m];
+				if (epi == 2)
+					s += R[m * N + oh * OW + ow];
+				if (epi == 1 || epi == 2)
+					s = s > 0 ? s : 0;
+				if (epi == 3)
+					s = erf(s);
 				float got = Y[m * N + oh * OW + ow];
 				if (!close_to(got, s, mag * 3)) {
 					bad = 1;
@@ -275,7 +310,7 @@ static void run_conv(const ccase *c, lathe_rt_pool *pool, int slots)
 	CHECK(!bad);
 	av[1]--;
 	CHECK(lathe_rt_uk_sgemm(&ga) == 1);
-	free(X), free(Wt), free(Y), free(S);
+	free(X), free(Wt), free(Y), free(S), free(bias), free(R);
 }
 
 static void test_conv(lathe_rt_pool *pool)
@@ -285,27 +320,36 @@ static void test_conv(lathe_rt_pool *pool)
 		{16, 14, 14, 24, 1, 1, 1, 1, 0}, {8, 15, 15, 5, 1, 1, 2, 1, 0},
 		{4, 9, 11, 7, 3, 3, 1, 2, 2},   {2, 5, 5, 3, 5, 5, 1, 1, 0},
 		{32, 56, 56, 64, 3, 3, 1, 1, 1},
+		/* strides 2 and 3 (phase planes), dilation with stride, more
+		 * than one K block, a single output row */
+		{5, 12, 17, 6, 3, 3, 3, 1, 1},  {4, 14, 13, 9, 3, 3, 2, 2, 2},
+		{64, 10, 10, 20, 3, 3, 2, 1, 1}, {3, 8, 9, 4, 2, 2, 2, 1, 0},
+		{4, 3, 20, 5, 3, 3, 2, 1, 0},   {40, 9, 9, 30, 3, 3, 1, 1, 1},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-		run_conv(&cases[i], NULL, 1);
-		run_conv(&cases[i], pool, 2);
+		for (int layout = 0; layout < 3; layout++) {
+			run_conv(&cases[i], NULL, 1, layout, (int)(i + layout) % 4);
+			run_conv(&cases[i], pool, 2, layout, (int)(i + layout + 1) % 4);
+		}
 	}
 }
 
 /* ---- depthwise ------------------------------------------------------------------------ */
 
-static void run_dw(int64_t C, int64_t H, int64_t W, int64_t K, int64_t S, int64_t D, int64_t P,
-		   lathe_rt_pool *pool)
+/* Strides SH, SW; the input's rows XW >= W apart. */
+static void run_dw2(int64_t C, int64_t H, int64_t W, int64_t K, int64_t SH, int64_t SW, int64_t D,
+		    int64_t P, int64_t XW, lathe_rt_pool *pool)
 {
-	int64_t OH = (H + 2 * P - D * (K - 1) - 1) / S + 1, OW = (W + 2 * P - D * (K - 1) - 1) / S + 1;
-	float *X = rnd_buf(C * H * W), *Wt = rnd_buf(C * K * K), *Y = rnd_buf(C * OH * OW);
+	int64_t OH = (H + 2 * P - D * (K - 1) - 1) / SH + 1;
+	int64_t OW = (W + 2 * P - D * (K - 1) - 1) / SW + 1;
+	float *X = rnd_buf(C * H * XW), *Wt = rnd_buf(C * K * K), *Y = rnd_buf(C * OH * OW);
 	float *bias = rnd_buf(C);
 	int64_t ip[LATHE_UK_D_FIXED + 2 * LATHE_UK_EPI_INTS] = {
-		C, H, W, OH, OW, K, K, S, S, D, D, P, P, H * W, W, K * K, OH * OW, 2,
+		C, H, W, OH, OW, K, K, SH, SW, D, D, P, P, H * XW, XW, K * K, OH * OW, 2,
 		LATHE_UK_EPI_ADD_M, 1, 0, LATHE_UK_EPI_MIN_S, 0, 0};
 	double fp[1] = {0.5};
 	void *ptr[4] = {X, Wt, Y, bias};
-	int64_t av[4] = {C * H * W, C * K * K, C * OH * OW, C};
+	int64_t av[4] = {(C * H - 1) * XW + W, C * K * K, C * OH * OW, C}; /* all it reads */
 	char err[200] = "";
 	lathe_rt_uk_args a = {.pool = pool, .ptr = ptr, .avail = av, .nptr = 4, .ip = ip,
 			      .nip = LATHE_UK_D_FIXED + 2 * LATHE_UK_EPI_INTS, .fp = fp, .nfp = 1,
@@ -321,10 +365,11 @@ static void run_dw(int64_t C, int64_t H, int64_t W, int64_t K, int64_t S, int64_
 				double s = 0, mag = 0;
 				for (int64_t kh = 0; kh < K; kh++)
 					for (int64_t kw = 0; kw < K; kw++) {
-						int64_t h = oh * S + kh * D - P, w = ow * S + kw * D - P;
+						int64_t h = oh * SH + kh * D - P, w = ow * SW + kw * D - P;
 						if (h < 0 || h >= H || w < 0 || w >= W)
 							continue;
-						double p = (double)X[(c * H + h) * W + w] * Wt[(c * K + kh) * K + kw];
+						double p = (double)X[(c * H + h) * XW + w] *
+							   Wt[(c * K + kh) * K + kw];
 						s += p, mag += fabs(p);
 					}
 				s = (float)(s + bias[c]);
@@ -332,9 +377,9 @@ static void run_dw(int64_t C, int64_t H, int64_t W, int64_t K, int64_t S, int64_
 				float got = Y[(c * OH + oh) * OW + ow];
 				if (!close_to(got, s, mag * 3)) {
 					bad = 1;
-					fprintf(stderr, "  dwconv C%lld %lldx%lld k%lld s%lld d%lld p%lld: "
+					fprintf(stderr, "  dwconv C%lld %lldx%lld k%lld s%lld,%lld d%lld p%lld: "
 						"[%lld,%lld,%lld] = %g, want %g\n", (long long)C, (long long)H,
-						(long long)W, (long long)K, (long long)S, (long long)D,
+						(long long)W, (long long)K, (long long)SH, (long long)SW, (long long)D,
 						(long long)P, (long long)c, (long long)oh, (long long)ow, got, s);
 				}
 			}
@@ -347,6 +392,12 @@ static void run_dw(int64_t C, int64_t H, int64_t W, int64_t K, int64_t S, int64_
 	free(X), free(Wt), free(Y), free(bias);
 }
 
+static void run_dw(int64_t C, int64_t H, int64_t W, int64_t K, int64_t S, int64_t D, int64_t P,
+		   lathe_rt_pool *pool)
+{
+	run_dw2(C, H, W, K, S, S, D, P, W, pool);
+}
+
 static void test_dw(lathe_rt_pool *pool)
 {
 	run_dw(3, 8, 8, 3, 1, 1, 1, pool);
@@ -355,6 +406,170 @@ static void test_dw(lathe_rt_pool *pool)
 	run_dw(2, 9, 10, 5, 1, 2, 4, NULL);
 	run_dw(2, 7, 7, 3, 3, 1, 0, NULL);
 	run_dw(32, 112, 112, 3, 1, 1, 1, pool);
+	/* 'same' convolutions (flat runs: in place, or phase planes), and
+	 * ones whose output rows are narrower (padded planes) */
+	run_dw(3, 14, 14, 5, 2, 1, 2, pool);
+	run_dw(6, 7, 7, 3, 1, 1, 1, NULL);
+	run_dw(3, 10, 12, 3, 1, 1, 0, NULL);
+	run_dw(2, 9, 9, 3, 2, 1, 0, NULL);
+	run_dw(2, 16, 16, 3, 2, 1, 0, pool);
+	run_dw2(3, 11, 9, 3, 2, 1, 1, 1, 9, NULL);
+	run_dw2(3, 11, 9, 3, 1, 2, 1, 1, 9, NULL);
+	run_dw2(3, 11, 9, 3, 1, 1, 1, 1, 13, pool);
+	run_dw2(2, 12, 10, 3, 2, 2, 1, 1, 11, NULL);
+	/* wide rows (three columns of taps by shifts) */
+	run_dw(2, 5, 50, 3, 1, 1, 1, NULL);
+	run_dw(3, 3, 64, 3, 1, 1, 1, NULL);
+	run_dw(2, 9, 49, 3, 1, 1, 1, pool);
+}
+
+/* ---- maxpool --------------------------------------------------------------------------- */
+
+static float ir_max(float a, float b)
+{
+	if (isnan(a) || isnan(b))
+		return NAN;
+	return b > a ? b : a;
+}
+
+/* Exact agreement with the loop IR's order of maxima (NaNs, signed zeros
+ * in the input), and an epilogue when epi. */
+static void run_mp(int64_t C, int64_t H, int64_t W, int64_t KH, int64_t KW, int64_t SH, int64_t SW,
+		   int64_t D, int64_t P, int epi, lathe_rt_pool *pool)
+{
+	int64_t OH = (H + 2 * P - D * (KH - 1) - 1) / SH + 1;
+	int64_t OW = (W + 2 * P - D * (KW - 1) - 1) / SW + 1;
+	float *X = rnd_buf(C * H * W), *Y = rnd_buf(C * OH * OW), *bias = rnd_buf(C);
+	for (int64_t i = 0; i < C * H * W; i += 7)
+		X[i] = i % 3 ? -0.0f : 0.0f;
+	if (C * H * W > 40)
+		X[37] = NAN;
+	int64_t ip[LATHE_UK_D_FIXED + LATHE_UK_EPI_INTS] = {
+		C, H, W, OH, OW, KH, KW, SH, SW, D, D, P, P, H * W, W, 0, OH * OW, epi ? 1 : 0,
+		LATHE_UK_EPI_ADD_M, 1, 0};
+	void *ptr[3] = {X, Y, bias};
+	int64_t av[3] = {C * H * W, C * OH * OW, C};
+	char err[200] = "";
+	lathe_rt_uk_args a = {.pool = pool, .ptr = ptr, .avail = av, .nptr = 2 + (epi != 0), .ip = ip,
+			      .nip = LATHE_UK_D_FIXED + (epi ? LATHE_UK_EPI_INTS : 0), .err = err,
+			      .err_size = sizeof err};
+	int rc = lathe_rt_uk_maxpool(&a);
+	CHECK(rc == 0);
+	if (rc)
+		fprintf(stderr, "  maxpool: %s\n", err);
+	int bad = 0;
+	for (int64_t c = 0; c < C && !bad; c++)
+		for (int64_t oh = 0; oh < OH && !bad; oh++)
+			for (int64_t ow = 0; ow < OW && !bad; ow++) {
+				float m = -INFINITY;
+				for (int64_t kh = 0; kh < KH; kh++)
+					for (int64_t kw = 0; kw < KW; kw++) {
+						int64_t h = oh * SH + kh * D - P, w = ow * SW + kw * D - P;
+						if (h >= 0 && h < H && w >= 0 && w < W)
+							m = ir_max(m, X[(c * H + h) * W + w]);
+					}
+				if (epi)
+					m = m + bias[c];
+				float got = Y[(c * OH + oh) * OW + ow];
+				if (isnan(m) ? !isnan(got) : memcmp(&m, &got, sizeof m) != 0) {
+					bad = 1;
+					fprintf(stderr, "  maxpool C%lld %lldx%lld k%lldx%lld s%lld,%lld d%lld "
+						"p%lld: [%lld,%lld,%lld] = %g, want %g\n", (long long)C,
+						(long long)H, (long long)W, (long long)KH, (long long)KW,
+						(long long)SH, (long long)SW, (long long)D, (long long)P,
+						(long long)c, (long long)oh, (long long)ow, got, m);
+				}
+			}
+	CHECK(!bad);
+	for (int i = 0; i < 2; i++) {
+		av[i]--;
+		CHECK(lathe_rt_uk_maxpool(&a) == 1);
+		av[i]++;
+	}
+	free(X), free(Y), free(bias);
+}
+
+static void test_maxpool(lathe_rt_pool *pool)
+{
+	run_mp(3, 112, 112, 3, 3, 2, 2, 1, 1, 0, pool); /* resnet18 */
+	run_mp(4, 111, 111, 3, 3, 2, 2, 1, 0, 1, NULL); /* squeezenet */
+	run_mp(2, 9, 9, 3, 3, 1, 1, 1, 1, 0, NULL);
+	run_mp(2, 10, 70, 2, 2, 2, 2, 1, 0, 1, pool);
+	run_mp(2, 13, 17, 3, 5, 1, 2, 2, 2, 0, NULL);
+	run_mp(2, 11, 11, 3, 3, 3, 3, 1, 1, 0, NULL); /* stride 3: plain loops */
+	run_mp(1, 5, 80, 1, 1, 1, 1, 1, 0, 1, NULL);
+	run_mp(2, 4, 4, 5, 5, 1, 1, 1, 2, 0, NULL);
+}
+
+/* ---- epilogues ------------------------------------------------------------------------ */
+
+/* A GELU-like program over rows (bias by row, a kept value, division, erf,
+ * subtraction, max/min by scalars and tensors in both orders), checked
+ * against the same operations in plain C: erf within 4 units in the last
+ * place, the rest exact.  NaN and signed zeros go through max and min. */
+static void test_epilogue(void)
+{
+	enum { M = 5, N = 37 };
+	float c[M * N], want[M * N], bias[M], t2[M * N];
+	for (int i = 0; i < M * N; i++)
+		c[i] = (float)(rnd() * 4), t2[i] = (float)rnd();
+	c[3] = NAN, c[7] = -0.0f, c[8] = 0.0f, t2[9] = NAN;
+	for (int i = 0; i < M; i++)
+		bias[i] = (float)rnd();
+	memcpy(want, c, sizeof c);
+	int64_t ip[] = {
+		LATHE_UK_EPI_ADD_M, 1, 0,        /* t += bias[m] */
+		LATHE_UK_EPI_SAVE, 0, 0,         /* x = t */
+		LATHE_UK_EPI_DIV_S, 0, 0,        /* t / 1.4142 */
+		LATHE_UK_EPI_ERF, 0, 0,          /* erf */
+		LATHE_UK_EPI_ADD_S, 1, 0,        /* + 1 */
+		LATHE_UK_EPI_SAVED, LATHE_UK_OP_MUL, 1, /* x * t */
+		LATHE_UK_EPI_SUB_S, 2, 1,        /* 0.25 - t */
+		LATHE_UK_EPI_MAX_TR, N, 1,       /* max(t2, t) */
+		LATHE_UK_EPI_MIN_S, 3, 0,        /* min(t, 3) */
+		LATHE_UK_EPI_DIV_T, N, 1,        /* t / t2 */
+	};
+	double fp[4] = {1.4142, 1.0, 0.25, 3.0};
+	void *ptr[3] = {bias, t2, t2}; /* one per tensor operand */
+	int64_t av[3] = {M, M * N, M * N};
+	lathe_rt_uk_args a = {.ptr = ptr, .avail = av, .nptr = 3, .ip = ip, .nip = 30, .fp = fp, .nfp = 4};
+	lathe_rt_uk_epi ep;
+	CHECK(lathe_rt_uk_epi_parse(&a, 0, 10, 0, M, N, &ep) == 0);
+	CHECK(!ep.simple && ep.unit);
+	lathe_rt_uk_epi_rows(&ep, c, N, M, N, 0, 0);
+	int bad = 0;
+	for (int m = 0; m < M; m++)
+		for (int n = 0; n < N; n++) {
+			float t = want[m * N + n] + bias[m], x = t;
+			t = t / (float)1.4142;
+			float e = (float)erf((double)t);
+			t = (e + 1.0f) * x;
+			t = 0.25f - t;
+			float v = t2[m * N + n];
+			t = isnan(v) || isnan(t) ? NAN : (t > v ? t : v); /* max(v, t) */
+			t = isnan(t) ? t : (3.0f < t ? 3.0f : t);
+			t = t / v;
+			float got = c[m * N + n];
+			double tol = 4 * fabs(t) * 1.2e-7 * 8 + 1e-30;
+			if (isnan(t) ? !isnan(got) : fabs(got - t) > tol) {
+				bad++;
+				if (bad < 4)
+					fprintf(stderr, "  epilogue [%d,%d]: %g, want %g\n", m, n, got, t);
+			}
+		}
+	CHECK(!bad);
+	/* max(-0, +0) keeps the first operand's sign, min likewise */
+	float z[2] = {-0.0f, 0.0f};
+	int64_t ip2[] = {LATHE_UK_EPI_MAX_S, 0, 0};
+	double fz[1] = {0.0};
+	lathe_rt_uk_args a2 = {.ip = ip2, .nip = 3, .fp = fz, .nfp = 1};
+	CHECK(lathe_rt_uk_epi_parse(&a2, 0, 1, 0, 1, 2, &ep) == 0);
+	lathe_rt_uk_epi_rows(&ep, z, 2, 1, 2, 0, 0);
+	CHECK(signbit(z[0]) && !signbit(z[1]));
+	/* SAVED without SAVE is refused */
+	int64_t ip3[] = {LATHE_UK_EPI_SAVED, LATHE_UK_OP_ADD, 0};
+	lathe_rt_uk_args a3 = {.ip = ip3, .nip = 3};
+	CHECK(lathe_rt_uk_epi_parse(&a3, 0, 1, 0, 1, 2, &ep) == 1);
 }
 
 /* ---- misc -------------------------------------------------------------------------- */
@@ -434,6 +649,32 @@ static void bench_conv(const char *name, const ccase *c, lathe_rt_pool *pool, in
 	free(X), free(Wt), free(Y), free(S), free(Wp);
 }
 
+static void bench_dw(int64_t C, int64_t H, int64_t S)
+{
+	int64_t K = 3, P = 1, OH = (H + 2 * P - K) / S + 1, OW = OH;
+	float *X = rnd_buf(C * H * H), *Wt = rnd_buf(C * K * K), *Y = rnd_buf(C * OH * OW);
+	float *bias = rnd_buf(C);
+	int64_t ip[LATHE_UK_D_FIXED + 3 * LATHE_UK_EPI_INTS] = {
+		C, H, H, OH, OW, K, K, S, S, 1, 1, P, P, H * H, H, K * K, OH * OW, 3,
+		LATHE_UK_EPI_ADD_M, 1, 0, LATHE_UK_EPI_MAX_S, 0, 0, LATHE_UK_EPI_MIN_S, 1, 0};
+	double fp[2] = {0, 6};
+	void *ptr[4] = {X, Wt, Y, bias};
+	int64_t av[4] = {C * H * H, C * K * K, C * OH * OW, C};
+	lathe_rt_uk_args a = {.ptr = ptr, .avail = av, .nptr = 4, .ip = ip,
+			      .nip = LATHE_UK_D_FIXED + 3 * LATHE_UK_EPI_INTS, .fp = fp, .nfp = 2};
+	double best = 1e9;
+	for (int r = 0; r < 30; r++) {
+		double t = now_s();
+		lathe_rt_uk_dwconv(&a);
+		t = now_s() - t;
+		if (t < best)
+			best = t;
+	}
+	printf("dwconv C%lld %lldx%lld s%lld       %8.3f ms  %6.1f GFLOP/s\n", (long long)C,
+	       (long long)H, (long long)H, (long long)S, best * 1e3, 2.0 * C * OH * OW * 9 / best * 1e-9);
+	free(X), free(Wt), free(Y), free(bias);
+}
+
 static int bench(void)
 {
 	lathe_rt_pool *pool = lathe_rt_pool_create(2);
@@ -456,6 +697,11 @@ static int bench(void)
 		if (getenv("BENCH_THREADS"))
 			bench_conv(cs[i].name, &cs[i].c, pool, 2);
 	}
+	bench_dw(32, 112, 1);
+	bench_dw(96, 112, 2);
+	bench_dw(144, 56, 1);
+	bench_dw(384, 14, 1);
+	bench_dw(960, 7, 1);
 	lathe_rt_pool_destroy(pool);
 	return 0;
 }
@@ -466,9 +712,11 @@ int main(int argc, char **argv)
 		return bench();
 	lathe_rt_pool *pool = lathe_rt_pool_create(4);
 	test_misc();
+	test_epilogue();
 	test_gemm(pool);
 	test_conv(pool);
 	test_dw(pool);
+	test_maxpool(pool);
 	lathe_rt_pool_destroy(pool);
 	return CHECK_DONE("test_ukernel");
 }

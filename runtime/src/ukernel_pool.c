@@ -1,0 +1,154 @@
+/* ukernel_pool.c: 2-D max pooling (lathe_rt_ukernel.h's maxpool): NCHW, any
+ * window, stride, dilation and padding, with sgemm's epilogues.
+ *
+ * Pooling reads each input about KH*KW/(SH*SW) times and computes nothing
+ * else, so the loads decide its speed: the row kernel (ukernel_isa.c)
+ * keeps a vector of outputs in a register over the whole window, reading
+ * a tap's columns with one load (two and a shuffle for stride 2), masked
+ * at the image's edges, instead of a scalar loop per output with its
+ * bounds tests.  Where the CPU has no row kernel, or the stride is
+ * neither 1 nor 2, plain loops do the same.  Padding positions are
+ * skipped, as the loop IR's max with -inf leaves the value; the window's
+ * taps are taken in (kh, kw) order, so a NaN or a signed zero comes out
+ * as the loop nest it replaces would have it.  Channels are shared among
+ * the pool's threads; the epilogue runs over a channel once it is done.
+ *
+ * Every region is checked against the pointers' avail counts first.
+ * libc only.
+ */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "lathe_rt_ukernel.h"
+
+enum { MP_ROWS = 64, MP_COLS = 64 }; /* window sides the row kernel takes */
+
+static int mp_fail(const lathe_rt_uk_args *a, const char *fmt, ...)
+{
+	if (a->err && a->err_size) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(a->err, a->err_size, fmt, ap);
+		va_end(ap);
+	}
+	return 1;
+}
+
+typedef struct mp_pool {
+	int64_t C, H, W, OH, OW, KH, KW, SH, SW, DH, DW, PH, PW, XSC, XSH, YSC;
+	const float *X;
+	float *Y;
+	lathe_rt_uk_epi ep;
+	lathe_rt_uk_maxrow_fn row;
+} mp_pool;
+
+/* The loop IR's max: b where b > a, NaN where either is. */
+static float mp_max(float a, float b)
+{
+	if (a != a || b != b)
+		return a != a ? a : b;
+	return b > a ? b : a;
+}
+
+static void mp_row_plain(const mp_pool *p, const float *xc, float *y, int64_t oh)
+{
+	for (int64_t ow = 0; ow < p->OW; ow++) {
+		float m = -INFINITY;
+		for (int64_t kh = 0; kh < p->KH; kh++) {
+			int64_t h = oh * p->SH + kh * p->DH - p->PH;
+			if (h < 0 || h >= p->H)
+				continue;
+			for (int64_t kw = 0; kw < p->KW; kw++) {
+				int64_t w = ow * p->SW + kw * p->DW - p->PW;
+				if (w >= 0 && w < p->W)
+					m = mp_max(m, xc[h * p->XSH + w]);
+			}
+		}
+		y[ow] = m;
+	}
+}
+
+static void mp_channel(const mp_pool *p, int64_t c)
+{
+	const float *xc = p->X + c * p->XSC;
+	float *yc = p->Y + c * p->YSC;
+	int fast = p->row && (p->SW == 1 || p->SW == 2) && p->KH <= MP_ROWS && p->KW <= MP_COLS;
+	int64_t off[MP_COLS];
+	for (int64_t kw = 0; fast && kw < p->KW; kw++)
+		off[kw] = kw * p->DW - p->PW;
+	for (int64_t oh = 0; oh < p->OH; oh++) {
+		float *y = yc + oh * p->OW;
+		if (!fast) {
+			mp_row_plain(p, xc, y, oh);
+			continue;
+		}
+		const float *rows[MP_ROWS];
+		int nr = 0;
+		for (int64_t kh = 0; kh < p->KH; kh++) {
+			int64_t h = oh * p->SH + kh * p->DH - p->PH;
+			if (h >= 0 && h < p->H)
+				rows[nr++] = xc + h * p->XSH;
+		}
+		p->row(y, p->OW, rows, nr, off, (int)p->KW, p->SW, p->W);
+	}
+	if (p->ep.n)
+		lathe_rt_uk_epi_rows(&p->ep, yc, p->OH * p->OW, 1, p->OH * p->OW, c, 0);
+}
+
+static void mp_task(void *ctx, int64_t begin, int64_t end)
+{
+	for (int64_t c = begin; c < end; c++)
+		mp_channel(ctx, c);
+}
+
+static int64_t mp_span3(int64_t e0, int64_t s0, int64_t e1, int64_t s1, int64_t e2, int64_t s2)
+{
+	if (e0 <= 0 || e1 <= 0 || e2 <= 0)
+		return 0;
+	return (e0 - 1) * s0 + (e1 - 1) * s1 + (e2 - 1) * s2 + 1;
+}
+
+LATHE_RT_UK_API int lathe_rt_uk_maxpool(const lathe_rt_uk_args *a)
+{
+	if (a->nip < LATHE_UK_D_FIXED || a->nptr < 2)
+		return mp_fail(a, "maxpool: %d integer parameters and %d pointers (%d and 2 needed)",
+			       a->nip, a->nptr, LATHE_UK_D_FIXED);
+	const int64_t *ip = a->ip;
+	mp_pool p;
+	memset(&p, 0, sizeof p);
+	int64_t wsc = 0;
+	int64_t *f[] = {&p.C, &p.H, &p.W, &p.OH, &p.OW, &p.KH, &p.KW, &p.SH, &p.SW, &p.DH,
+			&p.DW, &p.PH, &p.PW, &p.XSC, &p.XSH, &wsc, &p.YSC};
+	const int64_t lim = (int64_t)1 << 24;
+	for (int i = 0; i < LATHE_UK_D_NEPI; i++) {
+		*f[i] = ip[i];
+		if (ip[i] < 0 || ip[i] >= lim)
+			return mp_fail(a, "maxpool: parameter %d is %lld (0 to %lld)", i,
+				       (long long)ip[i], (long long)lim - 1);
+	}
+	if (p.SH < 1 || p.SW < 1)
+		return mp_fail(a, "maxpool: strides must be at least 1");
+	/* Strides are below 2^24 and sizes too: products fit in 64 bits. */
+	int64_t nx = mp_span3(p.C, p.XSC, p.H, p.XSH, p.W, 1);
+	int64_t ny = mp_span3(p.C, p.YSC, p.OH, p.OW, p.OW, 1);
+	if (p.C && p.OH && p.OW && p.KH && p.KW && p.H && p.W && nx > a->avail[0])
+		return mp_fail(a, "maxpool: X needs %lld elements, %lld available", (long long)nx,
+			       (long long)a->avail[0]);
+	if (ny > a->avail[1] || (p.C > 1 && p.YSC < p.OH * p.OW))
+		return mp_fail(a, "maxpool: Y needs %lld elements, %lld available", (long long)ny,
+			       (long long)a->avail[1]);
+	if (lathe_rt_uk_epi_parse(a, LATHE_UK_D_FIXED, ip[LATHE_UK_D_NEPI], 2, p.C, p.OH * p.OW,
+				  &p.ep))
+		return 1;
+	if (!p.C || !p.OH || !p.OW)
+		return 0;
+	p.X = a->ptr[0];
+	p.Y = a->ptr[1];
+	if (!p.H || !p.W) /* every tap is padding */
+		p.KH = 0;
+	p.row = lathe_rt_uk_maxrow_kernel();
+	lathe_rt_uk_pfor(a->pool, p.C, mp_task, &p);
+	return 0;
+}
