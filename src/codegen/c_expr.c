@@ -572,10 +572,10 @@ static void unary_int(cg *c, const lathe_tir_expr *e)
 	f2i_close(c, dt);
 }
 
-static void binary_float(cg *c, const lathe_tir_expr *e)
+/* Comparisons read the same for every operand type; true if e was one. */
+static bool binary_compare(cg *c, const lathe_tir_expr *e)
 {
-	int dt = e->a->dtype;
-	const char *infix = NULL, *fn = NULL;
+	const char *infix = NULL;
 	switch (e->op) {
 	case LATHE_TIR_EQ: infix = " == "; break;
 	case LATHE_TIR_NE: infix = " != "; break;
@@ -584,14 +584,22 @@ static void binary_float(cg *c, const lathe_tir_expr *e)
 	case LATHE_TIR_GT: infix = " > "; break;
 	case LATHE_TIR_GE: infix = " >= "; break;
 	}
-	if (infix) {
-		cg_put(c, "(");
-		cg_expr(c, e->a);
-		cg_put(c, infix);
-		cg_expr(c, e->b);
-		cg_put(c, ")");
+	if (!infix)
+		return false;
+	cg_put(c, "(");
+	cg_expr(c, e->a);
+	cg_put(c, infix);
+	cg_expr(c, e->b);
+	cg_put(c, ")");
+	return true;
+}
+
+static void binary_float(cg *c, const lathe_tir_expr *e)
+{
+	int dt = e->a->dtype;
+	const char *infix = NULL, *fn = NULL;
+	if (binary_compare(c, e))
 		return;
-	}
 	switch (e->op) {
 	case LATHE_TIR_ADD: infix = " + "; break;
 	case LATHE_TIR_SUB: infix = " - "; break;
@@ -640,22 +648,8 @@ static void binary_int(cg *c, const lathe_tir_expr *e)
 	int dt = e->a->dtype;
 	bool sgn = is_sint(dt);
 	const char *infix = NULL;
-	switch (e->op) {
-	case LATHE_TIR_EQ: infix = " == "; break;
-	case LATHE_TIR_NE: infix = " != "; break;
-	case LATHE_TIR_LT: infix = " < "; break;
-	case LATHE_TIR_LE: infix = " <= "; break;
-	case LATHE_TIR_GT: infix = " > "; break;
-	case LATHE_TIR_GE: infix = " >= "; break;
-	}
-	if (infix) {
-		cg_put(c, "(");
-		cg_expr(c, e->a);
-		cg_put(c, infix);
-		cg_expr(c, e->b);
-		cg_put(c, ")");
+	if (binary_compare(c, e))
 		return;
-	}
 	switch (e->op) {
 	case LATHE_TIR_ADD: infix = " + "; break;
 	case LATHE_TIR_SUB: infix = " - "; break;
