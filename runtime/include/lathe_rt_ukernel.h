@@ -261,13 +261,16 @@ typedef void (*lathe_rt_uk_dw3_fn)(float *y, int64_t n, const float *src, int64_
 				   const int64_t *roff, int KH, const float *w, int64_t W,
 				   const uint16_t *colm, const struct lathe_rt_uk_epi *ep, int64_t m);
 LATHE_RT_UK_API lathe_rt_uk_dw3_fn lathe_rt_uk_dw3_kernel(void);
-/* y[ow] for ow < OW: the max (the loop IR's: NaN if either is), over the
- * rows r < nrows in order and kw < nkw in order, of rows[r][ow*SW + off[kw]]
- * where that column is inside [0, W); -inf when none is.  NULL where the
- * CPU has no such kernel. */
-typedef void (*lathe_rt_uk_maxrow_fn)(float *y, int64_t OW, const float *const *rows, int nrows,
-				      const int64_t *off, int nkw, int64_t SW, int64_t W);
-LATHE_RT_UK_API lathe_rt_uk_maxrow_fn lathe_rt_uk_maxrow_kernel(void);
+/* y[oh*OW + ow] for oh < OH, ow < OW: the max (the loop IR's: NaN if
+ * either is), over kh < nkh and kw < nkw in order, of x[h*XSH + w] with
+ * h = oh*SH + hoff[kh], w = ow*SW + off[kw] where (h, w) is inside
+ * [0, H) x [0, W); -inf when none is.  SW must be 1 or 2 and nkw at most
+ * 64.  NULL where the CPU has no such kernel. */
+typedef void (*lathe_rt_uk_maxplane_fn)(float *y, int64_t OH, int64_t OW, const float *x,
+					int64_t H, int64_t W, int64_t XSH, int64_t SH,
+					const int64_t *hoff, int nkh, int64_t SW, const int64_t *off,
+					int nkw);
+LATHE_RT_UK_API lathe_rt_uk_maxplane_fn lathe_rt_uk_maxplane_kernel(void);
 /* even[i] = src[2i], odd[i] = src[2i + 1] for 2i (2i + 1) < n. */
 typedef void (*lathe_rt_uk_deint_fn)(float *even, float *odd, const float *src, int64_t n);
 LATHE_RT_UK_API lathe_rt_uk_deint_fn lathe_rt_uk_deint_kernel(void);

@@ -39,7 +39,7 @@
 typedef void (*uk_task_fn)(void *ctx, int64_t begin, int64_t end);
 typedef void (*uk_pfor_fn)(lathe_rt_pool *p, int64_t n, uk_task_fn fn, void *ctx);
 
-enum { KC_MAX = 192, MC_MAX = 240, NC_MAX = 512, MAX_R = 64, SCRATCH_SLACK = 16 };
+enum { KC_MAX = 288, MC_MAX = 240, NC_MAX = 512, MAX_R = 64, SCRATCH_SLACK = 16 };
 
 static int uk_fail(const lathe_rt_uk_args *a, const char *fmt, ...)
 {

@@ -26,7 +26,10 @@
 
 #include "lathe_rt_ukernel.h"
 
-#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+/* LATHE_UK_PORTABLE: the portable family only (a bundle that must not
+ * carry x86 target attributes, and the tests of that family). */
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__)) && \
+	!defined(LATHE_UK_PORTABLE)
 #define UK_X86 1
 #include <immintrin.h>
 #else
@@ -699,51 +702,128 @@ static UK_AVX512 void uk_avx512_dw3(float *y, int64_t n, const float *src, int64
 	}
 }
 
-/* Max pooling's rows: 64 outputs at a time in four registers over the
+/* Max pooling: 64 outputs of a row at a time in four registers over the
  * whole window; a tap's lanes outside the image load -inf (which the max
  * leaves alone).  Stride 2 loads the 32 input columns under 16 outputs and
- * keeps the even ones. */
-static UK_AVX512 void uk_avx512_maxrow(float *y, int64_t OW, const float *const *rows, int nrows,
-				       const int64_t *off, int nkw, int64_t SW, int64_t W)
+ * keeps the even ones.  The masks depend on the columns only: computed
+ * once per 64 columns for all the rows. */
+#define UK_MP_TAP(q, acc)                                                                  \
+	if ((q) < nv) {                                                                    \
+		const float *p_ = (const float *)(base + (uintptr_t)(cb[kw] + 16 * (q) * SW) * 4); \
+		__m512 x_ = _mm512_mask_loadu_ps(ninf, ka[kw][q], p_);                        \
+		if (SW == 2)                                                               \
+			x_ = _mm512_permutex2var_ps(                                       \
+				x_, ie, _mm512_mask_loadu_ps(ninf, kb[kw][q], p_ + 16));   \
+		acc = UK_MAX512(acc, x_);                                                  \
+	}
+
+/* Three adjacent columns, stride 2 (the commonest pooling): one row's 33
+ * input columns under 16 outputs are loaded once (-inf outside the
+ * image), and the taps are their even columns, their odd ones and the
+ * even ones shifted by one. */
+static UK_AVX512 void uk_avx512_max3s2(float *y, int64_t OH, int64_t OW, const float *x,
+				       int64_t H, int64_t W, int64_t XSH, int64_t SH,
+				       const int64_t *hoff, int nkh, int64_t off0)
 {
 	const __m512 ninf = _mm512_set1_ps(-INFINITY);
 	const __m512i ie = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+	const __m512i io = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
 	for (int64_t o = 0; o < OW; o += 64) {
-		__m512 acc[4] = {ninf, ninf, ninf, ninf};
 		int nv = OW - o >= 64 ? 4 : (int)((OW - o + 15) / 16);
-		for (int r = 0; r < nrows; r++) {
-			uintptr_t base = (uintptr_t)rows[r];
-			for (int kw = 0; kw < nkw; kw++) {
-				for (int q = 0; q < nv; q++) {
-					/* input columns from c0 on: lanes inside [0, W) only,
-					 * and only those of outputs below OW */
-					int64_t ob = o + 16 * q, c0 = ob * SW + off[kw];
-					int64_t nout = OW - ob < 16 ? OW - ob : 16;
-					__m512 x;
-					if (SW == 1) {
-						__mmask16 k = uk_range16(c0, W) & uk_range16(ob, OW);
-						x = _mm512_mask_loadu_ps(ninf, k,
-									 (const float *)(base + (uintptr_t)(c0 * 4)));
-					} else {
-						int64_t cend = c0 + 2 * nout; /* past the last one read */
-						__mmask16 ka = uk_range16(c0, W < cend ? W : cend);
-						__mmask16 kb = uk_range16(c0 + 16, W < cend ? W : cend);
-						__m512 lo = _mm512_mask_loadu_ps(
-							ninf, ka, (const float *)(base + (uintptr_t)(c0 * 4)));
-						__m512 hi = _mm512_mask_loadu_ps(
-							ninf, kb, (const float *)(base + (uintptr_t)((c0 + 16) * 4)));
-						x = _mm512_permutex2var_ps(lo, ie, hi);
-					}
-					acc[q] = UK_MAX512(acc[q], x);
+		__mmask16 k[4][3];
+		int64_t c0[4];
+		for (int q = 0; q < nv; q++) {
+			c0[q] = 2 * (o + 16 * q) + off0;
+			k[q][0] = uk_range16(c0[q], W);
+			k[q][1] = uk_range16(c0[q] + 16, W);
+			k[q][2] = uk_range16(c0[q] + 32, W) & 1;
+		}
+		for (int64_t oh = 0; oh < OH; oh++) {
+			__m512 acc[4] = {ninf, ninf, ninf, ninf};
+			for (int kh = 0; kh < nkh; kh++) {
+				int64_t h = oh * SH + hoff[kh];
+				if (h < 0 || h >= H)
+					continue;
+				uintptr_t base = (uintptr_t)(x + h * XSH);
+				_Pragma("GCC unroll 4") for (int q = 0; q < 4; q++) {
+					if (q >= nv)
+						break;
+					const float *p = (const float *)(base + (uintptr_t)(c0[q] * 4));
+					__m512 lo = _mm512_mask_loadu_ps(ninf, k[q][0], p);
+					__m512 hi = _mm512_mask_loadu_ps(ninf, k[q][1], p + 16);
+					__m512 nx = _mm512_mask_loadu_ps(ninf, k[q][2], p + 32);
+					__m512 ev = _mm512_permutex2var_ps(lo, ie, hi);
+					__m512 od = _mm512_permutex2var_ps(lo, io, hi);
+					__m512 e2 = _mm512_castsi512_ps(_mm512_alignr_epi32(
+						_mm512_castps_si512(nx), _mm512_castps_si512(ev), 1));
+					acc[q] = UK_MAX512(acc[q], ev);
+					acc[q] = UK_MAX512(acc[q], od);
+					acc[q] = UK_MAX512(acc[q], e2);
 				}
 			}
+			float *yr = y + oh * OW;
+			for (int q = 0; q < nv; q++) {
+				int64_t ob = o + 16 * q;
+				if (OW - ob >= 16)
+					_mm512_storeu_ps(yr + ob, acc[q]);
+				else
+					_mm512_mask_storeu_ps(yr + ob, uk_range16(ob, OW), acc[q]);
+			}
 		}
-		for (int q = 0; q < nv; q++) {
-			int64_t ob = o + 16 * q;
-			if (OW - ob >= 16)
-				_mm512_storeu_ps(y + ob, acc[q]);
-			else
-				_mm512_mask_storeu_ps(y + ob, uk_range16(ob, OW), acc[q]);
+	}
+}
+
+static UK_AVX512 void uk_avx512_maxplane(float *y, int64_t OH, int64_t OW, const float *x,
+					 int64_t H, int64_t W, int64_t XSH, int64_t SH,
+					 const int64_t *hoff, int nkh, int64_t SW,
+					 const int64_t *off, int nkw)
+{
+	const __m512 ninf = _mm512_set1_ps(-INFINITY);
+	const __m512i ie = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+	__mmask16 ka[64][4], kb[64][4];
+	int64_t cb[64];
+	if (nkw > 64 || (SW != 1 && SW != 2))
+		return;
+	if (SW == 2 && nkw == 3 && off[1] == off[0] + 1 && off[2] == off[0] + 2) {
+		uk_avx512_max3s2(y, OH, OW, x, H, W, XSH, SH, hoff, nkh, off[0]);
+		return;
+	}
+	for (int64_t o = 0; o < OW; o += 64) {
+		int nv = OW - o >= 64 ? 4 : (int)((OW - o + 15) / 16);
+		for (int kw = 0; kw < nkw; kw++) {
+			cb[kw] = o * SW + off[kw];
+			for (int q = 0; q < nv; q++) {
+				/* input columns from c0 on: inside [0, W), and under
+				 * outputs below OW */
+				int64_t ob = o + 16 * q, c0 = ob * SW + off[kw];
+				int64_t nout = OW - ob < 16 ? OW - ob : 16, cend = c0 + SW * nout;
+				ka[kw][q] = uk_range16(c0, W < cend ? W : cend);
+				kb[kw][q] = uk_range16(c0 + 16, W < cend ? W : cend);
+			}
+		}
+		for (int64_t oh = 0; oh < OH; oh++) {
+			__m512 a0 = ninf, a1 = ninf, a2 = ninf, a3 = ninf;
+			for (int kh = 0; kh < nkh; kh++) {
+				int64_t h = oh * SH + hoff[kh];
+				if (h < 0 || h >= H)
+					continue;
+				uintptr_t base = (uintptr_t)(x + h * XSH);
+				for (int kw = 0; kw < nkw; kw++) {
+					UK_MP_TAP(0, a0)
+					UK_MP_TAP(1, a1)
+					UK_MP_TAP(2, a2)
+					UK_MP_TAP(3, a3)
+				}
+			}
+			__m512 acc[4] = {a0, a1, a2, a3};
+			float *yr = y + oh * OW;
+			for (int q = 0; q < nv; q++) {
+				int64_t ob = o + 16 * q;
+				if (OW - ob >= 16)
+					_mm512_storeu_ps(yr + ob, acc[q]);
+				else
+					_mm512_mask_storeu_ps(yr + ob, uk_range16(ob, OW), acc[q]);
+			}
 		}
 	}
 }
@@ -866,11 +946,11 @@ LATHE_RT_UK_API lathe_rt_uk_dw3_fn lathe_rt_uk_dw3_kernel(void)
 	return NULL;
 }
 
-LATHE_RT_UK_API lathe_rt_uk_maxrow_fn lathe_rt_uk_maxrow_kernel(void)
+LATHE_RT_UK_API lathe_rt_uk_maxplane_fn lathe_rt_uk_maxplane_kernel(void)
 {
 #if UK_X86
 	if (has_avx512())
-		return uk_avx512_maxrow;
+		return uk_avx512_maxplane;
 #endif
 	return NULL;
 }

@@ -2,11 +2,11 @@
  * window, stride, dilation and padding, with sgemm's epilogues.
  *
  * Pooling reads each input about KH*KW/(SH*SW) times and computes nothing
- * else, so the loads decide its speed: the row kernel (ukernel_isa.c)
+ * else, so the loads decide its speed: the plane kernel (ukernel_isa.c)
  * keeps a vector of outputs in a register over the whole window, reading
  * a tap's columns with one load (two and a shuffle for stride 2), masked
  * at the image's edges, instead of a scalar loop per output with its
- * bounds tests.  Where the CPU has no row kernel, or the stride is
+ * bounds tests.  Where the CPU has no plane kernel, or the stride is
  * neither 1 nor 2, plain loops do the same.  Padding positions are
  * skipped, as the loop IR's max with -inf leaves the value; the window's
  * taps are taken in (kh, kw) order, so a NaN or a signed zero comes out
@@ -23,7 +23,7 @@
 
 #include "lathe_rt_ukernel.h"
 
-enum { MP_ROWS = 64, MP_COLS = 64 }; /* window sides the row kernel takes */
+enum { MP_ROWS = 64, MP_COLS = 64 }; /* window sides the plane kernel takes */
 
 static int mp_fail(const lathe_rt_uk_args *a, const char *fmt, ...)
 {
@@ -41,7 +41,7 @@ typedef struct mp_pool {
 	const float *X;
 	float *Y;
 	lathe_rt_uk_epi ep;
-	lathe_rt_uk_maxrow_fn row;
+	lathe_rt_uk_maxplane_fn plane;
 } mp_pool;
 
 /* The loop IR's max: b where b > a, NaN where either is. */
@@ -74,24 +74,17 @@ static void mp_channel(const mp_pool *p, int64_t c)
 {
 	const float *xc = p->X + c * p->XSC;
 	float *yc = p->Y + c * p->YSC;
-	int fast = p->row && (p->SW == 1 || p->SW == 2) && p->KH <= MP_ROWS && p->KW <= MP_COLS;
-	int64_t off[MP_COLS];
-	for (int64_t kw = 0; fast && kw < p->KW; kw++)
-		off[kw] = kw * p->DW - p->PW;
-	for (int64_t oh = 0; oh < p->OH; oh++) {
-		float *y = yc + oh * p->OW;
-		if (!fast) {
-			mp_row_plain(p, xc, y, oh);
-			continue;
-		}
-		const float *rows[MP_ROWS];
-		int nr = 0;
-		for (int64_t kh = 0; kh < p->KH; kh++) {
-			int64_t h = oh * p->SH + kh * p->DH - p->PH;
-			if (h >= 0 && h < p->H)
-				rows[nr++] = xc + h * p->XSH;
-		}
-		p->row(y, p->OW, rows, nr, off, (int)p->KW, p->SW, p->W);
+	if (p->plane && (p->SW == 1 || p->SW == 2) && p->KH <= MP_ROWS && p->KW <= MP_COLS) {
+		int64_t hoff[MP_ROWS], off[MP_COLS];
+		for (int64_t kh = 0; kh < p->KH; kh++)
+			hoff[kh] = kh * p->DH - p->PH;
+		for (int64_t kw = 0; kw < p->KW; kw++)
+			off[kw] = kw * p->DW - p->PW;
+		p->plane(yc, p->OH, p->OW, xc, p->H, p->W, p->XSH, p->SH, hoff, (int)p->KH, p->SW,
+			 off, (int)p->KW);
+	} else {
+		for (int64_t oh = 0; oh < p->OH; oh++)
+			mp_row_plain(p, xc, yc + oh * p->OW, oh);
 	}
 	if (p->ep.n)
 		lathe_rt_uk_epi_rows(&p->ep, yc, p->OH * p->OW, 1, p->OH * p->OW, c, 0);
@@ -148,7 +141,7 @@ LATHE_RT_UK_API int lathe_rt_uk_maxpool(const lathe_rt_uk_args *a)
 	p.Y = a->ptr[1];
 	if (!p.H || !p.W) /* every tap is padding */
 		p.KH = 0;
-	p.row = lathe_rt_uk_maxrow_kernel();
+	p.plane = lathe_rt_uk_maxplane_kernel();
 	lathe_rt_uk_pfor(a->pool, p.C, mp_task, &p);
 	return 0;
 }

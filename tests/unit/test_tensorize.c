@@ -1,6 +1,7 @@
 /* test_tensorize.c: src/sched/tensorize.c end to end.  Each case is a loop
  * program in the text form, as the lowering builds it (matmuls, batched and
  * transposed; convolutions with padding, strides, dilation, 1-D; depthwise;
+ * max pooling;
  * epilogues: bias, residual, ReLU, Clip by tensors, GELU's erf, and one the
  * kernels do not have).  For each: the default schedule with micro-kernels
  * must turn it into calls (or leave it alone where it says so); the
@@ -110,6 +111,30 @@ static const tcase cases[] = {
 		"    for %kh in 0..3 { for %kw in 0..3 {\n"
 		"      %acc[] = add(%acc[], mul(select(and(and(and(ge(add(add(%oh, -1), %kh), 0), lt(add(add(%oh, -1), %kh), 13)), ge(add(add(%ow, -1), %kw), 0)), lt(add(add(%ow, -1), %kw), 10)), %X[0, %c, add(add(%oh, -1), %kh), add(add(%ow, -1), %kw)], 0:f32), %W[%c, 0, %kh, %kw])) } }\n"
 		"    %Y[0, %c, %oh, %ow] = %acc[] } } }\n}\n", "depthwise_conv", 1},
+	/* max pooling: padding (the lowering tests only the bounds it cannot
+	 * prove), none with a partial last window, an epilogue */
+	{"maxpool_pad", "func @mp(%X: f32[1,6,16,16], %Y: f32[1,6,8,8]) {\n"
+		"  local %acc: f32[]\n"
+		"  for %c in 0..6 { for %oh in 0..8 { for %ow in 0..8 {\n"
+		"    %acc[] = -inf:f32\n"
+		"    for %kh in 0..3 { for %kw in 0..3 {\n"
+		"      %acc[] = max(%acc[], select(and(ge(add(add(mul(%oh, 2), -1), %kh), 0), ge(add(add(mul(%ow, 2), -1), %kw), 0)), %X[0, %c, add(add(mul(%oh, 2), -1), %kh), add(add(mul(%ow, 2), -1), %kw)], -inf:f32)) } }\n"
+		"    %Y[0, %c, %oh, %ow] = %acc[] } } }\n}\n", "pool", 1},
+	{"maxpool_relu", "func @mpr(%X: f32[2,4,11,11], %Y: f32[2,4,5,5]) {\n"
+		"  local %acc: f32[]\n"
+		"  for %n in 0..2 { for %c in 0..4 { for %oh in 0..5 { for %ow in 0..5 {\n"
+		"    %acc[] = -inf:f32\n"
+		"    for %kh in 0..3 { for %kw in 0..3 {\n"
+		"      %acc[] = max(%acc[], %X[%n, %c, add(mul(%oh, 2), %kh), add(mul(%ow, 2), %kw)]) } }\n"
+		"    %Y[%n, %c, %oh, %ow] = max(%acc[], 0:f32) } } } }\n}\n", "pool", 1},
+	/* the maximum taken the other way round: left to the loops */
+	{"maxpool_rev", "func @mpv(%X: f32[1,2,8,8], %Y: f32[1,2,4,4]) {\n"
+		"  local %acc: f32[]\n"
+		"  for %c in 0..2 { for %oh in 0..4 { for %ow in 0..4 {\n"
+		"    %acc[] = -inf:f32\n"
+		"    for %kh in 0..2 { for %kw in 0..2 {\n"
+		"      %acc[] = max(%X[0, %c, add(mul(%oh, 2), %kh), add(mul(%ow, 2), %kw)], %acc[]) } }\n"
+		"    %Y[0, %c, %oh, %ow] = %acc[] } } }\n}\n", "pool", 0},
 	/* a reduction that is not a product of two loads: left to the loops */
 	{"not_a_product", "func @r(%A: f32[8,16], %Y: f32[8]) {\n"
 		"  local %acc: f32[]\n"
