@@ -1,20 +1,27 @@
 /* ukernel.c: the sgemm and pack micro-kernels (lathe_rt_ukernel.h): checks,
  * blocking, packing, threads, epilogues; the register tiles themselves are
- * in ukernel_isa.c, depthwise convolution in ukernel_dw.c.
+ * in ukernel_isa.c, depthwise convolution in ukernel_dw.c, max pooling in
+ * ukernel_pool.c.
  *
  * sgemm follows the usual blocked scheme.  K is cut into blocks of at most
- * 256 (a block of B's panel then stays in the L1 cache while the tile
- * kernel sweeps a block of A's panels, which stays in L2); M and N into
- * blocks of MC rows and NC columns.  One task is an MC x NC block of C over
- * all of K: it packs, per K block, its columns of B (im2col for a
- * convolution: zero padding is written into the panel, so the tile kernel
- * never tests a bound) and, unless A came packed, its rows of A, then runs
- * the tile kernel on each MR x NR tile and applies the epilogue to a tile
- * once its last K block is done, while the tile is still in cache.  Tasks
- * are shared by SLOTS threads through an atomic counter; each thread packs
- * into its own slot of the caller's scratch.  Only the K blocking decides
- * the order of a sum, and it depends on K alone: results do not depend on
- * the thread count.
+ * KC_MAX (a block of B's panel then stays in the L1 cache while the tile
+ * kernel sweeps a block of A's panels, which stays in L2); N into blocks
+ * of NC columns, M into chunks of rows.  A strided A is packed once per
+ * call into the shared scratch (a packed one, the usual case for weights,
+ * is read in place).  One task is a block of C over all of K: per K block
+ * it gets its columns of B ready (packed panels, rows read in place, or
+ * im2col panels for a convolution, zero padding written into them, so the
+ * tile kernel never tests a bound), then runs the tile kernel on each
+ * MR x NR tile and applies the epilogue to a tile in registers once its
+ * last K block is done.  A convolution over an NCHW input whose rows are
+ * contiguous goes direct instead: the input is copied once, padded, into
+ * one plane per stride phase (h mod SH, w mod SW) of each channel, so that
+ * every tap's row of B is a contiguous run of a plane; C is computed over
+ * the planes' padded width and the valid columns stored (no im2col copy
+ * at all).  Tasks are shared by SLOTS threads through an atomic counter;
+ * each thread packs into its own slot of the caller's scratch.  Only the K
+ * blocking decides the order of a sum, and it depends on K alone: results
+ * do not depend on the thread count.
  *
  * Every pointer's region is checked against its avail count before
  * anything is read or written; sizes are checked for overflow.  The thread
@@ -40,6 +47,9 @@ typedef void (*uk_task_fn)(void *ctx, int64_t begin, int64_t end);
 typedef void (*uk_pfor_fn)(lathe_rt_pool *p, int64_t n, uk_task_fn fn, void *ctx);
 
 enum { KC_MAX = 288, MC_MAX = 240, NC_MAX = 512, MAX_R = 64, SCRATCH_SLACK = 16 };
+/* The longest input row a direct convolution of stride 2 splits on the
+ * stack (longer ones are gathered element by element). */
+enum { UK_ROW_MAX = 4096 };
 
 static int uk_fail(const lathe_rt_uk_args *a, const char *fmt, ...)
 {
@@ -323,7 +333,7 @@ typedef struct uk_gemm {
 	lathe_rt_uk_tile_fn tile;
 	lathe_rt_uk_copy_fn copy;
 	lathe_rt_uk_deint_fn deint;
-	int64_t off_tmp; /* an input row split in halves (stride 2) */
+	unsigned char rused[64], cused[64]; /* phases of rows, of columns some tap reads */
 } uk_gemm;
 
 static int64_t uk_round16(int64_t n)
@@ -421,8 +431,7 @@ static void uk_block(uk_gemm *g)
 	g->off_apack = 0;
 	g->off_boff = g->afmt == LATHE_UK_FMT_PACKED ? 0 : uk_round16(uk_ceil(g->M, g->MR) * g->MR * g->K);
 	g->off_xp = g->off_boff + (rows ? uk_round16(2 * g->K) : 0);
-	g->off_tmp = g->off_xp + (g->bmode == BM_DIRECT ? uk_round16(g->xpad) : 0);
-	g->off_cacc = g->off_tmp + (g->bmode == BM_DIRECT && g->sw == 2 ? uk_round16(g->W + 2) : 0);
+	g->off_cacc = g->off_xp + (g->bmode == BM_DIRECT ? uk_round16(g->xpad) : 0);
 	g->shared = g->off_cacc + (g->bmode == BM_DIRECT && nk > 1
 				   ? uk_round16(g->M * uk_ceil(g->NP, g->NR) * g->NR) : 0);
 }
@@ -893,7 +902,46 @@ static void uk_gemm_slots(void *ctx, int64_t begin, int64_t end)
  * xp[c][ph][pw][hq][q] = X[c][hq*sh + ph + h0][q*sw + pw + w0] (zero
  * outside), so that tap (dh, dw) of output (oh, ow) is element
  * (dh/sh + oh, dw/sw + ow) of plane (dh mod sh, dw mod sw). */
-static void uk_gemm_prepare(uk_gemm *g)
+/* The padded phase planes of channels [cb, ce) of a direct convolution. */
+static void uk_planes_task(void *ctx, int64_t cb, int64_t ce)
+{
+	uk_gemm *g = ctx;
+	int64_t hw = g->H * g->W, plane = g->Hp * g->Wp, sh = g->dsh, sw = g->sw, ph = sh * sw;
+	int64_t half = (g->W + 1) / 2;
+	float tmp[UK_ROW_MAX]; /* an input row split in halves (stride 2) */
+	int split = sw == 2 && g->W <= UK_ROW_MAX;
+	for (int64_t c = cb; c < ce; c++)
+		for (int64_t pr = 0; pr < sh; pr++)
+			for (int64_t hq = 0; hq < g->Hp; hq++) {
+				int64_t h = hq * sh + pr + g->h0;
+				const float *xr = g->B + c * hw + (h >= 0 && h < g->H ? h : 0) * g->W;
+				/* once per row: both phases read it */
+				if (split && h >= 0 && h < g->H && g->rused[pr])
+					g->deint(tmp, tmp + half, xr, g->W);
+				for (int64_t pc = 0; pc < sw; pc++) {
+					int64_t p = pr * sw + pc, w0 = pc + g->w0;
+					float *d = g->xp + (c * ph + p) * plane + hq * g->Wp;
+					if (!g->rused[pr] || !g->cused[pc] || h < 0 || h >= g->H) {
+						/* outside, or never a tap's: zeros (also for
+						 * the reads past a plane's end into the next,
+						 * whose columns are discarded) */
+						memset(d, 0, sizeof(float) * (size_t)g->Wp);
+					} else if (sw == 1) {
+						g->copy(d, xr, w0, g->Wp, g->W);
+					} else if (split) {
+						/* column 2q + w0 is in half (w0 & 1) at q + (w0 - (w0 & 1))/2 */
+						int64_t par = w0 & 1;
+						g->copy(d, tmp + par * half, (w0 - par) / 2, g->Wp,
+							par ? g->W / 2 : half);
+					} else {
+						for (int64_t q = 0, w = w0; q < g->Wp; q++, w += sw)
+							d[q] = w >= 0 && w < g->W ? xr[w] : 0;
+					}
+				}
+			}
+}
+
+static void uk_gemm_prepare(uk_gemm *g, lathe_rt_pool *pool)
 {
 	int64_t *boff = (int64_t *)(void *)(g->scratch + g->off_boff);
 	g->boff = boff;
@@ -909,7 +957,7 @@ static void uk_gemm_prepare(uk_gemm *g)
 	}
 	if (g->bmode != BM_DIRECT)
 		return;
-	int64_t hw = g->H * g->W, plane = g->Hp * g->Wp, sh = g->dsh, sw = g->sw, ph = sh * sw;
+	int64_t plane = g->Hp * g->Wp, sh = g->dsh, sw = g->sw, ph = sh * sw;
 	const int64_t *cq = g->cq;
 	int64_t k2 = 0, k1 = 0, k0 = 0;
 	/* Phases (of rows, of columns) some tap reads: a 1x1 convolution of
@@ -928,38 +976,12 @@ static void uk_gemm_prepare(uk_gemm *g)
 		}
 	}
 	g->xp = g->scratch + g->off_xp;
-	float *tmp = g->scratch + g->off_tmp;
 	g->deint = lathe_rt_uk_deint_kernel();
-	for (int64_t c = 0; c < g->nch; c++)
-		for (int64_t pr = 0; pr < sh; pr++)
-			for (int64_t hq = 0; hq < g->Hp; hq++) {
-				int64_t h = hq * sh + pr + g->h0;
-				const float *xr = g->B + c * hw + (h >= 0 && h < g->H ? h : 0) * g->W;
-				int64_t half = (g->W + 1) / 2;
-				/* once per row: both phases read it */
-				if (sw == 2 && h >= 0 && h < g->H && rused[pr])
-					g->deint(tmp, tmp + half, xr, g->W);
-				for (int64_t pc = 0; pc < sw; pc++) {
-					int64_t p = pr * sw + pc, w0 = pc + g->w0;
-					float *d = g->xp + (c * ph + p) * plane + hq * g->Wp;
-					if (!rused[pr] || !cused[pc] || h < 0 || h >= g->H) {
-						/* outside, or never a tap's: zeros (also for
-						 * the reads past a plane's end into the next,
-						 * whose columns are discarded) */
-						memset(d, 0, sizeof(float) * (size_t)g->Wp);
-					} else if (sw == 1) {
-						g->copy(d, xr, w0, g->Wp, g->W);
-					} else if (sw == 2) {
-						/* column 2q + w0 is in half (w0 & 1) at q + (w0 - (w0 & 1))/2 */
-						int64_t par = w0 & 1;
-						g->copy(d, tmp + par * half, (w0 - par) / 2, g->Wp,
-							par ? g->W / 2 : half);
-					} else {
-						for (int64_t q = 0, w = w0; q < g->Wp; q++, w += sw)
-							d[q] = w >= 0 && w < g->W ? xr[w] : 0;
-					}
-				}
-			}
+	memcpy(g->rused, rused, sizeof rused);
+	memcpy(g->cused, cused, sizeof cused);
+	/* Channels' planes in parallel: a copy of the input is much of a small
+	 * convolution's time. */
+	lathe_rt_uk_pfor(pool, g->nch, uk_planes_task, g);
 	int64_t used = g->nch * ph * plane;
 	memset(g->xp + used, 0, sizeof(float) * (size_t)(g->xpad - used));
 	g->cacc = g->shared > g->off_cacc ? g->scratch + g->off_cacc : NULL;
@@ -993,7 +1015,7 @@ LATHE_RT_UK_API int lathe_rt_uk_sgemm(const lathe_rt_uk_args *a)
 	}
 	g.tile = lathe_rt_uk_tile_kernel((int)g.MR, (int)g.NR);
 	g.copy = lathe_rt_uk_copy_kernel();
-	uk_gemm_prepare(&g);
+	uk_gemm_prepare(&g, a->pool);
 	int64_t ncols = g.bmode == BM_DIRECT ? g.NP : g.N;
 	uk_gemm_run r = {.g = &g, .scratch = g.scratch,
 			 .ntasks = uk_ceil(g.M, g.mchunk) * uk_ceil(ncols, g.NC)};

@@ -3,16 +3,25 @@
  * sgemm's epilogues.
  *
  * A depthwise convolution does two flops per input load, so loads, not
- * multiply-adds, bound it: the kernel works an output row at a time, and
- * the row kernel (ukernel_isa.c) sums every filter tap for a vector of
- * outputs in a register, reading each tap's input columns with one
- * unaligned (masked at the image's edges) load, so nothing is tested per
- * element and each output is stored once.  With stride 1 a tap's columns
- * are contiguous; with stride 2 each input row is first split into its
- * even and odd columns, which makes them contiguous again; other strides
- * take plain loops.  Channels are shared among the pool's threads; the
- * epilogue runs over a channel once its rows are done.  Each output's sum
- * runs over the taps in (kh, kw) order, skipping taps in the padding.
+ * multiply-adds, bound it.  The paths, fastest first:
+ *  - flat (AVX-512, stride 1 or 2, an output row as wide as an input
+ *    row, i.e. 'same' padding): a channel is one run of outputs; tap t of
+ *    output i reads input i + off[t] (of the image in place, or of its
+ *    phase planes (h mod 2, w mod 2) for stride 2), and the lanes whose
+ *    tap falls outside the image are masked (lane masks computed once per
+ *    call).  Three-wide windows on wide rows load each input vector once
+ *    per row of taps and take the neighbours by shifts (dw3);
+ *  - padded planes (strides up to 2): the channel copied, zero-padded,
+ *    into one plane per phase, every tap a contiguous run over the padded
+ *    width, then the valid columns copied out;
+ *  - rows (stride 1): the row kernel sums every tap for a vector of
+ *    outputs, masked at the image's edges;
+ *  - plain loops otherwise.
+ * Every path sums each output's taps in (kh, kw) order; which one runs
+ * depends on the shape and the CPU only, never on the thread count.
+ * Channels are shared among the pool's threads; an epilogue whose
+ * operands do not depend on the position is applied in registers, others
+ * over a channel once it is done.
  *
  * Every region is checked against the pointers' avail counts first.
  * libc only.
