@@ -6,15 +6,29 @@
  * the calling thread.  The caller chooses the thread count when it creates
  * the pool; that is the only allocation, so the run path allocates nothing.
  *
- * Between jobs the workers sleep on a condition variable (an idle pool uses
- * no CPU).  A job is published under the mutex with a new generation
- * number; each worker takes chunks from an atomic counter until none are
- * left and then reports to the caller, who waits until every worker has
- * reported before it returns, so a worker can never miss or straddle a
- * job.  One job runs at a time: a call made while a job is running (from
- * inside fn, or from a second application thread) runs serially on its own
- * thread instead of waiting, which keeps nested parallel loops from
- * deadlocking.
+ * A model runs dozens of parallel loops back to back, each a fraction of a
+ * millisecond, so waking a sleeping thread for each (tens of microseconds
+ * through the kernel) would cost more than the second thread gains.  So
+ * the threads spin: a worker that finished a job watches the generation
+ * counter for a while (SPIN_ROUNDS, about a millisecond) before it goes to
+ * sleep on a condition variable, and the caller spins the same way while
+ * it waits for the workers to finish.  An idle pool still ends up asleep
+ * and uses no CPU.
+ *
+ * Publishing a job: the caller writes the job's fields, then bumps `gen`
+ * (release); a worker that sees the new gen (acquire) reads them.  Sleeping
+ * and waking: a worker counts itself in `sleepers` and re-checks `gen`
+ * under the mutex before it waits; the caller bumps `gen` before it reads
+ * `sleepers` and broadcasts under the mutex if anyone sleeps.  Both sides
+ * use sequentially consistent atomics, so either the worker sees the new
+ * gen or the caller sees the sleeper, and no wake-up is lost.  Finishing
+ * works the same way the other way round, with `pending` and
+ * `caller_sleeps`.  The caller waits for every worker to report, so a
+ * worker can never miss or straddle a job.
+ *
+ * One job runs at a time: a call made while a job is running (from inside
+ * fn, or from a second application thread) runs serially on its own thread
+ * instead of waiting, which keeps nested parallel loops from deadlocking.
  *
  * libc and pthreads only; no compiler header.
  */
@@ -26,8 +40,9 @@
 #include "lathe_rt.h"
 
 /* Chunks per thread: enough to even out uneven chunks, few enough that the
- * shared counter is not contended. */
-enum { CHUNKS_PER_THREAD = 4, MAX_THREADS = 1024 };
+ * shared counter is not contended.  SPIN_ROUNDS: polls of a counter before
+ * a thread sleeps (each poll waits a few dozen cycles). */
+enum { CHUNKS_PER_THREAD = 4, MAX_THREADS = 1024, SPIN_ROUNDS = 1 << 16 };
 
 struct lathe_rt_pool {
 	lathe_rt_parallel_for_fn parallel_for; /* first: see lathe_rt.h */
@@ -36,17 +51,29 @@ struct lathe_rt_pool {
 	pthread_mutex_t mu;
 	pthread_cond_t wake; /* workers: a new job or stop */
 	pthread_cond_t done; /* caller: the last worker finished */
-	/* Under mu. */
-	uint64_t gen;  /* generation of the current job */
-	int pending;   /* workers that have not finished the current job */
-	bool busy, stop;
-	/* The current job: written under mu before gen changes, read by
-	 * workers after they see the new gen under mu. */
+	atomic_ullong gen;   /* generation of the current job */
+	atomic_int pending;  /* workers that have not finished the current job */
+	atomic_int sleepers; /* workers asleep (or about to be) on wake */
+	atomic_bool caller_sleeps;
+	atomic_bool busy, stop;
+	/* The current job: written before gen changes, read by workers after
+	 * they see the new gen. */
 	lathe_rt_task_fn fn;
 	void *ctx;
 	int64_t n, chunk;
 	atomic_llong next; /* first iteration not yet taken */
 };
+
+/* One poll's wait: tells the core this is a spin loop (it yields the
+ * pipeline to the sibling hyper-thread and saves power). */
+static inline void spin_pause(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__asm__ __volatile__("pause");
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
 
 static void run_chunks(lathe_rt_pool *p, lathe_rt_task_fn fn, void *ctx, int64_t n,
 		       int64_t chunk)
@@ -61,28 +88,56 @@ static void run_chunks(lathe_rt_pool *p, lathe_rt_task_fn fn, void *ctx, int64_t
 	}
 }
 
+/* Waits until gen moves past seen or the pool stops; returns the new gen. */
+static uint64_t await_job(lathe_rt_pool *p, uint64_t seen)
+{
+	for (int i = 0; i < SPIN_ROUNDS; i++) {
+		uint64_t g = atomic_load_explicit(&p->gen, memory_order_acquire);
+		if (g != seen || atomic_load_explicit(&p->stop, memory_order_relaxed))
+			return g;
+		spin_pause();
+	}
+	pthread_mutex_lock(&p->mu);
+	atomic_fetch_add(&p->sleepers, 1);
+	uint64_t g;
+	while ((g = atomic_load(&p->gen)) == seen && !atomic_load(&p->stop))
+		pthread_cond_wait(&p->wake, &p->mu);
+	atomic_fetch_sub(&p->sleepers, 1);
+	pthread_mutex_unlock(&p->mu);
+	return g;
+}
+
 static void *worker(void *arg)
 {
 	lathe_rt_pool *p = arg;
 	uint64_t seen = 0;
-	pthread_mutex_lock(&p->mu);
 	for (;;) {
-		while (!p->stop && p->gen == seen)
-			pthread_cond_wait(&p->wake, &p->mu);
-		if (p->stop)
-			break;
-		seen = p->gen;
-		lathe_rt_task_fn fn = p->fn;
-		void *ctx = p->ctx;
-		int64_t n = p->n, chunk = p->chunk;
-		pthread_mutex_unlock(&p->mu);
-		run_chunks(p, fn, ctx, n, chunk);
-		pthread_mutex_lock(&p->mu);
-		if (--p->pending == 0)
+		seen = await_job(p, seen);
+		if (atomic_load(&p->stop))
+			return NULL;
+		run_chunks(p, p->fn, p->ctx, p->n, p->chunk);
+		if (atomic_fetch_sub(&p->pending, 1) == 1 && atomic_load(&p->caller_sleeps)) {
+			pthread_mutex_lock(&p->mu);
 			pthread_cond_signal(&p->done);
+			pthread_mutex_unlock(&p->mu);
+		}
 	}
+}
+
+/* The caller's wait for the workers of the current job. */
+static void await_workers(lathe_rt_pool *p)
+{
+	for (int i = 0; i < SPIN_ROUNDS; i++) {
+		if (atomic_load_explicit(&p->pending, memory_order_acquire) == 0)
+			return;
+		spin_pause();
+	}
+	pthread_mutex_lock(&p->mu);
+	atomic_store(&p->caller_sleeps, true);
+	while (atomic_load(&p->pending) > 0)
+		pthread_cond_wait(&p->done, &p->mu);
+	atomic_store(&p->caller_sleeps, false);
 	pthread_mutex_unlock(&p->mu);
-	return NULL;
 }
 
 lathe_rt_pool *lathe_rt_pool_create(int nthreads)
@@ -95,6 +150,12 @@ lathe_rt_pool *lathe_rt_pool_create(int nthreads)
 	if (!p)
 		return NULL;
 	p->parallel_for = lathe_rt_parallel_for;
+	atomic_init(&p->gen, 0);
+	atomic_init(&p->pending, 0);
+	atomic_init(&p->sleepers, 0);
+	atomic_init(&p->caller_sleeps, false);
+	atomic_init(&p->busy, false);
+	atomic_init(&p->stop, false);
 	atomic_init(&p->next, 0);
 	if (pthread_mutex_init(&p->mu, NULL)) {
 		free(p);
@@ -132,7 +193,7 @@ void lathe_rt_pool_destroy(lathe_rt_pool *p)
 	if (!p)
 		return;
 	pthread_mutex_lock(&p->mu);
-	p->stop = true;
+	atomic_store(&p->stop, true);
 	pthread_cond_broadcast(&p->wake);
 	pthread_mutex_unlock(&p->mu);
 	for (int i = 0; i < p->nworkers; i++)
@@ -153,32 +214,25 @@ void lathe_rt_parallel_for(lathe_rt_pool *p, int64_t n, lathe_rt_task_fn fn, voi
 {
 	if (n <= 0)
 		return;
-	if (!p || p->nworkers == 0 || n == 1) {
-		fn(ctx, 0, n);
-		return;
-	}
-	pthread_mutex_lock(&p->mu);
-	if (p->busy) {
-		pthread_mutex_unlock(&p->mu);
+	if (!p || p->nworkers == 0 || n == 1 || atomic_exchange(&p->busy, true)) {
 		fn(ctx, 0, n);
 		return;
 	}
 	int64_t parts = (int64_t)(p->nworkers + 1) * CHUNKS_PER_THREAD;
 	int64_t chunk = n / parts + (n % parts != 0);
-	p->busy = true;
 	p->fn = fn;
 	p->ctx = ctx;
 	p->n = n;
 	p->chunk = chunk;
 	atomic_store_explicit(&p->next, 0, memory_order_relaxed);
-	p->pending = p->nworkers;
-	p->gen++;
-	pthread_cond_broadcast(&p->wake);
-	pthread_mutex_unlock(&p->mu);
+	atomic_store(&p->pending, p->nworkers);
+	atomic_fetch_add(&p->gen, 1);
+	if (atomic_load(&p->sleepers) > 0) {
+		pthread_mutex_lock(&p->mu);
+		pthread_cond_broadcast(&p->wake);
+		pthread_mutex_unlock(&p->mu);
+	}
 	run_chunks(p, fn, ctx, n, chunk);
-	pthread_mutex_lock(&p->mu);
-	while (p->pending > 0)
-		pthread_cond_wait(&p->done, &p->mu);
-	p->busy = false;
-	pthread_mutex_unlock(&p->mu);
+	await_workers(p);
+	atomic_store(&p->busy, false);
 }
