@@ -74,7 +74,7 @@ unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do $$t; done
 
 .PHONY: all unit test golden cli conformance conformance-check demo model venv clean example \
-	module-test
+	module-test tsan
 venv: .venv/.stamp
 .venv/.stamp: tools/requirements.txt
 	python3 -m venv .venv
@@ -97,10 +97,19 @@ test: all venv
 	$(MAKE) unit golden cli
 	$(MAKE) example module-test
 	$(MAKE) SAN=1 unit golden cli
+	$(MAKE) tsan
 	sh tests/fuzz/run.sh $(FUZZ_SECONDS)
 	.venv/bin/python tests/models/check.py --lathe $(BUILD)/lathe
 	$(MAKE) conformance-check
 FUZZ_SECONDS ?= 60
+
+# The thread pool's lock-free handshakes under ThreadSanitizer.
+tsan: $(BUILD)/tsan/test_pool
+	$(BUILD)/tsan/test_pool
+$(BUILD)/tsan/test_pool: tests/unit/test_pool.c runtime/src/pool.c runtime/include/lathe_rt.h tests/unit/check.h
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) -Iruntime/include -Itests/unit -O1 -g -fsanitize=thread -o $@ \
+		tests/unit/test_pool.c runtime/src/pool.c -lpthread
 
 # examples/: a C program linking a standalone bundle of the shipped model,
 # built with nothing but cc, libm and pthreads, checked against the

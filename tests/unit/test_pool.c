@@ -5,7 +5,8 @@
  * several threads; a call from inside a job, or from a second thread while
  * a job runs, must run serially instead of deadlocking; a NULL pool runs
  * inline; the dispatch through the pool's first member (what generated
- * code uses) must be the same call; idle pools must not burn CPU.
+ * code uses) must be the same call; idle pools must not burn CPU, and
+ * must wake up again for the next job.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -173,6 +174,19 @@ int main(void)
 	struct timespec ts = {0, 200000000};
 	nanosleep(&ts, NULL);
 	CHECK(cpu_seconds() - c0 < 0.05);
+	/* Sleeping workers wake for the next jobs, and a caller that waits
+	 * longer than its spin (slow chunks) is woken by the last worker. */
+	ok = true;
+	for (int r = 0; r < 20; r++)
+		ok &= visits_once(p, 1000, r & 1);
+	CHECK(ok);
+	who w2 = {0};
+	pthread_mutex_init(&w2.mu, NULL);
+	lathe_rt_parallel_for(p, 8, who_fn, &w2);
+	CHECK(atomic_load(&w2.nseen) >= 2);
+	pthread_mutex_destroy(&w2.mu);
+	nanosleep(&ts, NULL);
+	CHECK(visits_once(p, 100003, false));
 	lathe_rt_pool_destroy(p);
 	lathe_rt_pool_destroy(NULL);
 	return CHECK_DONE("test_pool");
