@@ -90,7 +90,8 @@ cli: $(BUILD)/lathe venv
 	sh tests/cli/run.sh $(BUILD)/lathe .venv/bin/python
 
 # The test command of the README: unit, golden and cli tests, the same under
-# AddressSanitizer and UndefinedBehaviorSanitizer, a bounded fuzzing run of
+# AddressSanitizer and UndefinedBehaviorSanitizer, the thread pool under
+# ThreadSanitizer, a bounded fuzzing run of
 # the ONNX reader, the shipped model against onnx's reference evaluator, and
 # the ONNX conformance suite (at least 80% of cases, none crashing).
 test: all venv
