@@ -166,7 +166,7 @@ enum {
  * order whose (h, w) (as for dwconv) is inside the image; max as the loop
  * IR's: NaN if either operand is. */
 
-/* The kernel of that name ("sgemm", "pack", "dwconv", "maxpool"), or NULL; with
+/* The kernel of that name ("sgemm", "sgemv", "pack", "dwconv", "maxpool"), or NULL; with
  * out_dtype (may be NULL), the element type its pointers must have. */
 LATHE_RT_UK_API lathe_rt_uk_fn lathe_rt_uk_find(const char *name, int32_t *out_dtype);
 
@@ -174,6 +174,9 @@ LATHE_RT_UK_API int lathe_rt_uk_sgemm(const lathe_rt_uk_args *a);
 LATHE_RT_UK_API int lathe_rt_uk_pack(const lathe_rt_uk_args *a);
 LATHE_RT_UK_API int lathe_rt_uk_dwconv(const lathe_rt_uk_args *a);
 LATHE_RT_UK_API int lathe_rt_uk_maxpool(const lathe_rt_uk_args *a);
+/* sgemm with M = 1 (ukernel_gemv.c): sgemm's arguments, A and B strided
+ * (LATHE_UK_FMT_STRIDED), no im2col; the scratch pointer is not used. */
+LATHE_RT_UK_API int lathe_rt_uk_sgemv(const lathe_rt_uk_args *a);
 
 /* The register tile (MR rows, NR columns) for vectors of vector_bytes
  * (16, 32, 64): the shape the CPU's fastest kernel computes. */
