@@ -166,7 +166,7 @@ enum {
  * order whose (h, w) (as for dwconv) is inside the image; max as the loop
  * IR's: NaN if either operand is. */
 
-/* The kernel of that name ("sgemm", "pack", "dwconv", "maxpool"), or NULL; with
+/* The kernel of that name ("sgemm", "sgemv", "pack", "dwconv", "maxpool"), or NULL; with
  * out_dtype (may be NULL), the element type its pointers must have. */
 LATHE_RT_UK_API lathe_rt_uk_fn lathe_rt_uk_find(const char *name, int32_t *out_dtype);
 
@@ -174,6 +174,9 @@ LATHE_RT_UK_API int lathe_rt_uk_sgemm(const lathe_rt_uk_args *a);
 LATHE_RT_UK_API int lathe_rt_uk_pack(const lathe_rt_uk_args *a);
 LATHE_RT_UK_API int lathe_rt_uk_dwconv(const lathe_rt_uk_args *a);
 LATHE_RT_UK_API int lathe_rt_uk_maxpool(const lathe_rt_uk_args *a);
+/* sgemm with M = 1 (ukernel_gemv.c): sgemm's arguments, A and B strided
+ * (LATHE_UK_FMT_STRIDED), no im2col; the scratch pointer is not used. */
+LATHE_RT_UK_API int lathe_rt_uk_sgemv(const lathe_rt_uk_args *a);
 
 /* The register tile (MR rows, NR columns) for vectors of vector_bytes
  * (16, 32, 64): the shape the CPU's fastest kernel computes. */
@@ -261,6 +264,17 @@ typedef void (*lathe_rt_uk_dw3_fn)(float *y, int64_t n, const float *src, int64_
 				   const int64_t *roff, int KH, const float *w, int64_t W,
 				   const uint16_t *colm, const struct lathe_rt_uk_epi *ep, int64_t m);
 LATHE_RT_UK_API lathe_rt_uk_dw3_fn lathe_rt_uk_dw3_kernel(void);
+/* Three columns of taps, stride 2 across, from the image in place:
+ * y[oh*OW + ow] = sum over kh < nkh and kw < 3, in that order, of
+ * w[3*kh + kw] * x[h*XSH + c] with h = oh*SH + hoff[kh] and
+ * c = 2*ow + off0 + kw, where (h, c) counts only inside [0, H) x [0, W);
+ * then ep's operations with splat operands (of row m) when ep is given.
+ * Reads only inside the image.  NULL where the CPU lacks AVX-512. */
+typedef void (*lathe_rt_uk_dw3s2_fn)(float *y, int64_t OH, int64_t OW, const float *x,
+				     int64_t H, int64_t W, int64_t XSH, int64_t SH,
+				     const int64_t *hoff, int nkh, int64_t off0, const float *w,
+				     const struct lathe_rt_uk_epi *ep, int64_t m);
+LATHE_RT_UK_API lathe_rt_uk_dw3s2_fn lathe_rt_uk_dw3s2_kernel(void);
 /* y[oh*OW + ow] for oh < OH, ow < OW: the max (the loop IR's: NaN if
  * either is), over kh < nkh and kw < nkw in order, of x[h*XSH + w] with
  * h = oh*SH + hoff[kh], w = ow*SW + off[kw] where (h, w) is inside

@@ -1068,6 +1068,7 @@ LATHE_RT_UK_API lathe_rt_uk_fn lathe_rt_uk_find(const char *name, int32_t *out_d
 		lathe_rt_uk_fn fn;
 	} table[] = {
 		{"sgemm", lathe_rt_uk_sgemm},
+		{"sgemv", lathe_rt_uk_sgemv},
 		{"pack", lathe_rt_uk_pack},
 		{"dwconv", lathe_rt_uk_dwconv},
 		{"maxpool", lathe_rt_uk_maxpool},

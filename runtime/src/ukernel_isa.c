@@ -472,32 +472,33 @@ static UK_AVX512 void uk_avx512_epi_rows(const lathe_rt_uk_epi *ep, float *c, in
 		(nn)[e] = x_ != x_;                                                            \
 	} while (0)
 /* Applies operations whose operands are the splats o (n-independent) to a.
- * max(a, o) is maxps(o, a) (a when either is NaN) unless o is NaN. */
+ * max(a, o) is maxps(o, a) (a when either is NaN) unless o is NaN.  With
+ * nacc a constant the loops unroll and a stays in registers. */
 #define UK_SPLAT_EPI(a, nacc, ep, o)                                                          \
 	for (int e_ = 0; (ep) && e_ < (ep)->n; e_++) {                                         \
 		switch ((ep)->op[e_] * 2 + (ep)->rev[e_]) {                                     \
 		case LATHE_UK_OP_ADD * 2: case LATHE_UK_OP_ADD * 2 + 1:                         \
-			for (int q_ = 0; q_ < (nacc); q_++)                                     \
+			_Pragma("GCC unroll 4") for (int q_ = 0; q_ < (nacc); q_++)          \
 				(a)[q_] = _mm512_add_ps((a)[q_], (o)[e_]);                      \
 			break;                                                                  \
 		case LATHE_UK_OP_MUL * 2: case LATHE_UK_OP_MUL * 2 + 1:                         \
-			for (int q_ = 0; q_ < (nacc); q_++)                                     \
+			_Pragma("GCC unroll 4") for (int q_ = 0; q_ < (nacc); q_++)          \
 				(a)[q_] = _mm512_mul_ps((a)[q_], (o)[e_]);                      \
 			break;                                                                  \
 		case LATHE_UK_OP_MAX * 2:                                                       \
-			for (int q_ = 0; q_ < (nacc); q_++)                                     \
+			_Pragma("GCC unroll 4") for (int q_ = 0; q_ < (nacc); q_++)          \
 				(a)[q_] = nn[e_] ? (o)[e_] : _mm512_max_ps((o)[e_], (a)[q_]);    \
 			break;                                                                  \
 		case LATHE_UK_OP_MAX * 2 + 1:                                                   \
-			for (int q_ = 0; q_ < (nacc); q_++)                                     \
+			_Pragma("GCC unroll 4") for (int q_ = 0; q_ < (nacc); q_++)          \
 				(a)[q_] = UK_MAX512((o)[e_], (a)[q_]);                          \
 			break;                                                                  \
 		case LATHE_UK_OP_MIN * 2:                                                       \
-			for (int q_ = 0; q_ < (nacc); q_++)                                     \
+			_Pragma("GCC unroll 4") for (int q_ = 0; q_ < (nacc); q_++)          \
 				(a)[q_] = nn[e_] ? (o)[e_] : _mm512_min_ps((o)[e_], (a)[q_]);    \
 			break;                                                                  \
 		default:                                                                        \
-			for (int q_ = 0; q_ < (nacc); q_++)                                     \
+			_Pragma("GCC unroll 4") for (int q_ = 0; q_ < (nacc); q_++)          \
 				(a)[q_] = UK_MIN512((o)[e_], (a)[q_]);                          \
 			break;                                                                  \
 		}                                                                               \
@@ -598,18 +599,34 @@ static UK_AVX512 void uk_avx512_dwflat(float *y, int64_t n, const float *src, co
 		for (int q = 0; q < 4; q++)
 			_mm512_storeu_ps(y + j + 16 * q, a[q]);
 	}
-	for (; j < n; j += 16, mask += ntap) {
-		__m512 acc = _mm512_setzero_ps();
+	if (j < n) {
+		/* The last one to four vectors (the last maybe partial) side by side: small
+		 * planes (7x7) are nothing but this, and one chain of
+		 * multiply-adds at a time would leave them latency-bound.  The
+		 * masks of vectors past the last (nv) are never read. */
+		int nv = (int)((n - j + 15) / 16);
+		__m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
 		for (int t = 0; t < ntap; t++) {
 			const float *p = (const float *)(s0 + (uintptr_t)((j + off[t]) * 4));
-			acc = _mm512_fmadd_ps(_mm512_set1_ps(w[t]), _mm512_maskz_loadu_ps(mask[t], p),
-					      acc);
+			__m512 wv = _mm512_set1_ps(w[t]);
+			a0 = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(mask[t], p), a0);
+			if (nv > 1)
+				a1 = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(mask[ntap + t], p + 16), a1);
+			if (nv > 2)
+				a2 = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(mask[2 * ntap + t], p + 32),
+						     a2);
+			if (nv > 3)
+				a3 = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(mask[3 * ntap + t], p + 48),
+						     a3);
 		}
-		UK_SPLAT_EPI(&acc, 1, ep, o)
-		if (n - j >= 16)
-			_mm512_storeu_ps(y + j, acc);
-		else
-			_mm512_mask_storeu_ps(y + j, (__mmask16)((1u << (n - j)) - 1), acc);
+		__m512 a[4] = {a0, a1, a2, a3};
+		UK_SPLAT_EPI(a, 4, ep, o) /* the unused sums too: fewer branches */
+		for (int q = 0; q < nv; q++, j += 16) {
+			if (n - j >= 16)
+				_mm512_storeu_ps(y + j, a[q]);
+			else
+				_mm512_mask_storeu_ps(y + j, (__mmask16)((1u << (n - j)) - 1), a[q]);
+		}
 	}
 }
 
@@ -698,6 +715,80 @@ static UK_AVX512 void uk_avx512_dw3(float *y, int64_t n, const float *src, int64
 		} else {
 			for (int v = 0; v < 4 && j + 16 * v < n; v++)
 				_mm512_mask_storeu_ps(y + j + 16 * v, uk_range16(j + 16 * v, n), a[v]);
+		}
+	}
+}
+
+/* Three adjacent columns of taps, stride 2 across, straight from the
+ * image: per row of taps the 33 input columns under 16 outputs are loaded
+ * once (zeros outside the image), and the taps are their even columns,
+ * their odd ones and the even ones shifted by one, as in uk_avx512_max3s2.
+ * Two output rows and up to four vectors of a row at a time: up to eight
+ * chains of multiply-adds in flight.  Sums in (kh, kw) order. */
+static UK_AVX512 void uk_avx512_dw3s2(float *y, int64_t OH, int64_t OW, const float *x,
+				     int64_t H, int64_t W, int64_t XSH, int64_t SH,
+				     const int64_t *hoff, int nkh, int64_t off0, const float *w,
+				     const lathe_rt_uk_epi *ep, int64_t m)
+{
+	__m512 o[LATHE_UK_EPI_MAX];
+	int nn[LATHE_UK_EPI_MAX];
+	for (int e = 0; ep && e < ep->n; e++)
+		UK_SPLAT_SET(o, nn, ep, e, m);
+	const __m512i ie = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+	const __m512i io = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+	for (int64_t ob = 0; ob < OW; ob += 64) {
+		int nv = OW - ob >= 64 ? 4 : (int)((OW - ob + 15) / 16);
+		__mmask16 k[4][3];
+		int64_t c0[4];
+		for (int q = 0; q < nv; q++) {
+			c0[q] = 2 * (ob + 16 * q) + off0;
+			k[q][0] = uk_range16(c0[q], W);
+			k[q][1] = uk_range16(c0[q] + 16, W);
+			k[q][2] = uk_range16(c0[q] + 32, W) & 1;
+		}
+		for (int64_t oh = 0; oh < OH; oh += 2) {
+			__m512 acc[2][4];
+			for (int r = 0; r < 2; r++)
+				for (int q = 0; q < 4; q++)
+					acc[r][q] = _mm512_setzero_ps();
+			int nr = OH - oh >= 2 ? 2 : 1;
+			for (int kh = 0; kh < nkh; kh++) {
+				__m512 w0 = _mm512_set1_ps(w[3 * kh]), w1 = _mm512_set1_ps(w[3 * kh + 1]);
+				__m512 w2 = _mm512_set1_ps(w[3 * kh + 2]);
+				_Pragma("GCC unroll 2") for (int r = 0; r < 2; r++) {
+					int64_t h = (oh + r) * SH + hoff[kh];
+					if (r >= nr || h < 0 || h >= H)
+						continue;
+					uintptr_t base = (uintptr_t)(x + h * XSH);
+					_Pragma("GCC unroll 4") for (int q = 0; q < 4; q++) {
+						if (q >= nv)
+							break;
+						/* lanes outside the image are not read */
+						const float *p = (const float *)(base + (uintptr_t)(c0[q] * 4));
+						__m512 lo = _mm512_maskz_loadu_ps(k[q][0], p);
+						__m512 hi = _mm512_maskz_loadu_ps(k[q][1], p + 16);
+						__m512 nx = _mm512_maskz_loadu_ps(k[q][2], p + 32);
+						__m512 ev = _mm512_permutex2var_ps(lo, ie, hi);
+						__m512 od = _mm512_permutex2var_ps(lo, io, hi);
+						__m512 e2 = _mm512_castsi512_ps(_mm512_alignr_epi32(
+							_mm512_castps_si512(nx), _mm512_castps_si512(ev), 1));
+						acc[r][q] = _mm512_fmadd_ps(w0, ev, acc[r][q]);
+						acc[r][q] = _mm512_fmadd_ps(w1, od, acc[r][q]);
+						acc[r][q] = _mm512_fmadd_ps(w2, e2, acc[r][q]);
+					}
+				}
+			}
+			for (int r = 0; r < nr; r++) {
+				UK_SPLAT_EPI(acc[r], 4, ep, o)
+				float *yr = y + (oh + r) * OW;
+				for (int q = 0; q < nv; q++) {
+					int64_t j = ob + 16 * q;
+					if (OW - j >= 16)
+						_mm512_storeu_ps(yr + j, acc[r][q]);
+					else
+						_mm512_mask_storeu_ps(yr + j, uk_range16(j, OW), acc[r][q]);
+				}
+			}
 		}
 	}
 }
@@ -942,6 +1033,15 @@ LATHE_RT_UK_API lathe_rt_uk_dw3_fn lathe_rt_uk_dw3_kernel(void)
 #if UK_X86
 	if (has_avx512())
 		return uk_avx512_dw3;
+#endif
+	return NULL;
+}
+
+LATHE_RT_UK_API lathe_rt_uk_dw3s2_fn lathe_rt_uk_dw3s2_kernel(void)
+{
+#if UK_X86
+	if (has_avx512())
+		return uk_avx512_dw3s2;
 #endif
 	return NULL;
 }

@@ -265,12 +265,12 @@ static void add_step(mod_unit *u, mod_step st, const char *label, const char *wh
 	lathe_vec_push(&u->steps, st);
 }
 
-static lathe_err build_steps(mod_unit *u, const lathe_target *target)
+static lathe_err build_steps(mod_unit *u, const lathe_target *target, const lathe_plan *plan)
 {
 	lathe_graph *g = u->g;
 	for (size_t k = 0; k < g->nodes.len;) {
 		lathe_node *n = &g->nodes.data[k];
-		if (n->dead) {
+		if (n->dead || plan->elided[k]) { /* elided: its inputs are views of its output */
 			k++;
 			continue;
 		}
@@ -606,7 +606,7 @@ static lathe_err compile(mod_unit *u, const char *dir, const lathe_compile_opts 
 	lathe_target_host(&target);
 	if (o->threads > 0)
 		target.threads = o->threads;
-	lathe_err e = build_steps(u, &target);
+	lathe_err e = build_steps(u, &target, &plan);
 	/* After the steps: packing weights adds constants (prepack.c). */
 	u->place = lathe_arena_new(a, mod_place, g->values.len + 1);
 	if (!e)

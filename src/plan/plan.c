@@ -12,6 +12,13 @@
  * lifetimes overlap its own (the smallest gap that holds it, else past the
  * highest of them).  For chains of convolutions this lands within a few
  * percent of the largest live set, the lower bound any plan must reach.
+ *
+ * Concats in place: a Concat alone in its step, joining along an axis with
+ * only 1s before it (so each input is one contiguous byte range of the
+ * output), whose inputs are all planned intermediates that nothing else
+ * reads, is elided: each input is placed at its slice of the output, whose
+ * lifetime starts at the first of their writing steps, and the producers
+ * write the output directly (elided[node], no step runs for the Concat).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,6 +92,64 @@ static lathe_err bytes_of(const lathe_type *t, int64_t *out)
 	return NULL;
 }
 
+/* Whether node k is a Concat the plan can elide (see the top): its inputs'
+ * byte offsets within the output into off[] (aligned, so that the slices
+ * are placed like any value). */
+static bool concat_in_place(const lathe_graph *g, const lathe_plan *p, const bool *is_out,
+			    const int32_t *nreads, size_t k, int64_t *off)
+{
+	const lathe_node *n = &g->nodes.data[k];
+	size_t nn = g->nodes.len, nv = g->values.len;
+	if (n->op != LATHE_OP_Concat || n->nout != 1 || n->nin < 1 || n->out[0] >= nv)
+		return false;
+	if (n->group && ((k > 0 && g->nodes.data[k - 1].group == n->group) ||
+			 (k + 1 < nn && g->nodes.data[k + 1].group == n->group)))
+		return false;
+	const lathe_value *ov = &g->values.data[n->out[0]];
+	const lathe_type *ot = &ov->type;
+	if (is_out[n->out[0]] || ot->kind != LATHE_TY_TENSOR || !lathe_type_is_static(ot) ||
+	    ot->dtype == LATHE_DT_STR || !lathe_dtype_size(ot->dtype))
+		return false;
+	int64_t axis = lathe_node_attr_int(n, "axis", 0);
+	if (axis < 0)
+		axis += ot->rank;
+	if (axis < 0 || axis >= ot->rank)
+		return false;
+	for (int d = 0; d < axis; d++)
+		if (ot->dims[d].size != 1)
+			return false;
+	int64_t at = 0;
+	for (int i = 0; i < n->nin; i++) {
+		lathe_vid v = n->in[i];
+		if (v == LATHE_NOVAL || v >= nv || is_out[v] || nreads[v] != 1)
+			return false;
+		const lathe_value *iv = &g->values.data[v];
+		if (iv->def != LATHE_DEF_NODE || p->elided[iv->node] || p->first_step[v] < 0 ||
+		    p->first_step[v] >= p->step_of_node[k] || p->last_step[v] != p->step_of_node[k])
+			return false;
+		const lathe_type *t = &iv->type;
+		if (t->kind != LATHE_TY_TENSOR || !lathe_type_is_static(t) || t->dtype != ot->dtype)
+			return false;
+		int64_t bytes = 0;
+		lathe_err e = bytes_of(t, &bytes);
+		if (e) {
+			lathe_error_free(e);
+			return false;
+		}
+		if (at % LATHE_PLAN_ALIGN)
+			return false;
+		off[i] = at;
+		at += bytes;
+	}
+	int64_t total = 0;
+	lathe_err e = bytes_of(ot, &total);
+	if (e) {
+		lathe_error_free(e);
+		return false;
+	}
+	return at == total;
+}
+
 static lathe_err plan(const lathe_graph *g, lathe_plan *p)
 {
 	size_t nv = g->values.len, nn = g->nodes.len;
@@ -94,6 +159,10 @@ static lathe_err plan(const lathe_graph *g, lathe_plan *p)
 	p->first_step = lathe_xcalloc(nv + 1, sizeof *p->first_step);
 	p->last_step = lathe_xcalloc(nv + 1, sizeof *p->last_step);
 	p->step_of_node = lathe_xcalloc(nn + 1, sizeof *p->step_of_node);
+	p->elided = lathe_xcalloc(nn + 1, sizeof *p->elided);
+	int32_t *nreads = lathe_xcalloc(nv + 1, sizeof *nreads);
+	lathe_vid *alias = lathe_xcalloc(nv + 1, sizeof *alias); /* value -> its Concat's output */
+	int64_t *alias_off = lathe_xcalloc(nv + 1, sizeof *alias_off);
 	for (size_t v = 0; v < nv; v++) {
 		p->offset[v] = -1;
 		p->first_step[v] = -1;
@@ -119,12 +188,18 @@ static lathe_err plan(const lathe_graph *g, lathe_plan *p)
 		if (n->dead)
 			continue;
 		int32_t s = p->step_of_node[k];
-		for (int i = 0; i < n->nin; i++)
+		for (int i = 0; i < n->nin; i++) {
 			if (n->in[i] != LATHE_NOVAL && n->in[i] < nv && p->first_step[n->in[i]] != s)
 				read_at(p, n->in[i], s);
+			if (n->in[i] != LATHE_NOVAL && n->in[i] < nv)
+				nreads[n->in[i]]++;
+		}
 		cap_ctx c = {p, s};
 		for (int i = 0; i < n->nattr; i++) {
 			const lathe_attr *a = &n->attrs[i];
+			if (a->kind == LATHE_ATTR_GRAPH || a->kind == LATHE_ATTR_GRAPHS)
+				for (size_t v = 0; v < nv; v++) /* captures: never aliased */
+					nreads[v] += 2;
 			if (a->kind == LATHE_ATTR_GRAPH)
 				capture_read(g, a->u.g, &c);
 			for (int64_t j = 0; a->kind == LATHE_ATTR_GRAPHS && j < a->n; j++)
@@ -134,12 +209,33 @@ static lathe_err plan(const lathe_graph *g, lathe_plan *p)
 	bool *is_out = lathe_xcalloc(nv + 1, sizeof *is_out);
 	for (size_t i = 0; i < g->outputs.len; i++)
 		is_out[g->outputs.data[i]] = true;
+	for (size_t v = 0; v < nv; v++)
+		alias[v] = LATHE_NOVAL;
+	for (size_t k = 0; k < nn; k++) {
+		const lathe_node *n = &g->nodes.data[k];
+		int64_t off[64];
+		if (n->dead || n->nin > 64 || !concat_in_place(g, p, is_out, nreads, k, off))
+			continue;
+		lathe_vid o = n->out[0];
+		for (int i = 0; i < n->nin; i++) {
+			alias[n->in[i]] = o;
+			alias_off[n->in[i]] = off[i];
+			if (p->first_step[n->in[i]] < p->first_step[o])
+				p->first_step[o] = p->first_step[n->in[i]];
+		}
+		if (p->last_step[o] < p->step_of_node[k])
+			p->last_step[o] = p->step_of_node[k];
+		p->elided[k] = true;
+		p->nelided++;
+	}
+	free(nreads);
 	/* Which values need workspace. */
 	LATHE_VEC(item) items = {0};
 	lathe_err err = NULL;
 	for (size_t v = 0; v < nv && !err; v++) {
 		const lathe_value *val = &g->values.data[v];
-		if (val->def != LATHE_DEF_NODE || p->first_step[v] < 0 || is_out[v])
+		if (val->def != LATHE_DEF_NODE || p->first_step[v] < 0 || is_out[v] ||
+		    alias[v] != LATHE_NOVAL)
 			continue;
 		const lathe_node *def = &g->nodes.data[val->node];
 		/* Read only inside its own group step: a local of that program. */
@@ -171,6 +267,8 @@ static lathe_err plan(const lathe_graph *g, lathe_plan *p)
 	}
 	free(is_out);
 	if (err) {
+		free(alias);
+		free(alias_off);
 		lathe_vec_free(&items);
 		return err;
 	}
@@ -218,6 +316,19 @@ static lathe_err plan(const lathe_graph *g, lathe_plan *p)
 			p->workspace_size = it->offset + it->size;
 	}
 	p->nplanned = (int64_t)items.len;
+	for (size_t v = 0; v < nv; v++) {
+		if (alias[v] == LATHE_NOVAL || p->offset[alias[v]] < 0)
+			continue;
+		int64_t bytes = 0;
+		lathe_err e = bytes_of(&g->values.data[v].type, &bytes);
+		if (e)
+			lathe_error_free(e);
+		p->size[v] = bytes;
+		p->offset[v] = p->offset[alias[v]] + alias_off[v];
+		p->nplanned++;
+	}
+	free(alias);
+	free(alias_off);
 	free(overlap);
 	lathe_vec_free(&items);
 	return NULL;
@@ -239,6 +350,7 @@ void lathe_plan_deinit(lathe_plan *p)
 	free(p->first_step);
 	free(p->last_step);
 	free(p->step_of_node);
+	free(p->elided);
 	memset(p, 0, sizeof *p);
 }
 
@@ -262,6 +374,9 @@ void lathe_plan_print(lathe_buf *b, const lathe_graph *g, const lathe_plan *p, b
 	if (p->max_live > 0)
 		lathe_buf_printf(b, "  workspace / largest live set: %.3f\n",
 				 (double)p->workspace_size / (double)p->max_live);
+	if (p->nelided)
+		lathe_buf_printf(b, "  %lld Concats elided (inputs placed in their output)\n",
+				 (long long)p->nelided);
 	if (p->unplanned)
 		lathe_buf_printf(b, "  %lld values without a static shape are not planned\n",
 				 (long long)p->unplanned);

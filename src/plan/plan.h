@@ -14,6 +14,11 @@
  * offset (best fitting gap) that no lifetime-overlapping value uses.
  * Offsets and sizes are multiples of LATHE_PLAN_ALIGN.
  *
+ * A Concat whose inputs nothing else reads, joining along an axis with
+ * only 1s before it, costs nothing: its inputs are placed at their slices
+ * of its output (which lives from the first of their writing steps) and
+ * the node is marked elided; a backend runs no step for it.
+ *
  * Values without a static tensor type (data-dependent shapes, sequences,
  * strings) cannot be planned: they get offset -1 and are counted in
  * `unplanned`; a backend must allocate them at run time or refuse.
@@ -32,12 +37,14 @@ typedef struct lathe_plan {
 	int32_t *first_step;       /* per value id: the step that writes it (-1 if not planned) */
 	int32_t *last_step;        /* per value id: the last step that reads it */
 	int32_t *step_of_node;     /* per node index: its step */
+	bool *elided;              /* per node index: a Concat done by placing its inputs */
 	int32_t nsteps;
 	int64_t workspace_size;    /* bytes, a multiple of LATHE_PLAN_ALIGN */
 	int64_t sum_intermediates; /* sum of the planned values' sizes */
 	int64_t max_live;          /* largest sum of sizes of values live at one step */
 	int64_t nplanned;          /* values given an offset */
 	int64_t unplanned;         /* intermediates without a static type */
+	int64_t nelided;           /* Concats elided (their inputs are views of the output) */
 } lathe_plan;
 
 /* Plans g's intermediates (g: main graph, groups marked or not).  Fails

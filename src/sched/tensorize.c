@@ -783,6 +783,11 @@ static bool tensorize_gemm(tz *z)
 	if (!chain)
 		ep.n = 0;
 	bool packA = packable(z, A), packB = !im2col && packable(z, B);
+	/* One row reuses nothing: B is streamed once, unpacked, by sgemv
+	 * (runtime/src/ukernel_gemv.c), which takes sgemm's arguments. */
+	bool gemv = M == 1 && !im2col;
+	if (gemv)
+		packA = packB = false;
 	ip[LATHE_UK_G_M] = M;
 	ip[LATHE_UK_G_N] = N;
 	for (int j = 0; j < TZ_MAXK; j++)
@@ -807,6 +812,8 @@ static bool tensorize_gemm(tz *z)
 	int64_t scratch = lathe_rt_uk_sgemm_scratch(ip, LATHE_UK_G_FIXED);
 	if (scratch < 0)
 		return false;
+	if (gemv)
+		scratch = 1;
 
 	/* Pointers at the origin of M, N and K (batch loops stay). */
 	uint8_t *zero = role_marks(z, ROLE_M, ROLE_N, ROLE_K);
@@ -847,7 +854,8 @@ static bool tensorize_gemm(tz *z)
 		arg_int(z, &args, ip[i]);
 	for (int i = 0; i < nf; i++)
 		arg_f64(z, &args, flts[i]);
-	lathe_tir_stmt *call = lathe_tir_call(z->f, "sgemm", (int)args.len, args.data);
+	lathe_tir_stmt *call =
+		lathe_tir_call(z->f, gemv ? "sgemv" : "sgemm", (int)args.len, args.data);
 	lathe_vec_free(&args);
 	pre[npre++] = wrap_batch(z, call);
 	if (!chain)

@@ -421,6 +421,17 @@ static void test_dw(lathe_rt_pool *pool)
 	run_dw(2, 5, 50, 3, 1, 1, 1, NULL);
 	run_dw(3, 3, 64, 3, 1, 1, 1, NULL);
 	run_dw(2, 9, 49, 3, 1, 1, 1, pool);
+	run_dw(3, 28, 28, 3, 1, 1, 1, pool);
+	/* small planes: the flat run's last vectors side by side */
+	run_dw(4, 14, 14, 3, 1, 1, 1, NULL);
+	run_dw(5, 6, 9, 3, 1, 1, 1, NULL);
+	/* three columns of stride 2 from the image in place (rows of 16
+	 * outputs or more): padding 0 to 2, odd row counts, strided rows */
+	run_dw(3, 40, 37, 3, 2, 1, 1, NULL);
+	run_dw(2, 33, 70, 3, 2, 1, 0, pool);
+	run_dw(2, 15, 130, 3, 2, 1, 2, NULL);
+	run_dw2(2, 13, 40, 3, 1, 2, 1, 1, 45, NULL);
+	run_dw2(3, 21, 33, 3, 2, 2, 1, 1, 36, pool);
 }
 
 /* ---- maxpool --------------------------------------------------------------------------- */
@@ -702,6 +713,9 @@ static int bench(void)
 	bench_dw(144, 56, 1);
 	bench_dw(384, 14, 1);
 	bench_dw(960, 7, 1);
+	bench_dw(144, 56, 2);
+	bench_dw(192, 28, 2);
+	bench_dw(576, 14, 2);
 	lathe_rt_pool_destroy(pool);
 	return 0;
 }
