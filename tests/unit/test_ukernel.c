@@ -640,7 +640,7 @@ static void bench_conv(const char *name, const ccase *c, lathe_rt_pool *pool, in
 	int64_t pav[2] = {M * K, nap};
 	lathe_rt_uk_args pa = {.ptr = pptr, .avail = pav, .nptr = 2, .ip = pp, .nip = LATHE_UK_P_FIXED};
 	lathe_rt_uk_pack(&pa);
-	int64_t ip[LATHE_UK_G_FIXED] = {0};
+	int64_t ip[LATHE_UK_G_FIXED + 3 * LATHE_UK_EPI_INTS] = {0};
 	ip[LATHE_UK_G_M] = M, ip[LATHE_UK_G_N] = N;
 	ip[LATHE_UK_G_K0] = c->C, ip[LATHE_UK_G_K1] = c->KH, ip[LATHE_UK_G_K2] = c->KW;
 	ip[LATHE_UK_G_MR] = mr, ip[LATHE_UK_G_NR] = nr;
@@ -654,12 +654,21 @@ static void bench_conv(const char *name, const ccase *c, lathe_rt_pool *pool, in
 	ip[LATHE_UK_G_IM_H] = c->H, ip[LATHE_UK_G_IM_W] = c->W, ip[LATHE_UK_G_IM_OW] = OW;
 	ip[LATHE_UK_G_IM_SH] = c->S, ip[LATHE_UK_G_IM_SW] = c->S;
 	ip[LATHE_UK_G_IM_H0] = -c->P, ip[LATHE_UK_G_IM_W0] = -c->P;
-	int64_t ns = lathe_rt_uk_sgemm_scratch(ip, LATHE_UK_G_FIXED);
+	/* BENCH_EPI: + bias[m] + R[m, n], max 0 (a residual block's end) */
+	enum { NI = LATHE_UK_G_FIXED + 3 * LATHE_UK_EPI_INTS };
+	int epi = getenv("BENCH_EPI") != NULL;
+	int64_t *q = ip + LATHE_UK_G_FIXED;
+	if (epi)
+		ip[LATHE_UK_G_NEPI] = 3, q[0] = LATHE_UK_EPI_ADD_M, q[1] = 1,
+		q[3] = LATHE_UK_EPI_ADD_MN, q[4] = N, q[5] = 1, q[6] = LATHE_UK_EPI_MAX_S;
+	double fp[1] = {0};
+	float *bias = rnd_buf(M), *R = rnd_buf(M * N);
+	int64_t ns = lathe_rt_uk_sgemm_scratch(ip, NI);
 	float *S = aligned_alloc(64, sizeof(float) * (size_t)(ns + 16));
-	void *ptr[4] = {Wp, X, Y, S};
-	int64_t av[4] = {nap, c->C * c->H * c->W, M * N, ns};
-	lathe_rt_uk_args ga = {.pool = pool, .ptr = ptr, .avail = av, .nptr = 4, .ip = ip,
-			       .nip = LATHE_UK_G_FIXED};
+	void *ptr[6] = {Wp, X, Y, S, bias, R};
+	int64_t av[6] = {nap, c->C * c->H * c->W, M * N, ns, M, M * N};
+	lathe_rt_uk_args ga = {.pool = pool, .ptr = ptr, .avail = av, .nptr = epi ? 6 : 4, .ip = ip,
+			       .nip = NI, .fp = fp, .nfp = 1};
 	double best = 1e9;
 	for (int r = 0; r < 30; r++) {
 		double t = now_s();
@@ -670,7 +679,7 @@ static void bench_conv(const char *name, const ccase *c, lathe_rt_pool *pool, in
 	}
 	printf("%-22s %d thr%s: %8.3f ms  %6.1f GFLOP/s\n", name, slots, trans ? " (32x14)" : "", best * 1e3,
 	       2.0 * M * N * K / best * 1e-9);
-	free(X), free(Wt), free(Y), free(S), free(Wp);
+	free(X), free(Wt), free(Y), free(S), free(Wp), free(bias), free(R);
 }
 
 static void bench_dw(int64_t C, int64_t H, int64_t S)
@@ -712,6 +721,8 @@ static int bench(void)
 		{"r18 l3 3x3 256", {256, 14, 14, 256, 3, 3, 1, 1, 1}},
 		{"r18 l4 3x3 512", {512, 7, 7, 512, 3, 3, 1, 1, 1}},
 		{"r18 l2 3x3s2", {64, 56, 56, 128, 3, 3, 2, 1, 1}},
+		{"r18 l3 3x3s2", {128, 28, 28, 256, 3, 3, 2, 1, 1}},
+		{"r18 l3 1x1s2", {128, 28, 28, 256, 1, 1, 2, 1, 0}},
 		{"r18 l4 3x3s2", {256, 14, 14, 512, 3, 3, 2, 1, 1}},
 		{"r18 l4 1x1s2", {256, 14, 14, 512, 1, 1, 2, 1, 0}},
 		{"r18 l2 1x1s2", {64, 56, 56, 128, 1, 1, 2, 1, 0}},
