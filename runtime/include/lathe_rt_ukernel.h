@@ -78,8 +78,13 @@ typedef int (*lathe_rt_uk_fn)(const lathe_rt_uk_args *a);
  *
  * MR and NR are the register tile the caller chose
  * (lathe_rt_uk_gemm_tile); a CPU whose native tile differs still computes
- * the right result, more slowly.  SLOTS is the number of threads the
- * scratch was sized for (lathe_rt_uk_sgemm_scratch). */
+ * the right result, more slowly.  MR x NR = 32 x 14 is the transposed
+ * tile: it computes C^T, 14 columns of C by 32 rows, the rows on the
+ * vector axis (AVX-512); A is packed in panels of 32 rows as usual, B's
+ * columns go in panels of 14.  Made for convolutions with few output
+ * positions (7x7) and many channels, where the native tile would waste
+ * much of its width.  SLOTS is the number of threads the scratch was
+ * sized for (lathe_rt_uk_sgemm_scratch). */
 enum {
 	LATHE_UK_FMT_STRIDED = 0,
 	LATHE_UK_FMT_PACKED = 1,

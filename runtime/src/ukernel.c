@@ -18,7 +18,11 @@
  * one plane per stride phase (h mod SH, w mod SW) of each channel, so that
  * every tap's row of B is a contiguous run of a plane; C is computed over
  * the planes' padded width and the valid columns stored (no im2col copy
- * at all).  Tasks are shared by SLOTS threads through an atomic counter;
+ * at all).  With the transposed tile (MR x NR = 32 x 14, for few output
+ * positions) a task packs its columns of B into panels of 14 (gathered
+ * from those planes for a convolution), sums C^T into its slot and stores
+ * it transposed, with the epilogue, at the end.  Tasks are shared by SLOTS
+ * threads through an atomic counter;
  * each thread packs into its own slot of the caller's scratch.  Only the K
  * blocking decides the order of a sum, and it depends on K alone: results
  * do not depend on the thread count.
@@ -47,6 +51,10 @@ typedef void (*uk_task_fn)(void *ctx, int64_t begin, int64_t end);
 typedef void (*uk_pfor_fn)(lathe_rt_pool *p, int64_t n, uk_task_fn fn, void *ctx);
 
 enum { KC_MAX = 288, MC_MAX = 240, NC_MAX = 512, MAX_R = 64, SCRATCH_SLACK = 16 };
+/* The transposed tile (lathe_rt_ukernel.h): MR x NR = 32 x 14 computes
+ * C^T, 14 columns of C by 32 rows, the rows on the vector axis; a task
+ * covers at most NCT_MAX columns. */
+enum { UK_TMR = 32, UK_TNR = 14, NCT_MAX = 224 };
 /* The longest input row a direct convolution of stride 2 splits on the
  * stack (longer ones are gathered element by element). */
 enum { UK_ROW_MAX = 4096 };
@@ -311,6 +319,8 @@ enum {
 typedef struct uk_gemm {
 	int64_t M, N, K, k[3], MR, NR;
 	int afmt, bfmt, bmode;
+	int trans; /* the transposed tile: C^T in a slot's buffer, stored at the end */
+	int64_t ldt; /* that buffer's row stride (mchunk) */
 	int64_t ars, ak[3], bcs, bk[3], ldc, slots;
 	/* im2col */
 	int64_t cc[3], ch[3], cw[3], sc, shs, sws, H, W, OW, sh, sw, h0, w0;
@@ -361,6 +371,9 @@ static void uk_block(uk_gemm *g)
 	g->bmode = g->bfmt == LATHE_UK_FMT_PACKED ? BM_PACKED
 		   : g->bfmt == LATHE_UK_FMT_STRIDED ? (g->bcs == 1 ? BM_ROWS : BM_PACK)
 						     : BM_IM2COL;
+	g->trans = g->MR == UK_TMR && g->NR == UK_TNR;
+	if (g->trans && g->bmode == BM_ROWS)
+		g->bmode = BM_PACK; /* columns in panels of 14: packed */
 	int64_t oh_n = g->OW > 0 ? g->N / g->OW : 0, sh = oh_n == 1 ? 1 : g->sh;
 	if (g->bmode == BM_IM2COL && g->sw >= 1 && sh >= 1 && g->sws == 1 && g->shs == g->W &&
 	    hw > 0) {
@@ -394,9 +407,9 @@ static void uk_block(uk_gemm *g)
 			g->NP = np;
 		}
 	}
-	int64_t ncols = g->bmode == BM_DIRECT ? g->NP : g->N;
+	int64_t ncols = g->bmode == BM_DIRECT && !g->trans ? g->NP : g->N;
 	int64_t mcmax = g->MR * (MC_MAX / g->MR > 0 ? MC_MAX / g->MR : 1);
-	int64_t ncmax = g->NR * (NC_MAX / g->NR > 0 ? NC_MAX / g->NR : 1);
+	int64_t ncmax = g->trans ? NCT_MAX : g->NR * (NC_MAX / g->NR > 0 ? NC_MAX / g->NR : 1);
 	int64_t mfull = uk_ceil(g->M, g->MR) * g->MR, nfull = uk_ceil(ncols, g->NR) * g->NR;
 	g->MC = mfull < mcmax ? mfull : mcmax;
 	g->NC = nfull < ncmax ? nfull : ncmax;
@@ -421,10 +434,15 @@ static void uk_block(uk_gemm *g)
 	if (g->MC > g->mchunk)
 		g->MC = g->mchunk;
 	g->ablk = 0; /* a strided A is packed once, into the shared part */
-	g->bblk = g->bmode == BM_PACKED || g->bmode == BM_DIRECT ? 0
+	g->bblk = g->bmode == BM_PACKED || (g->bmode == BM_DIRECT && !g->trans) ? 0
 		  : g->bmode == BM_ROWS ? uk_round16(g->KC * g->NR)
 					: uk_round16(g->KC * g->NC);
 	g->slot = g->ablk + g->bblk;
+	if (g->trans) {
+		/* the task's C^T: NC rows of mchunk (a multiple of 32) */
+		g->ldt = g->mchunk;
+		g->slot += uk_round16(g->NC * g->ldt);
+	}
 	/* Shared: B's row offsets (int64, two floats each), the padded input,
 	 * the sums of a direct convolution between K blocks. */
 	int rows = g->bmode == BM_ROWS || g->bmode == BM_DIRECT;
@@ -432,7 +450,7 @@ static void uk_block(uk_gemm *g)
 	g->off_boff = g->afmt == LATHE_UK_FMT_PACKED ? 0 : uk_round16(uk_ceil(g->M, g->MR) * g->MR * g->K);
 	g->off_xp = g->off_boff + (rows ? uk_round16(2 * g->K) : 0);
 	g->off_cacc = g->off_xp + (g->bmode == BM_DIRECT ? uk_round16(g->xpad) : 0);
-	g->shared = g->off_cacc + (g->bmode == BM_DIRECT && nk > 1
+	g->shared = g->off_cacc + (g->bmode == BM_DIRECT && !g->trans && nk > 1
 				   ? uk_round16(g->M * uk_ceil(g->NP, g->NR) * g->NR) : 0);
 }
 /* Reads and checks the integer parameters (not the pointers). */
@@ -649,8 +667,12 @@ static void uk_pack_im2col(const uk_gemm *g, float *dst, int64_t n0, int64_t nle
 				}
 				const float *xr = xc + h * g->shs;
 				int64_t w = seg[s].ow * g->sw + ow_[k] + g->w0;
-				if (g->sw == 1 && g->sws == 1) {
+				if (g->sw == 1 && g->sws == 1 && len >= 16) {
 					g->copy(o, xr, w, len, g->W); /* zeros, a copy, zeros */
+				} else if (w >= 0 && w + (len - 1) * g->sw < g->W) {
+					/* all inside (short runs: no call) */
+					for (int64_t j = 0; j < len; j++, w += g->sw)
+						o[j] = xr[w * g->sws];
 				} else {
 					for (int64_t j = 0; j < len; j++, w += g->sw)
 						o[j] = w >= 0 && w < g->W ? xr[w * g->sws] : 0;
@@ -658,6 +680,32 @@ static void uk_pack_im2col(const uk_gemm *g, float *dst, int64_t n0, int64_t nle
 			}
 			for (int64_t j = cols; j < NR; j++)
 				dk[j] = 0;
+		}
+	}
+}
+
+/* Columns [n0, n0+nlen) of a convolution with padded planes (BM_DIRECT's,
+ * uk_gemm_prepare), K block [pc, pc+kc), into panels of the transposed
+ * tile's 14 columns: output (oh, ow) of tap k is xp[boff[k] + oh*Wp + ow],
+ * padding included, so each panel is a gather at fixed offsets.  A last
+ * panel's rows past nlen repeat its first column (their sums are never
+ * stored). */
+static void uk_pack_planes(const uk_gemm *g, float *dst, int64_t n0, int64_t nlen, int64_t pc,
+			   int64_t kc)
+{
+	int64_t po[UK_TNR];
+	for (int64_t p = 0; p < nlen; p += UK_TNR) {
+		float *d = dst + (p / UK_TNR) * kc * UK_TNR;
+		int64_t cols = nlen - p < UK_TNR ? nlen - p : UK_TNR;
+		for (int64_t j = 0; j < UK_TNR; j++) {
+			int64_t n = n0 + p + (j < cols ? j : 0);
+			po[j] = n / g->OW * g->Wp + n % g->OW;
+		}
+		for (int64_t k = 0; k < kc; k++) {
+			const float *s = g->xp + g->boff[pc + k];
+			float *dk = d + k * UK_TNR;
+			for (int j = 0; j < UK_TNR; j++)
+				dk[j] = s[po[j]];
 		}
 	}
 }
@@ -670,6 +718,8 @@ static void uk_tile(const uk_gemm *g, int64_t kc, const float *a, const float *b
 {
 	if (g->tile)
 		g->tile(kc, a, b, boff, c, ldc, m, n, acc, ep, m0, n0);
+	else if (g->trans)
+		lathe_rt_uk_any_tile(UK_TNR, UK_TMR, kc, a, b, boff, c, ldc, m, n, acc, ep, m0, n0);
 	else
 		lathe_rt_uk_any_tile((int)g->MR, (int)g->NR, kc, a, b, boff, c, ldc, m, n, acc, ep,
 				     m0, n0);
@@ -784,17 +834,65 @@ static void uk_direct_tile(const uk_gemm *g, int64_t kc, const float *a, int64_t
 
 static void uk_gemm_k_blocks(const uk_gemm *g, float *bblk, int64_t mbeg, int64_t mend,
 			     int64_t n0, int64_t nlen);
+static void uk_trans_k_blocks(const uk_gemm *g, float *bblk, int64_t mbeg, int64_t mend,
+			      int64_t n0, int64_t nlen);
 
 /* Task t: columns block t / (row chunks) of NC, row chunk t % (row chunks)
  * of mchunk rows.  B's block is packed once per K block for all the rows. */
 static void uk_gemm_task(const uk_gemm *g, float *slot, int64_t t)
 {
-	int64_t ncols = g->bmode == BM_DIRECT ? g->NP : g->N;
+	int64_t ncols = g->bmode == BM_DIRECT && !g->trans ? g->NP : g->N;
 	int64_t nmc = uk_ceil(g->M, g->mchunk);
 	int64_t mbeg = (t % nmc) * g->mchunk, n0 = (t / nmc) * g->NC;
 	int64_t mend = g->M - mbeg < g->mchunk ? g->M : mbeg + g->mchunk;
 	int64_t nlen = ncols - n0 < g->NC ? ncols - n0 : g->NC;
-	uk_gemm_k_blocks(g, slot + g->ablk, mbeg, mend, n0, nlen);
+	if (g->trans)
+		uk_trans_k_blocks(g, slot + g->ablk, mbeg, mend, n0, nlen);
+	else
+		uk_gemm_k_blocks(g, slot + g->ablk, mbeg, mend, n0, nlen);
+}
+
+/* The K blocks of a task with the transposed tile: per K block its
+ * columns of B packed in panels of 14 (the tile's A side), then for each
+ * such panel and each 32-row panel of A (the tile's B side, 32 rows of C
+ * on the vector axis) the sums of C^T into the slot's buffer t (rows: the
+ * task's columns, stride ldt); after the last block t goes to C, and the
+ * epilogue is applied there.  Sums in the same order as the other tiles:
+ * k in order within a block, blocks in order. */
+static void uk_trans_k_blocks(const uk_gemm *g, float *bblk, int64_t mbeg, int64_t mend,
+			      int64_t n0, int64_t nlen)
+{
+	float *t = bblk + g->bblk;
+	int64_t ldt = g->ldt, mlen = mend - mbeg, mpan = uk_ceil(g->M, UK_TMR) * UK_TMR;
+	int64_t npn = uk_ceil(nlen, UK_TNR), npm = uk_ceil(mlen, UK_TMR);
+	for (int64_t pc = 0; pc < g->K; pc += g->KC) {
+		int64_t kc = g->K - pc < g->KC ? g->K - pc : g->KC;
+		const float *bp = bblk;
+		if (g->bmode == BM_PACKED)
+			bp = g->B + pc * uk_ceil(g->N, UK_TNR) * UK_TNR + (n0 / UK_TNR) * kc * UK_TNR;
+		else if (g->bmode == BM_PACK)
+			uk_pack_b(g, bblk, n0, nlen, pc, kc);
+		else if (g->bmode == BM_DIRECT)
+			uk_pack_planes(g, bblk, n0, nlen, pc, kc);
+		else
+			uk_pack_im2col(g, bblk, n0, nlen, pc, kc);
+		const float *ap = g->apk + pc * mpan + (mbeg / UK_TMR) * kc * UK_TMR;
+		/* A panel of the weights (kc x 32) stays in L1 while the
+		 * columns' panels go by. */
+		for (int64_t o = 0; o < npm; o++)
+			for (int64_t p = 0; p < npn; p++) {
+				int m = (int)(nlen - p * UK_TNR < UK_TNR ? nlen - p * UK_TNR : UK_TNR);
+				uk_tile(g, kc, bp + p * kc * UK_TNR, ap + o * kc * UK_TMR, NULL,
+					t + p * UK_TNR * ldt + o * UK_TMR, ldt, m, UK_TMR, pc > 0,
+					NULL, 0, 0);
+			}
+	}
+	float *c = g->C + mbeg * g->ldc + n0;
+	for (int64_t i = 0; i < mlen; i++)
+		for (int64_t j = 0; j < nlen; j++)
+			c[i * g->ldc + j] = t[j * ldt + i];
+	if (g->ep.n)
+		lathe_rt_uk_epi_rows(&g->ep, c, g->ldc, mlen, nlen, mbeg, n0);
 }
 
 /* The K blocks of a task: rows [mbeg, mend), columns [n0, n0+nlen). */
@@ -1013,10 +1111,11 @@ LATHE_RT_UK_API int lathe_rt_uk_sgemm(const lathe_rt_uk_args *a)
 			lathe_rt_uk_epi_rows(&g.ep, g.C, g.ldc, g.M, g.N, 0, 0);
 		return 0;
 	}
-	g.tile = lathe_rt_uk_tile_kernel((int)g.MR, (int)g.NR);
+	g.tile = g.trans ? lathe_rt_uk_tile_kernel(UK_TNR, UK_TMR)
+			 : lathe_rt_uk_tile_kernel((int)g.MR, (int)g.NR);
 	g.copy = lathe_rt_uk_copy_kernel();
 	uk_gemm_prepare(&g, a->pool);
-	int64_t ncols = g.bmode == BM_DIRECT ? g.NP : g.N;
+	int64_t ncols = g.bmode == BM_DIRECT && !g.trans ? g.NP : g.N;
 	uk_gemm_run r = {.g = &g, .scratch = g.scratch,
 			 .ntasks = uk_ceil(g.M, g.mchunk) * uk_ceil(ncols, g.NC)};
 	atomic_init(&r.next, 0);

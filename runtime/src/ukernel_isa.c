@@ -65,6 +65,10 @@ typedef int32_t uk_i4 __attribute__((vector_size(16)));
 #ifndef UK_PFA
 #define UK_PFA 1024
 #endif
+/* The same for a B panel of weights (the transposed tile): 64 k ahead. */
+#ifndef UK_PFB
+#define UK_PFB 2048
+#endif
 #define UK_BPACKED 1
 #define UK_BROWS 0
 /* One operator of the in-register epilogue, for splat and vector operands
@@ -82,6 +86,10 @@ typedef int32_t uk_i4 __attribute__((vector_size(16)));
 	UK_EPI_CASE((OP) * 4 + 3, VEC_R, ROWS, NV)
 
 #define UK_KERNEL(NAME, ATTR, V, VU, VI, L, NV, ROWS, MR, FMA, SPLAT, PACKED, MAXF, MINF)      \
+	UK_KERNEL_PF(NAME, ATTR, V, VU, VI, L, NV, ROWS, MR, FMA, SPLAT, PACKED, MAXF, MINF, 0)
+/* PFB: prefetch B's panel (two lines per k) rather than A's: the
+ * transposed tile, whose B side is the weights. */
+#define UK_KERNEL_PF(NAME, ATTR, V, VU, VI, L, NV, ROWS, MR, FMA, SPLAT, PACKED, MAXF, MINF, PFB) \
 	static ATTR void NAME(int64_t kc, const float *a, const float *b, const int64_t *boff,  \
 			      float *c, int64_t ldc, int accumulate, const lathe_rt_uk_epi *ep, \
 			      int64_t m0, int64_t n0)                                           \
@@ -96,7 +104,12 @@ typedef int32_t uk_i4 __attribute__((vector_size(16)));
 			_Pragma("GCC unroll 4") for (int j = 0; j < NV; j++)                    \
 				bv[j] = *(const VU *)(bk + j * L);                              \
 			const float *ak = a + k * (MR);                                          \
-			__builtin_prefetch(ak + UK_PFA, 0, 3);                                   \
+			if (PFB) {                                                              \
+				__builtin_prefetch(bk + UK_PFB, 0, 3);                          \
+				__builtin_prefetch(bk + UK_PFB + 16, 0, 3);                     \
+			} else {                                                                \
+				__builtin_prefetch(ak + UK_PFA, 0, 3);                          \
+			}                                                                       \
 			_Pragma("GCC unroll 16") for (int i = 0; i < ROWS; i++) {               \
 				V ai = SPLAT(ak[i]);                                            \
 				_Pragma("GCC unroll 4") for (int j = 0; j < NV; j++)            \
@@ -295,6 +308,27 @@ UK_K512(uk_avx512_8i, 8, UK_BROWS)
 UK_K512(uk_avx512_4i, 4, UK_BROWS)
 UK_TILE(uk_avx512_tile, UK_AVX512, 12, 32, 8, 4, uk_avx512_12, uk_avx512_8, uk_avx512_4,
 	uk_avx512_12i, uk_avx512_8i, uk_avx512_4i)
+
+/* The transposed tile (sgemm's 32 x 14): 14 rows of C^T by 32 columns, 28
+ * accumulators, two loads of the 32-wide panel and 14 broadcasts per k;
+ * 7 rows for a last panel of 7 columns of C (a 7x7 image).  Only full
+ * tiles without an epilogue come here (sgemm's only use); rows past m
+ * are computed from the panel's zero padding into c, which has room. */
+UK_KERNEL_PF(uk_avx512_t14, UK_AVX512, uk_v16, uk_v16u, uk_i16, 16, 2, 14, 14, UK_FMA16,
+	     UK_SPLAT16, UK_BPACKED, UK_MAX16, UK_MIN16, 1)
+UK_KERNEL_PF(uk_avx512_t7, UK_AVX512, uk_v16, uk_v16u, uk_i16, 16, 2, 7, 14, UK_FMA16,
+	     UK_SPLAT16, UK_BPACKED, UK_MAX16, UK_MIN16, 1)
+static UK_AVX512 void uk_avx512_tile_t(int64_t kc, const float *a, const float *b,
+				       const int64_t *boff, float *c, int64_t ldc, int m, int n,
+				       int accumulate, const lathe_rt_uk_epi *ep, int64_t m0, int64_t n0)
+{
+	if (m > 7 && m <= 14 && n == 32 && !boff && !ep)
+		uk_avx512_t14(kc, a, b, NULL, c, ldc, accumulate, NULL, 0, 0);
+	else if (m >= 1 && m <= 7 && n == 32 && !boff && !ep)
+		uk_avx512_t7(kc, a, b, NULL, c, ldc, accumulate, NULL, 0, 0);
+	else
+		lathe_rt_uk_any_tile(14, 32, kc, a, b, boff, c, ldc, m, n, accumulate, ep, m0, n0);
+}
 
 /* The row copy with masked loads: lanes outside [0, W) are never read. */
 static UK_AVX512 void uk_avx512_copy(float *dst, const float *row, int64_t w, int64_t len,
@@ -984,6 +1018,8 @@ LATHE_RT_UK_API lathe_rt_uk_tile_fn lathe_rt_uk_tile_kernel(int mr, int nr)
 		return uk_avx512_tile;
 	if (mr == 6 && nr == 16 && has_avx2())
 		return uk_avx2_tile;
+	if (mr == 14 && nr == 32 && has_avx512())
+		return uk_avx512_tile_t;
 #endif
 	if (mr == 4 && nr == 16)
 		return uk_gen_tile;

@@ -49,6 +49,11 @@
 #include "sched/sched_impl.h"
 
 enum { TZ_MAXV = 16, TZ_MAXK = 3 };
+/* The most output positions a convolution may have for the transposed tile
+ * (overridable for measurements). */
+#ifndef TZ_TRANS_NMAX
+#define TZ_TRANS_NMAX 128
+#endif
 
 enum { ROLE_M, ROLE_N, ROLE_K, ROLE_BATCH };
 
@@ -708,6 +713,18 @@ static bool im2col_view(tz *z, const tz_opnd *o, tz_var *ow, tz_var *oh, tz_var 
 	return idx_in_bounds(z, x, idx);
 }
 
+/* Whether a convolution takes sgemm's transposed tile (32 x 14: 14 output
+ * positions by 32 output channels, the channels on the vector axis) rather
+ * than the native one (positions on the vector axis): where the positions
+ * are few (the later layers of a CNN: 7x7, 14x14, 28x28), the native tile
+ * wastes much of its width on the last panel and on a direct
+ * convolution's padded rows, while channel counts are multiples of 32
+ * (and the kernel has a 7-row tail: 49 positions waste nothing). */
+static bool transposed_tile(int vector_bytes, int64_t M, int64_t N)
+{
+	return vector_bytes >= 64 && M % 32 == 0 && N % 7 == 0 && N <= TZ_TRANS_NMAX;
+}
+
 static bool tensorize_gemm(tz *z)
 {
 	/* N: the output loop of stride 1; B reads it, A does not. */
@@ -777,6 +794,8 @@ static bool tensorize_gemm(tz *z)
 			return false;
 	}
 	int64_t M = axis_size(x.m, x.nm), N = axis_size(x.n, x.nn);
+	if (im2col && transposed_tile(z->t->vector_bytes, M, N))
+		mr = 32, nr = 14;
 	/* E as an epilogue, or a nest of its own after the call. */
 	tz_epi ep = {0};
 	bool chain = epi_chain(z, &x, z->final->value, &ep);

@@ -43,6 +43,17 @@ static bool close_to(float got, double want, double mag)
 
 /* ---- sgemm ---------------------------------------------------------------------- */
 
+/* Set: sgemm and convolutions run with the transposed tile (32 x 14: C^T,
+ * the rows of C on the vector axis) instead of the native one. */
+static bool tile_trans;
+
+static void test_tile(int *mr, int *nr)
+{
+	lathe_rt_uk_native_tile(mr, nr);
+	if (tile_trans)
+		*mr = 32, *nr = 14;
+}
+
 typedef struct gcase {
 	int64_t M, N, k0, k1, k2;
 	int afmt, bfmt;
@@ -73,7 +84,7 @@ static double ref_epi(const gcase *c, double t, int64_t m, int64_t n, const floa
 static void run_gemm(const gcase *c, lathe_rt_pool *pool)
 {
 	int mr, nr;
-	lathe_rt_uk_native_tile(&mr, &nr);
+	test_tile(&mr, &nr);
 	int64_t M = c->M, N = c->N, K = c->k0 * c->k1 * c->k2;
 	float *A = rnd_buf(M * K), *B = rnd_buf(K * N), *C = rnd_buf(M * N);
 	float *vm = rnd_buf(M), *vn = rnd_buf(N), *vmn = rnd_buf(M * N);
@@ -201,8 +212,12 @@ static void test_gemm(lathe_rt_pool *pool)
 		{4, 5, 0, 1, 1, 0, 0, false, false, 1, 1, {LATHE_UK_EPI_ADD_M}},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-		run_gemm(&cases[i], NULL);
-		run_gemm(&cases[i], pool);
+		for (int t = 0; t < 2; t++) {
+			tile_trans = t;
+			run_gemm(&cases[i], NULL);
+			run_gemm(&cases[i], pool);
+		}
+		tile_trans = false;
 	}
 }
 
@@ -220,7 +235,7 @@ typedef struct ccase {
 static void run_conv(const ccase *c, lathe_rt_pool *pool, int slots, int layout, int epi)
 {
 	int mr, nr;
-	lathe_rt_uk_native_tile(&mr, &nr);
+	test_tile(&mr, &nr);
 	int64_t OH = (c->H + 2 * c->P - c->D * (c->KH - 1) - 1) / c->S + 1;
 	int64_t OW = (c->W + 2 * c->P - c->D * (c->KW - 1) - 1) / c->S + 1;
 	int64_t K = c->C * c->KH * c->KW, N = OH * OW, M = c->M;
@@ -325,11 +340,18 @@ static void test_conv(lathe_rt_pool *pool)
 		{5, 12, 17, 6, 3, 3, 3, 1, 1},  {4, 14, 13, 9, 3, 3, 2, 2, 2},
 		{64, 10, 10, 20, 3, 3, 2, 1, 1}, {3, 8, 9, 4, 2, 2, 2, 1, 0},
 		{4, 3, 20, 5, 3, 3, 2, 1, 0},   {40, 9, 9, 30, 3, 3, 1, 1, 1},
+		/* resnet's last stage in small: 7x7 outputs (the transposed
+		 * tile's 7-row tail), K blocks; odd sizes on both sides */
+		{96, 7, 7, 64, 3, 3, 1, 1, 1},  {300, 9, 9, 40, 3, 3, 2, 1, 1},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		for (int layout = 0; layout < 3; layout++) {
-			run_conv(&cases[i], NULL, 1, layout, (int)(i + layout) % 4);
-			run_conv(&cases[i], pool, 2, layout, (int)(i + layout + 1) % 4);
+			for (int t = 0; t < 2; t++) {
+				tile_trans = t;
+				run_conv(&cases[i], NULL, 1, layout, (int)(i + layout) % 4);
+				run_conv(&cases[i], pool, 2, layout, (int)(i + layout + 1) % 4);
+			}
+			tile_trans = false;
 		}
 	}
 }
@@ -612,10 +634,12 @@ static double now_s(void)
 	return t.tv_sec + t.tv_nsec * 1e-9;
 }
 
-static void bench_conv(const char *name, const ccase *c, lathe_rt_pool *pool, int slots)
+static void bench_conv(const char *name, const ccase *c, lathe_rt_pool *pool, int slots, bool trans)
 {
 	int mr, nr;
 	lathe_rt_uk_native_tile(&mr, &nr);
+	if (trans)
+		mr = 32, nr = 14;
 	int64_t OH = (c->H + 2 * c->P - c->D * (c->KH - 1) - 1) / c->S + 1;
 	int64_t OW = (c->W + 2 * c->P - c->D * (c->KW - 1) - 1) / c->S + 1;
 	int64_t K = c->C * c->KH * c->KW, N = OH * OW, M = c->M;
@@ -627,7 +651,7 @@ static void bench_conv(const char *name, const ccase *c, lathe_rt_pool *pool, in
 	int64_t pav[2] = {M * K, nap};
 	lathe_rt_uk_args pa = {.ptr = pptr, .avail = pav, .nptr = 2, .ip = pp, .nip = LATHE_UK_P_FIXED};
 	lathe_rt_uk_pack(&pa);
-	int64_t ip[LATHE_UK_G_FIXED] = {0};
+	int64_t ip[LATHE_UK_G_FIXED + 3 * LATHE_UK_EPI_INTS] = {0};
 	ip[LATHE_UK_G_M] = M, ip[LATHE_UK_G_N] = N;
 	ip[LATHE_UK_G_K0] = c->C, ip[LATHE_UK_G_K1] = c->KH, ip[LATHE_UK_G_K2] = c->KW;
 	ip[LATHE_UK_G_MR] = mr, ip[LATHE_UK_G_NR] = nr;
@@ -641,12 +665,21 @@ static void bench_conv(const char *name, const ccase *c, lathe_rt_pool *pool, in
 	ip[LATHE_UK_G_IM_H] = c->H, ip[LATHE_UK_G_IM_W] = c->W, ip[LATHE_UK_G_IM_OW] = OW;
 	ip[LATHE_UK_G_IM_SH] = c->S, ip[LATHE_UK_G_IM_SW] = c->S;
 	ip[LATHE_UK_G_IM_H0] = -c->P, ip[LATHE_UK_G_IM_W0] = -c->P;
-	int64_t ns = lathe_rt_uk_sgemm_scratch(ip, LATHE_UK_G_FIXED);
+	/* BENCH_EPI: + bias[m] + R[m, n], max 0 (a residual block's end) */
+	enum { NI = LATHE_UK_G_FIXED + 3 * LATHE_UK_EPI_INTS };
+	int epi = getenv("BENCH_EPI") != NULL;
+	int64_t *q = ip + LATHE_UK_G_FIXED;
+	if (epi)
+		ip[LATHE_UK_G_NEPI] = 3, q[0] = LATHE_UK_EPI_ADD_M, q[1] = 1,
+		q[3] = LATHE_UK_EPI_ADD_MN, q[4] = N, q[5] = 1, q[6] = LATHE_UK_EPI_MAX_S;
+	double fp[1] = {0};
+	float *bias = rnd_buf(M), *R = rnd_buf(M * N);
+	int64_t ns = lathe_rt_uk_sgemm_scratch(ip, NI);
 	float *S = aligned_alloc(64, sizeof(float) * (size_t)(ns + 16));
-	void *ptr[4] = {Wp, X, Y, S};
-	int64_t av[4] = {nap, c->C * c->H * c->W, M * N, ns};
-	lathe_rt_uk_args ga = {.pool = pool, .ptr = ptr, .avail = av, .nptr = 4, .ip = ip,
-			       .nip = LATHE_UK_G_FIXED};
+	void *ptr[6] = {Wp, X, Y, S, bias, R};
+	int64_t av[6] = {nap, c->C * c->H * c->W, M * N, ns, M, M * N};
+	lathe_rt_uk_args ga = {.pool = pool, .ptr = ptr, .avail = av, .nptr = epi ? 6 : 4, .ip = ip,
+			       .nip = NI, .fp = fp, .nfp = 1};
 	double best = 1e9;
 	for (int r = 0; r < 30; r++) {
 		double t = now_s();
@@ -655,9 +688,9 @@ static void bench_conv(const char *name, const ccase *c, lathe_rt_pool *pool, in
 		if (t < best)
 			best = t;
 	}
-	printf("%-22s %d thr: %8.3f ms  %6.1f GFLOP/s\n", name, slots, best * 1e3,
+	printf("%-22s %d thr%s: %8.3f ms  %6.1f GFLOP/s\n", name, slots, trans ? " (32x14)" : "", best * 1e3,
 	       2.0 * M * N * K / best * 1e-9);
-	free(X), free(Wt), free(Y), free(S), free(Wp);
+	free(X), free(Wt), free(Y), free(S), free(Wp), free(bias), free(R);
 }
 
 static void bench_dw(int64_t C, int64_t H, int64_t S)
@@ -699,14 +732,24 @@ static int bench(void)
 		{"r18 l3 3x3 256", {256, 14, 14, 256, 3, 3, 1, 1, 1}},
 		{"r18 l4 3x3 512", {512, 7, 7, 512, 3, 3, 1, 1, 1}},
 		{"r18 l2 3x3s2", {64, 56, 56, 128, 3, 3, 2, 1, 1}},
+		{"r18 l3 3x3s2", {128, 28, 28, 256, 3, 3, 2, 1, 1}},
+		{"r18 l3 1x1s2", {128, 28, 28, 256, 1, 1, 2, 1, 0}},
+		{"r18 l4 3x3s2", {256, 14, 14, 512, 3, 3, 2, 1, 1}},
+		{"r18 l4 1x1s2", {256, 14, 14, 512, 1, 1, 2, 1, 0}},
+		{"r18 l2 1x1s2", {64, 56, 56, 128, 1, 1, 2, 1, 0}},
 		{"gemm 128x768x256", {256, 1, 128, 768, 1, 1, 1, 1, 0}},
 		{"gemm 128x3072x768", {768, 1, 128, 3072, 1, 1, 1, 1, 0}},
 		{"mnv2 1x1 96->24 56", {96, 56, 56, 24, 1, 1, 1, 1, 0}},
 	};
 	for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
-		bench_conv(cs[i].name, &cs[i].c, NULL, 1);
+		bench_conv(cs[i].name, &cs[i].c, NULL, 1, false);
 		if (getenv("BENCH_THREADS"))
-			bench_conv(cs[i].name, &cs[i].c, pool, 2);
+			bench_conv(cs[i].name, &cs[i].c, pool, 2, false);
+		if (getenv("BENCH_TRANS")) {
+			bench_conv(cs[i].name, &cs[i].c, NULL, 1, true);
+			if (getenv("BENCH_THREADS"))
+				bench_conv(cs[i].name, &cs[i].c, pool, 2, true);
+		}
 	}
 	bench_dw(32, 112, 1);
 	bench_dw(96, 112, 2);
