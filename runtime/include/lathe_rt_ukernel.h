@@ -30,6 +30,7 @@
  *   dwconv  depthwise 2-D convolution (one filter per channel) with the
  *           same epilogues.
  *   maxpool 2-D max pooling over windows of the same geometry.
+ *   softmax softmax or log-softmax over the rows of a matrix.
  *
  * The file is self-contained (stdint only) so that it can be pasted into
  * generated code ahead of the kernels' sources: LATHE_RT_UK_API is then
@@ -166,7 +167,17 @@ enum {
  * order whose (h, w) (as for dwconv) is inside the image; max as the loop
  * IR's: NaN if either operand is. */
 
-/* The kernel of that name ("sgemm", "pack", "dwconv", "maxpool"), or NULL; with
+/* ---- softmax ----------------------------------------------------------------------
+ * Pointers: X, Y.  For each row r < ROWS, with x = X[r*XRS + j] and
+ * y = Y[r*YRS + j] (j < N), m the row's max (the loop IR's: NaN if any
+ * element is) and s the sum of exp(x - m): y = exp(x - m) / s (LOG 0) or
+ * (x - m) - log(s) (LOG 1).  Rows of Y must not overlap; Y may be X. */
+enum {
+	LATHE_UK_S_ROWS, LATHE_UK_S_N, LATHE_UK_S_XRS, LATHE_UK_S_YRS, LATHE_UK_S_LOG,
+	LATHE_UK_S_FIXED
+};
+
+/* The kernel of that name ("sgemm", "pack", "dwconv", "maxpool", "softmax"), or NULL; with
  * out_dtype (may be NULL), the element type its pointers must have. */
 LATHE_RT_UK_API lathe_rt_uk_fn lathe_rt_uk_find(const char *name, int32_t *out_dtype);
 
@@ -174,6 +185,7 @@ LATHE_RT_UK_API int lathe_rt_uk_sgemm(const lathe_rt_uk_args *a);
 LATHE_RT_UK_API int lathe_rt_uk_pack(const lathe_rt_uk_args *a);
 LATHE_RT_UK_API int lathe_rt_uk_dwconv(const lathe_rt_uk_args *a);
 LATHE_RT_UK_API int lathe_rt_uk_maxpool(const lathe_rt_uk_args *a);
+LATHE_RT_UK_API int lathe_rt_uk_softmax(const lathe_rt_uk_args *a);
 
 /* The register tile (MR rows, NR columns) for vectors of vector_bytes
  * (16, 32, 64): the shape the CPU's fastest kernel computes. */
