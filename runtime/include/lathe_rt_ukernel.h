@@ -31,6 +31,7 @@
  *           same epilogues.
  *   maxpool 2-D max pooling over windows of the same geometry.
  *   softmax softmax or log-softmax over the rows of a matrix.
+ *   layernorm layer normalization over the rows of a matrix.
  *
  * The file is self-contained (stdint only) so that it can be pasted into
  * generated code ahead of the kernels' sources: LATHE_RT_UK_API is then
@@ -177,7 +178,15 @@ enum {
 	LATHE_UK_S_FIXED
 };
 
-/* The kernel of that name ("sgemm", "pack", "dwconv", "maxpool", "softmax"), or NULL; with
+/* ---- layernorm ----------------------------------------------------------------------
+ * softmax's integer parameters, LOG read as BIAS (0 or 1); fp[0] is eps.
+ * Pointers: X, Y, scale, then bias when BIAS is 1.  For each row, with x
+ * and y as for softmax, mean = sum(x)/N, var = sum((x - mean)^2)/N and
+ * inv = 1/sqrt(var + eps): y[j] = (x[j] - mean) * inv * scale[j]
+ * (+ bias[j]). */
+
+/* The kernel of that name ("sgemm", "pack", "dwconv", "maxpool", "softmax",
+ * "layernorm"), or NULL; with
  * out_dtype (may be NULL), the element type its pointers must have. */
 LATHE_RT_UK_API lathe_rt_uk_fn lathe_rt_uk_find(const char *name, int32_t *out_dtype);
 
@@ -186,6 +195,7 @@ LATHE_RT_UK_API int lathe_rt_uk_pack(const lathe_rt_uk_args *a);
 LATHE_RT_UK_API int lathe_rt_uk_dwconv(const lathe_rt_uk_args *a);
 LATHE_RT_UK_API int lathe_rt_uk_maxpool(const lathe_rt_uk_args *a);
 LATHE_RT_UK_API int lathe_rt_uk_softmax(const lathe_rt_uk_args *a);
+LATHE_RT_UK_API int lathe_rt_uk_layernorm(const lathe_rt_uk_args *a);
 
 /* The register tile (MR rows, NR columns) for vectors of vector_bytes
  * (16, 32, 64): the shape the CPU's fastest kernel computes. */

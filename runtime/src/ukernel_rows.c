@@ -1,6 +1,7 @@
 /* ukernel_rows.c: softmax and log-softmax over rows (lathe_rt_ukernel.h's
  * softmax): Y[r, :] = exp(X[r, :] - m) / s, or (X[r, :] - m) - log(s), with
- * m the row's max and s the sum of exp(X[r, :] - m).
+ * m the row's max and s the sum of exp(X[r, :] - m); and layer
+ * normalization over rows (layernorm).
  *
  * The loop nest this replaces (Softmax's lowering, src/ops/reduce.c) reads
  * each row three times and computes exp twice per element; here exp is
@@ -17,6 +18,11 @@
  * on the vector path, in one float on the plain one: results depend on
  * the CPU, not on the thread count.  Rows are shared among the pool's
  * threads.
+ *
+ * Layer normalization takes the same three passes as its loop nests (mean,
+ * mean of squared deviations, normalize), each with vector sums and no
+ * division per element: Y = (X - mean) * inv * scale + bias with inv =
+ * 1/sqrt(var + eps), the last multiply-add fused.
  *
  * Every region is checked against the pointers' avail counts first.
  * Names carry the ur_ prefix: the file is pasted, with the other kernel
@@ -196,6 +202,135 @@ static ur_row_fn ur_row_kernel(void)
 #endif
 	return ur_row_plain;
 }
+
+/* ---- layer normalization ------------------------------------------------------ */
+
+typedef void (*ur_ln_fn)(float *y, const float *x, int64_t n, const float *g, const float *b,
+			 float eps);
+
+typedef struct ur_ln_job {
+	const float *X, *G, *B;
+	float *Y;
+	int64_t n, xrs, yrs;
+	float eps;
+	ur_ln_fn row;
+} ur_ln_job;
+
+static void ur_ln_plain(float *y, const float *x, int64_t n, const float *g, const float *b,
+			float eps)
+{
+	float s = 0, v = 0, fn = (float)n;
+	for (int64_t j = 0; j < n; j++)
+		s += x[j];
+	float mean = s / fn;
+	for (int64_t j = 0; j < n; j++)
+		v += (x[j] - mean) * (x[j] - mean);
+	float inv = 1.0f / sqrtf(v / fn + eps);
+	for (int64_t j = 0; j < n; j++) {
+		float t = (x[j] - mean) * inv * g[j];
+		y[j] = b ? t + b[j] : t;
+	}
+}
+
+#if UR_X86
+static UR_AVX512 void ur_ln_avx512(float *y, const float *x, int64_t n, const float *g,
+				   const float *b, float eps)
+{
+	__m512 s0 = _mm512_setzero_ps(), s1 = s0;
+	int64_t j = 0;
+	for (; j + 32 <= n; j += 32) {
+		s0 = _mm512_add_ps(s0, _mm512_loadu_ps(x + j));
+		s1 = _mm512_add_ps(s1, _mm512_loadu_ps(x + j + 16));
+	}
+	for (; j < n; j += 16) {
+		__mmask16 k = n - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - j)) - 1);
+		s0 = _mm512_add_ps(s0, _mm512_maskz_loadu_ps(k, x + j));
+	}
+	float fn = (float)n, mean = _mm512_reduce_add_ps(_mm512_add_ps(s0, s1)) / fn;
+	__m512 vm = _mm512_set1_ps(mean);
+	s0 = s1 = _mm512_setzero_ps();
+	for (j = 0; j + 32 <= n; j += 32) {
+		__m512 d0 = _mm512_sub_ps(_mm512_loadu_ps(x + j), vm);
+		__m512 d1 = _mm512_sub_ps(_mm512_loadu_ps(x + j + 16), vm);
+		s0 = _mm512_fmadd_ps(d0, d0, s0);
+		s1 = _mm512_fmadd_ps(d1, d1, s1);
+	}
+	for (; j < n; j += 16) {
+		__mmask16 k = n - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - j)) - 1);
+		__m512 d = _mm512_maskz_mov_ps(k, _mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + j), vm));
+		s0 = _mm512_fmadd_ps(d, d, s0);
+	}
+	float var = _mm512_reduce_add_ps(_mm512_add_ps(s0, s1)) / fn;
+	__m512 inv = _mm512_set1_ps(1.0f / sqrtf(var + eps));
+	for (j = 0; j < n; j += 16) {
+		__mmask16 k = n - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - j)) - 1);
+		__m512 d = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + j), vm), inv);
+		__m512 gv = _mm512_maskz_loadu_ps(k, g + j);
+		__m512 t = b ? _mm512_fmadd_ps(d, gv, _mm512_maskz_loadu_ps(k, b + j))
+			     : _mm512_mul_ps(d, gv);
+		_mm512_mask_storeu_ps(y + j, k, t);
+	}
+}
+#endif
+
+static ur_ln_fn ur_ln_kernel(void)
+{
+#if UR_X86
+	if (ur_has_avx512())
+		return ur_ln_avx512;
+#endif
+	return ur_ln_plain;
+}
+
+static void ur_ln_task(void *ctx, int64_t begin, int64_t end)
+{
+	const ur_ln_job *j = ctx;
+	for (int64_t r = begin; r < end; r++)
+		j->row(j->Y + r * j->yrs, j->X + r * j->xrs, j->n, j->G, j->B, j->eps);
+}
+
+LATHE_RT_UK_API int lathe_rt_uk_layernorm(const lathe_rt_uk_args *a)
+{
+	if (a->nip < LATHE_UK_S_FIXED || a->nfp < 1 || a->nptr < 3)
+		return ur_fail(a, "layernorm: %d integer, %d float parameters and %d pointers "
+				  "(%d, 1 and 3 needed)",
+			       a->nip, a->nfp, a->nptr, LATHE_UK_S_FIXED);
+	const int64_t *ip = a->ip;
+	int64_t rows = ip[LATHE_UK_S_ROWS], bias = ip[LATHE_UK_S_LOG];
+	ur_ln_job j = {0};
+	j.n = ip[LATHE_UK_S_N];
+	j.xrs = ip[LATHE_UK_S_XRS];
+	j.yrs = ip[LATHE_UK_S_YRS];
+	const int64_t lim = (int64_t)1 << 31;
+	if (rows < 0 || rows >= lim || j.n < 0 || j.n >= lim || j.xrs < 0 || j.xrs >= lim ||
+	    j.yrs < 0 || j.yrs >= lim || (bias != 0 && bias != 1) || a->nptr < 3 + bias)
+		return ur_fail(a, "layernorm: bad parameters (rows %lld, n %lld, strides %lld %lld, "
+				  "bias %lld, %d pointers)",
+			       (long long)rows, (long long)j.n, (long long)j.xrs, (long long)j.yrs,
+			       (long long)bias, a->nptr);
+	if (!rows || !j.n)
+		return 0;
+	if (rows > 1 && j.yrs < j.n)
+		return ur_fail(a, "layernorm: rows of Y overlap (stride %lld, length %lld)",
+			       (long long)j.yrs, (long long)j.n);
+	int64_t nx = (rows - 1) * j.xrs + j.n, ny = (rows - 1) * j.yrs + j.n;
+	const char *what[4] = {"X", "Y", "scale", "bias"};
+	int64_t need[4] = {nx, ny, j.n, j.n};
+	for (int i = 0; i < 3 + bias; i++)
+		if (need[i] > a->avail[i])
+			return ur_fail(a, "layernorm: %s needs %lld elements, %lld available", what[i],
+				       (long long)need[i], (long long)a->avail[i]);
+	j.X = a->ptr[0];
+	j.Y = a->ptr[1];
+	j.G = a->ptr[2];
+	j.B = bias ? a->ptr[3] : NULL;
+	j.eps = (float)a->fp[0];
+	j.row = ur_ln_kernel();
+	lathe_rt_uk_pfor(a->pool, rows, ur_ln_task, &j);
+	return 0;
+}
+
+/* ---- softmax: the entry ---------------------------------------------------------- */
 
 static void ur_task(void *ctx, int64_t begin, int64_t end)
 {

@@ -37,6 +37,9 @@ typedef struct tr {
 	lathe_tir_func *f;
 	sched_info I;
 	lathe_tir_buf *X, *Y, *M, *S, *acc[2];
+	lathe_tir_buf *inv, *G, *B; /* layer normalization's */
+	lathe_tir_expr *bload;
+	double eps;
 	int64_t numel, N;
 	bool log;
 } tr;
@@ -53,6 +56,14 @@ static bool is_const_f32(const lathe_tir_expr *e, bool ninf)
 	if (ninf)
 		return __builtin_isinf(e->u.f) && e->u.f < 0;
 	return e->u.f == 0 && !__builtin_signbit(e->u.f);
+}
+
+static bool const_f32(const lathe_tir_expr *e, double *v)
+{
+	if (!e || e->kind != LATHE_TIR_E_FLOAT || e->dtype != LATHE_DT_F32)
+		return false;
+	*v = e->u.f;
+	return true;
 }
 
 static bool is_load(const lathe_tir_expr *e, const lathe_tir_buf *b)
@@ -156,10 +167,11 @@ static bool row_of(const tr *r, const tr_loops *L, const int64_t *kx, const int6
 	return true;
 }
 
-/* for o... { acc = init; for k... { acc = V }; OUT[row] = acc }: sets
- * *acc, *out and *val (V), checks X's access (x, within V) and OUT's
- * index; in the first nest (N still 0) it sets N. */
-static bool match_reduce(tr *r, lathe_tir_stmt *nest, bool ninf, lathe_tir_expr **x,
+/* for o... { acc = init; for k... { acc = V }; OUT[row] = acc } (with
+ * mean, OUT[row] = div(acc, N)): sets *acc, *out and *val (V), checks X's
+ * access (x, within V) and OUT's index; in the first nest (N still 0) it
+ * sets N. */
+static bool match_reduce(tr *r, lathe_tir_stmt *nest, bool ninf, bool mean, lathe_tir_expr **x,
 			 lathe_tir_buf **acc, lathe_tir_buf **out, lathe_tir_expr **val,
 			 tr_loops *L, int64_t *kx)
 {
@@ -186,7 +198,14 @@ static bool match_reduce(tr *r, lathe_tir_stmt *nest, bool ninf, lathe_tir_expr 
 		return false;
 	*val = rb->value;
 	*out = fin->buf;
-	if (!is_load(fin->value, *acc) || (*out)->kind != LATHE_TIR_LOCAL ||
+	lathe_tir_expr *fv = fin->value;
+	double div = 0;
+	if (mean) {
+		if (!is_binary(fv, LATHE_TIR_DIV) || !const_f32(fv->b, &div))
+			return false;
+		fv = fv->a;
+	}
+	if (!is_load(fv, *acc) || (*out)->kind != LATHE_TIR_LOCAL ||
 	    (*out)->dtype != LATHE_DT_F32 || *out == *acc)
 		return false;
 	/* the accumulator's index is the same constant everywhere (its one element) */
@@ -201,7 +220,7 @@ static bool match_reduce(tr *r, lathe_tir_stmt *nest, bool ninf, lathe_tir_expr 
 		sel[i] = true;
 		n *= L->ext[i];
 	}
-	if (!covers(L, kx, sel, n) || (r->N && n != r->N))
+	if (!covers(L, kx, sel, n) || (r->N && n != r->N) || (mean && div != (double)n))
 		return false;
 	r->N = n;
 	int64_t ko[TR_MAXV];
@@ -223,7 +242,7 @@ static bool match_diff(tr *r, const tr_loops *L, lathe_tir_expr *e, const int64_
 	return flat_coefs(r, L, r->M, e->b->idx, k) && row_of(r, L, kx, k);
 }
 
-static bool match(tr *r)
+static bool match_softmax(tr *r)
 {
 	lathe_tir_func *f = r->f;
 	if (f->body->n != 3)
@@ -266,7 +285,7 @@ static bool match(tr *r)
 		add_band(&t, ss[1], &rb);
 		x = sched_unwrap(rb)->value->b;
 	}
-	if (!match_reduce(r, n1, true, &x, &r->acc[0], &r->M, &v, &L, kx) ||
+	if (!match_reduce(r, n1, true, false, &x, &r->acc[0], &r->M, &v, &L, kx) ||
 	    !is_binary(v, LATHE_TIR_MAX) || !is_load(v->a, r->acc[0]) || v->b != x)
 		return false;
 
@@ -285,7 +304,7 @@ static bool match(tr *r)
 			return false;
 		x = v->b->a->a;
 	}
-	if (!match_reduce(r, n2, false, &x, &r->acc[1], &r->S, &v, &L, kx) ||
+	if (!match_reduce(r, n2, false, false, &x, &r->acc[1], &r->S, &v, &L, kx) ||
 	    !is_load(v->a, r->acc[1]) || !match_diff(r, &L, v->b->a, kx) || r->S == r->M ||
 	    r->acc[1] == r->acc[0] || r->acc[1] == r->M || r->acc[0] == r->S)
 		return false;
@@ -336,6 +355,150 @@ static bool match(tr *r)
 	return true;
 }
 
+/* The first nest's reduction store (to find X before matching it). */
+static lathe_tir_stmt *red_store(lathe_tir_stmt *nest)
+{
+	lathe_tir_stmt *body, **ss, *one, *rb;
+	tr_loops t = {0};
+	if (!add_band(&t, nest, &body) || sched_stmts(body, &ss, &one) != 3 ||
+	    ss[1]->kind != LATHE_TIR_S_FOR || !add_band(&t, ss[1], &rb))
+		return NULL;
+	rb = sched_unwrap(rb);
+	return rb->kind == LATHE_TIR_S_STORE ? rb : NULL;
+}
+
+/* A parameter of f32 with numel elements that f does not write. */
+static bool input_f32(tr *r, const lathe_tir_buf *b, int64_t numel)
+{
+	return b->dtype == LATHE_DT_F32 && b->kind != LATHE_TIR_LOCAL && sched_numel(b) == numel &&
+	       !sched_stmt_writes(r->f->body, b);
+}
+
+/* LayerNormalization's lowering (src/ops/reduce_norm.c), without its
+ * optional outputs:
+ *
+ *     for o... { a = 0; for k... { a = add(a, X) }; MEAN[row] = div(a, N) }
+ *     for o... { b = 0; for k... { b = add(b, mul(sub(X, MEAN), sub(X, MEAN))) };
+ *                VAR[row] = div(b, N) }
+ *     for o... { INV[row] = div(1, sqrt(add(VAR[row], eps))) }
+ *     for i... { Y = add(mul(mul(sub(X, MEAN), INV), SCALE[j]), BIAS[j]) }
+ *
+ * (the add of BIAS optional), where j is the position in the row. */
+static bool match_layernorm(tr *r)
+{
+	lathe_tir_func *f = r->f;
+	if (f->body->n != 4)
+		return false;
+	for (int i = 0; i < 4; i++)
+		if (f->body->stmts[i]->kind != LATHE_TIR_S_FOR)
+			return false;
+	tr_loops L;
+	int64_t kx[TR_MAXV], k[TR_MAXV];
+	lathe_tir_expr *v, *x;
+	double c;
+
+	lathe_tir_stmt *rb = red_store(f->body->stmts[0]);
+	if (!rb || !is_binary(rb->value, LATHE_TIR_ADD) || rb->value->b->kind != LATHE_TIR_E_LOAD)
+		return false;
+	x = rb->value->b;
+	r->X = x->u.buf;
+	r->numel = sched_numel(r->X);
+	if (r->X->rank < 1 || r->numel < 1 || !input_f32(r, r->X, r->numel))
+		return false;
+	if (!match_reduce(r, f->body->stmts[0], false, true, &x, &r->acc[0], &r->M, &v, &L, kx) ||
+	    !is_load(v->a, r->acc[0]) || v->b != x)
+		return false;
+
+	rb = red_store(f->body->stmts[1]);
+	v = rb ? rb->value : NULL;
+	if (!is_binary(v, LATHE_TIR_ADD) || !is_binary(v->b, LATHE_TIR_MUL) ||
+	    !is_binary(v->b->a, LATHE_TIR_SUB))
+		return false;
+	x = v->b->a->a;
+	if (!match_reduce(r, f->body->stmts[1], false, true, &x, &r->acc[1], &r->S, &v, &L, kx) ||
+	    !is_load(v->a, r->acc[1]) || !match_diff(r, &L, v->b->a, kx) ||
+	    !match_diff(r, &L, v->b->b, kx) || r->S == r->M || r->acc[1] == r->acc[0] ||
+	    r->acc[1] == r->M || r->acc[0] == r->S)
+		return false;
+
+	/* inv = 1/sqrt(var + eps), row by row */
+	lathe_tir_stmt *st;
+	L.n = 0;
+	if (!add_band(&L, f->body->stmts[2], &st))
+		return false;
+	st = sched_unwrap(st);
+	int64_t rows = r->numel / r->N;
+	if (st->kind != LATHE_TIR_S_STORE || st->buf->kind != LATHE_TIR_LOCAL ||
+	    st->buf->dtype != LATHE_DT_F32 || sched_numel(st->buf) != rows)
+		return false;
+	r->inv = st->buf;
+	v = st->value;
+	if (!is_binary(v, LATHE_TIR_DIV) || !const_f32(v->a, &c) || c != 1 ||
+	    !is_unary(v->b, LATHE_TIR_SQRT) || !is_binary(v->b->a, LATHE_TIR_ADD) ||
+	    !is_load(v->b->a->a, r->S) || !const_f32(v->b->a->b, &r->eps) ||
+	    !flat_coefs(r, &L, r->inv, st->idx, kx) || !covers(&L, kx, NULL, rows) ||
+	    !flat_coefs(r, &L, r->S, v->b->a->a->idx, k))
+		return false;
+	for (int i = 0; i < L.n; i++)
+		if (k[i] != kx[i])
+			return false;
+
+	/* the output */
+	L.n = 0;
+	if (!add_band(&L, f->body->stmts[3], &st))
+		return false;
+	st = sched_unwrap(st);
+	if (st->kind != LATHE_TIR_S_STORE)
+		return false;
+	r->Y = st->buf;
+	v = st->value;
+	if (r->Y->dtype != LATHE_DT_F32 || r->Y->kind == LATHE_TIR_LOCAL || r->Y == r->X ||
+	    sched_numel(r->Y) != r->numel)
+		return false;
+	r->B = NULL;
+	if (is_binary(v, LATHE_TIR_ADD)) {
+		if (v->b->kind != LATHE_TIR_E_LOAD)
+			return false;
+		r->B = v->b->u.buf;
+		r->bload = v->b;
+		v = v->a;
+	}
+	if (!is_binary(v, LATHE_TIR_MUL) || !is_binary(v->a, LATHE_TIR_MUL) ||
+	    v->b->kind != LATHE_TIR_E_LOAD || !is_load(v->a->b, r->inv))
+		return false;
+	r->G = v->b->u.buf;
+	lathe_tir_expr *d = v->a->a, *g = v->b, *iv = v->a->b;
+	if (!is_binary(d, LATHE_TIR_SUB) || !is_load(d->a, r->X) ||
+	    !flat_coefs(r, &L, r->X, d->a->idx, kx) || !covers(&L, kx, NULL, r->numel) ||
+	    !flat_coefs(r, &L, r->Y, st->idx, k))
+		return false;
+	for (int i = 0; i < L.n; i++)
+		if (k[i] != kx[i])
+			return false;
+	bool sel[TR_MAXV] = {0};
+	for (int i = 0; i < L.n; i++)
+		sel[i] = kx[i] < r->N;
+	if (!covers(&L, kx, sel, r->N) || !match_diff(r, &L, d, kx) ||
+	    !flat_coefs(r, &L, r->inv, iv->idx, k) || !row_of(r, &L, kx, k))
+		return false;
+	/* scale and bias: position j in the row */
+	lathe_tir_expr *pj[2] = {g, r->B ? r->bload : NULL};
+	for (int p = 0; p < 2; p++) {
+		if (!pj[p])
+			continue;
+		if (!is_f32(pj[p]) || !input_f32(r, pj[p]->u.buf, r->N) ||
+		    !flat_coefs(r, &L, pj[p]->u.buf, pj[p]->idx, k))
+			return false;
+		for (int i = 0; i < L.n; i++)
+			if (L.ext[i] > 1 && k[i] != (kx[i] < r->N ? kx[i] : 0))
+				return false;
+	}
+	if (sched_count_accesses(f->body, r->M) != 4 || sched_count_accesses(f->body, r->S) != 2 ||
+	    sched_count_accesses(f->body, r->inv) != 2 || sched_count_accesses(f->body, r->Y) != 1)
+		return false;
+	return true;
+}
+
 static lathe_tir_expr **zeros(lathe_tir_func *f, int rank)
 {
 	lathe_tir_expr **idx = lathe_arena_new(f->arena, lathe_tir_expr *, rank + 1);
@@ -349,21 +512,41 @@ bool sched_tensorize_rows(lathe_tir_func *f, const lathe_target *t)
 	(void)t;
 	tr r = {.f = f};
 	sched_info_init(&r.I, f);
-	bool ok = match(&r);
+	bool sm = match_softmax(&r), ln = false;
+	if (!sm) {
+		memset(&r, 0, sizeof r);
+		r.f = f;
+		sched_info_init(&r.I, f);
+		ln = match_layernorm(&r);
+	}
 	sched_info_deinit(&r.I);
-	if (!ok || r.N < 1 || r.N >= ((int64_t)1 << 31) || r.numel / r.N >= ((int64_t)1 << 31))
+	/* layernorm divides by N as a float: N below 2^24 is exact */
+	if ((!sm && !ln) || r.N < 1 || r.N >= ((int64_t)1 << (ln ? 24 : 31)) ||
+	    r.numel / r.N >= ((int64_t)1 << 31))
 		return false;
-	int64_t ip[LATHE_UK_S_FIXED] = {r.numel / r.N, r.N, r.N, r.N, r.log};
-	lathe_tir_arg args[2 + LATHE_UK_S_FIXED];
+	int64_t ip[LATHE_UK_S_FIXED] = {r.numel / r.N, r.N, r.N, r.N, sm ? r.log : r.B != NULL};
+	lathe_tir_arg args[4 + LATHE_UK_S_FIXED + 1];
 	memset(args, 0, sizeof args);
-	args[0] = (lathe_tir_arg){.kind = LATHE_TIR_ARG_READ, .buf = r.X, .idx = zeros(f, r.X->rank)};
-	args[1] = (lathe_tir_arg){.kind = LATHE_TIR_ARG_WRITE, .buf = r.Y, .idx = zeros(f, r.Y->rank)};
+	int na = 0;
+	args[na++] = (lathe_tir_arg){.kind = LATHE_TIR_ARG_READ, .buf = r.X, .idx = zeros(f, r.X->rank)};
+	args[na++] = (lathe_tir_arg){.kind = LATHE_TIR_ARG_WRITE, .buf = r.Y, .idx = zeros(f, r.Y->rank)};
+	if (ln) {
+		args[na++] = (lathe_tir_arg){.kind = LATHE_TIR_ARG_READ, .buf = r.G,
+					     .idx = zeros(f, r.G->rank)};
+		if (r.B)
+			args[na++] = (lathe_tir_arg){.kind = LATHE_TIR_ARG_READ, .buf = r.B,
+						     .idx = zeros(f, r.B->rank)};
+	}
 	for (int i = 0; i < LATHE_UK_S_FIXED; i++)
-		args[2 + i] = (lathe_tir_arg){.kind = LATHE_TIR_ARG_VALUE, .value = sched_i64(f, ip[i])};
-	lathe_tir_stmt *call = lathe_tir_call(f, "softmax", 2 + LATHE_UK_S_FIXED, args);
+		args[na++] = (lathe_tir_arg){.kind = LATHE_TIR_ARG_VALUE, .value = sched_i64(f, ip[i])};
+	if (ln)
+		args[na++] = (lathe_tir_arg){.kind = LATHE_TIR_ARG_VALUE,
+					     .value = lathe_tir_float(f, LATHE_DT_F64, r.eps)};
+	lathe_tir_stmt *call = lathe_tir_call(f, sm ? "softmax" : "layernorm", na, args);
 	f->body = sched_seq(f, 1, &call);
-	lathe_tir_buf *dead[4] = {r.M, r.S, r.acc[0], r.acc[1]};
-	for (int i = 0; i < 4; i++)
-		sched_remove_local(f, dead[i]);
+	lathe_tir_buf *dead[5] = {r.M, r.S, r.acc[0], r.acc[1], ln ? r.inv : NULL};
+	for (int i = 0; i < 5; i++)
+		if (dead[i])
+			sched_remove_local(f, dead[i]);
 	return true;
 }

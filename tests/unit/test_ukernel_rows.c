@@ -1,11 +1,13 @@
-/* test_ukernel_rows.c: the softmax micro-kernel (runtime/src/ukernel_rows.c)
- * against plain double-precision loops: rows of many lengths (1, below,
- * at and above a vector's 16, long ones), padded row strides, Y in place
- * of X, one thread and several, -inf entries, rows that are all -inf, NaN
- * or +inf (the loop nest gives NaN rows there), large values, and
- * refusals of regions that do not fit.  Both the kernel this CPU runs and
- * the portable one (the same file compiled with LATHE_UK_PORTABLE, under
- * another name) are checked.
+/* test_ukernel_rows.c: the softmax and layernorm micro-kernels
+ * (runtime/src/ukernel_rows.c) against plain double-precision loops.
+ * Softmax: rows of many lengths (1, below, at and above a vector's 16,
+ * long ones), padded row strides, Y in place of X, one thread and several,
+ * -inf entries, rows that are all -inf, NaN or +inf (the loop nest gives
+ * NaN rows there), large values, and refusals of regions that do not fit.
+ * Layer normalization: rows of many lengths, with and without bias, in
+ * place, and its refusals.  Both the kernel this CPU runs and the portable
+ * one (the same file compiled with LATHE_UK_PORTABLE, under other names)
+ * are checked.
  */
 #include <math.h>
 #include <stdbool.h>
@@ -17,9 +19,11 @@
 
 /* The same kernel without its x86 paths. */
 #define lathe_rt_uk_softmax ur_portable_softmax
+#define lathe_rt_uk_layernorm ur_portable_layernorm
 #define LATHE_UK_PORTABLE 1
 #include "../../runtime/src/ukernel_rows.c"
 #undef lathe_rt_uk_softmax
+#undef lathe_rt_uk_layernorm
 #undef LATHE_UK_PORTABLE
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
@@ -169,6 +173,90 @@ static void run_all(softmax_fn fn, const char *name, lathe_rt_pool *pool)
 	}
 }
 
+/* ---- layernorm ------------------------------------------------------------------ */
+
+static void run_ln(softmax_fn fn, const char *name, int64_t rows, int64_t n, int64_t xpad,
+		   bool bias, bool inplace, lathe_rt_pool *pool)
+{
+	int64_t xrs = n + xpad, yrs = xrs;
+	int64_t nx = rows * xrs;
+	float *X = malloc(sizeof(float) * (size_t)nx), *Y = inplace ? X : malloc(sizeof(float) * (size_t)nx);
+	float *X0 = malloc(sizeof(float) * (size_t)nx), *G = malloc(sizeof(float) * (size_t)n);
+	float *B = malloc(sizeof(float) * (size_t)n);
+	for (int64_t i = 0; i < nx; i++)
+		X[i] = i % xrs >= n ? 1234.0f : (float)(3 + 4 * rnd());
+	for (int64_t j = 0; j < n; j++) {
+		G[j] = (float)(1 + rnd());
+		B[j] = (float)rnd();
+	}
+	if (!inplace)
+		for (int64_t i = 0; i < nx; i++)
+			Y[i] = -7.0f;
+	memcpy(X0, X, sizeof(float) * (size_t)nx);
+	int64_t ip[LATHE_UK_S_FIXED] = {rows, n, xrs, yrs, bias};
+	double eps = 1e-5;
+	void *ptr[4] = {X, Y, G, B};
+	int64_t av[4] = {(rows - 1) * xrs + n, (rows - 1) * yrs + n, n, n};
+	char err[200] = "";
+	lathe_rt_uk_args a = {.pool = pool, .ptr = ptr, .avail = av, .nptr = 3 + bias, .ip = ip,
+			      .nip = LATHE_UK_S_FIXED, .fp = &eps, .nfp = 1, .err = err,
+			      .err_size = sizeof err};
+	int rc = fn(&a);
+	CHECK(rc == 0);
+	if (rc)
+		fprintf(stderr, "  %s: %s\n", name, err);
+	int bad = 0;
+	for (int64_t r = 0; r < rows && !bad; r++) {
+		const float *x = X0 + r * xrs;
+		double m = 0, v = 0;
+		for (int64_t j = 0; j < n; j++)
+			m += x[j];
+		m /= (double)n;
+		for (int64_t j = 0; j < n; j++)
+			v += (x[j] - m) * (x[j] - m);
+		double inv = 1 / sqrt(v / (double)n + (double)(float)eps);
+		for (int64_t j = 0; j < n && !bad; j++) {
+			double want = (x[j] - m) * inv * G[j] + (bias ? B[j] : 0);
+			float got = Y[r * yrs + j];
+			if (!(fabs(got - want) <= 2e-5 * (fabs(want) + 1))) {
+				bad = 1;
+				fprintf(stderr, "  %s rows %lld n %lld bias %d: [%lld,%lld] = %.9g, want %.9g\n",
+					name, (long long)rows, (long long)n, bias, (long long)r,
+					(long long)j, got, want);
+			}
+		}
+		for (int64_t j = n; j < yrs && r + 1 < rows && !bad; j++)
+			if (Y[r * yrs + j] != (inplace ? 1234.0f : -7.0f))
+				bad = 1;
+	}
+	CHECK(!bad);
+	/* regions that do not fit */
+	for (int i = 0; i < 3 + bias; i++) {
+		av[i]--;
+		CHECK(fn(&a) == 1);
+		av[i]++;
+	}
+	a.nfp = 0;
+	CHECK(fn(&a) == 1);
+	a.nfp = 1;
+	a.nptr = 2 + bias;
+	CHECK(fn(&a) == 1);
+	free(X0), free(G), free(B), free(X);
+	if (!inplace)
+		free(Y);
+}
+
+static void run_ln_all(softmax_fn fn, const char *name, lathe_rt_pool *pool)
+{
+	static const int64_t ns[] = {1, 3, 15, 16, 17, 32, 33, 100, 256, 768, 1001};
+	for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++) {
+		run_ln(fn, name, 3, ns[i], 0, true, false, NULL);
+		run_ln(fn, name, 5, ns[i], 2, false, false, pool);
+		run_ln(fn, name, 2, ns[i], 1, true, true, NULL);
+	}
+	run_ln(fn, name, 128, 768, 0, true, false, pool); /* BERT */
+}
+
 static void test_refusals(void)
 {
 	float X[64] = {0}, Y[64];
@@ -207,6 +295,7 @@ static void test_refusals(void)
 	CHECK(lathe_rt_uk_softmax(&a) == 0);
 	int32_t dt = 0;
 	CHECK(lathe_rt_uk_find("softmax", &dt) == lathe_rt_uk_softmax && dt == 1);
+	CHECK(lathe_rt_uk_find("layernorm", &dt) == lathe_rt_uk_layernorm && dt == 1);
 }
 
 int main(void)
@@ -214,6 +303,8 @@ int main(void)
 	lathe_rt_pool *pool = lathe_rt_pool_create(4);
 	run_all(lathe_rt_uk_softmax, "softmax", pool);
 	run_all(ur_portable_softmax, "softmax (portable)", pool);
+	run_ln_all(lathe_rt_uk_layernorm, "layernorm", pool);
+	run_ln_all(ur_portable_layernorm, "layernorm (portable)", pool);
 	test_refusals();
 	lathe_rt_pool_destroy(pool);
 	return CHECK_DONE("test_ukernel_rows");
