@@ -30,6 +30,8 @@
  *   dwconv  depthwise 2-D convolution (one filter per channel) with the
  *           same epilogues.
  *   maxpool 2-D max pooling over windows of the same geometry.
+ *   softmax softmax or log-softmax over the rows of a matrix.
+ *   layernorm layer normalization over the rows of a matrix.
  *
  * The file is self-contained (stdint only) so that it can be pasted into
  * generated code ahead of the kernels' sources: LATHE_RT_UK_API is then
@@ -171,7 +173,25 @@ enum {
  * order whose (h, w) (as for dwconv) is inside the image; max as the loop
  * IR's: NaN if either operand is. */
 
-/* The kernel of that name ("sgemm", "sgemv", "pack", "dwconv", "maxpool"), or NULL; with
+/* ---- softmax ----------------------------------------------------------------------
+ * Pointers: X, Y.  For each row r < ROWS, with x = X[r*XRS + j] and
+ * y = Y[r*YRS + j] (j < N), m the row's max (the loop IR's: NaN if any
+ * element is) and s the sum of exp(x - m): y = exp(x - m) / s (LOG 0) or
+ * (x - m) - log(s) (LOG 1).  Rows of Y must not overlap; Y may be X. */
+enum {
+	LATHE_UK_S_ROWS, LATHE_UK_S_N, LATHE_UK_S_XRS, LATHE_UK_S_YRS, LATHE_UK_S_LOG,
+	LATHE_UK_S_FIXED
+};
+
+/* ---- layernorm ----------------------------------------------------------------------
+ * softmax's integer parameters, LOG read as BIAS (0 or 1); fp[0] is eps.
+ * Pointers: X, Y, scale, then bias when BIAS is 1.  For each row, with x
+ * and y as for softmax, mean = sum(x)/N, var = sum((x - mean)^2)/N and
+ * inv = 1/sqrt(var + eps): y[j] = (x[j] - mean) * inv * scale[j]
+ * (+ bias[j]). */
+
+/* The kernel of that name ("sgemm", "sgemv", "pack", "dwconv", "maxpool",
+ * "softmax", "layernorm"), or NULL; with
  * out_dtype (may be NULL), the element type its pointers must have. */
 LATHE_RT_UK_API lathe_rt_uk_fn lathe_rt_uk_find(const char *name, int32_t *out_dtype);
 
@@ -182,6 +202,8 @@ LATHE_RT_UK_API int lathe_rt_uk_maxpool(const lathe_rt_uk_args *a);
 /* sgemm with M = 1 (ukernel_gemv.c): sgemm's arguments, A and B strided
  * (LATHE_UK_FMT_STRIDED), no im2col; the scratch pointer is not used. */
 LATHE_RT_UK_API int lathe_rt_uk_sgemv(const lathe_rt_uk_args *a);
+LATHE_RT_UK_API int lathe_rt_uk_softmax(const lathe_rt_uk_args *a);
+LATHE_RT_UK_API int lathe_rt_uk_layernorm(const lathe_rt_uk_args *a);
 
 /* The register tile (MR rows, NR columns) for vectors of vector_bytes
  * (16, 32, 64): the shape the CPU's fastest kernel computes. */

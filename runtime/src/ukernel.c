@@ -1,7 +1,8 @@
 /* ukernel.c: the sgemm and pack micro-kernels (lathe_rt_ukernel.h): checks,
  * blocking, packing, threads, epilogues; the register tiles themselves are
  * in ukernel_isa.c, depthwise convolution in ukernel_dw.c, max pooling in
- * ukernel_pool.c.
+ * ukernel_pool.c, softmax and layer normalization in ukernel_rows.c, the
+ * one-row case of sgemm (sgemv) in ukernel_gemv.c.
  *
  * sgemm follows the usual blocked scheme.  K is cut into blocks of at most
  * KC_MAX (a block of B's panel then stays in the L1 cache while the tile
@@ -1171,6 +1172,8 @@ LATHE_RT_UK_API lathe_rt_uk_fn lathe_rt_uk_find(const char *name, int32_t *out_d
 		{"pack", lathe_rt_uk_pack},
 		{"dwconv", lathe_rt_uk_dwconv},
 		{"maxpool", lathe_rt_uk_maxpool},
+		{"softmax", lathe_rt_uk_softmax},
+		{"layernorm", lathe_rt_uk_layernorm},
 	};
 	for (size_t i = 0; name && i < sizeof table / sizeof table[0]; i++)
 		if (!strcmp(table[i].name, name)) {

@@ -363,36 +363,74 @@ static UK_AVX512 void uk_avx512_copy(float *dst, const float *row, int64_t w, in
 
 /* erf in single precision, within 3 units in the last place of the
  * correctly rounded value (the loop IR rounds erf computed in double):
- * x * P(x^2) below 1, a polynomial in |x| - 2.5 up to 4, +-1 beyond (erf
- * rounds to 1 there).  Coefficients fitted for this file (least squares
- * on Chebyshev nodes); NaN stays NaN, -0 stays -0. */
+ * |x| (at most 4, where erf rounds to 1) falls in one of 16 intervals of
+ * 0.25, and a degree-5 polynomial in |x| less the interval's middle (less
+ * 0 for the first, whose constant term is 0) gives erf(|x|); the sign of x
+ * goes on last.  The interval's coefficients come from tables of 16 by
+ * permutes (one instruction each), so the cost is one polynomial, not the
+ * two of a split at 1.  Coefficients fitted for this file (least squares
+ * on Chebyshev nodes, relative error); NaN stays NaN, -0 stays -0. */
 static UK_AVX512 __m512 uk_avx512_erf(__m512 x)
 {
-	static const float ps[7] = {1.128379167e+00f, -3.761262988e-01f, 1.128362571e-01f,
-				    -2.685539872e-02f, 5.191216608e-03f, -8.034827988e-04f,
-				    7.933422441e-05f};
-	static const float pl[13] = {9.995930794e-01f, 2.177979277e-03f, -5.447070567e-03f,
-				     8.354324905e-03f, -8.612777699e-03f, 6.100024588e-03f,
-				     -2.823758015e-03f, 5.742036797e-04f, 2.920029946e-04f,
-				     -2.808724222e-04f, 5.941226127e-05f, 2.140609731e-05f,
-				     -8.709190292e-06f};
-	__m512 ax = _mm512_abs_ps(x), x2 = _mm512_mul_ps(x, x);
-	__m512 s = _mm512_set1_ps(ps[6]);
-	for (int i = 5; i >= 0; i--)
-		s = _mm512_fmadd_ps(s, x2, _mm512_set1_ps(ps[i]));
-	s = _mm512_mul_ps(x, s);
+	static const float mid[16] = {
+		0.000000000e+00f, 3.750000000e-01f, 6.250000000e-01f, 8.750000000e-01f,
+		1.125000000e+00f, 1.375000000e+00f, 1.625000000e+00f, 1.875000000e+00f,
+		2.125000000e+00f, 2.375000000e+00f, 2.625000000e+00f, 2.875000000e+00f,
+		3.125000000e+00f, 3.375000000e+00f, 3.625000000e+00f, 3.875000000e+00f,
+	};
+	static const float c[6][16] = {
+		{
+			0.000000000e+00f, 4.041168988e-01f, 6.232408881e-01f, 7.840750813e-01f,
+			8.883882165e-01f, 9.481700659e-01f, 9.784437418e-01f, 9.919900298e-01f,
+			9.973459840e-01f, 9.992170334e-01f, 9.997946024e-01f, 9.999521375e-01f,
+			9.999901056e-01f, 9.999982119e-01f, 9.999997020e-01f, 9.999999404e-01f,
+		},
+		{
+			1.128379107e+00f, 9.803528786e-01f, 7.634995580e-01f, 5.247450471e-01f,
+			3.182739615e-01f, 1.703597754e-01f, 8.047225326e-02f, 3.354582563e-02f,
+			1.234081946e-02f, 4.006478004e-03f, 1.147875446e-03f, 2.902284905e-04f,
+			6.475879491e-05f, 1.275178420e-05f, 2.215933591e-06f, 3.398257888e-07f,
+		},
+		{
+			6.623939953e-06f, -3.676255047e-01f, -4.771815240e-01f, -4.591504931e-01f,
+			-3.580603302e-01f, -2.342477292e-01f, -1.307694018e-01f, -6.289900094e-02f,
+			-2.622399665e-02f, -9.514957666e-03f, -3.012862755e-03f, -8.342487854e-04f,
+			-2.023081906e-04f, -4.301677109e-05f, -8.027197509e-06f, -1.315549071e-06f,
+		},
+		{
+			-3.763250411e-01f, -2.348940670e-01f, -5.568264425e-02f, 9.291854501e-02f,
+			1.624511182e-01f, 1.579386145e-01f, 1.148421243e-01f, 6.744217128e-02f,
+			3.303780407e-02f, 1.373050734e-02f, 4.890280776e-03f, 1.502422849e-03f,
+			3.999625624e-04f, 9.256094199e-05f, 1.866693674e-05f, 3.286748779e-06f,
+		},
+		{
+			1.979193883e-03f, 1.654152572e-01f, 1.754921228e-01f, 1.121522710e-01f,
+			2.833561599e-02f, -2.998203039e-02f, -4.938066006e-02f, -4.216289148e-02f,
+			-2.640299685e-02f, -1.320606470e-02f, -5.467024632e-03f, -1.908581937e-03f,
+			-5.682400079e-04f, -1.453486038e-04f, -3.210520299e-05f, -6.146805845e-06f,
+		},
+		{
+			1.060353741e-01f, 4.629793018e-02f, -2.663394250e-02f, -6.665267795e-02f,
+			-6.110409647e-02f, -3.067532927e-02f, -2.312931232e-03f, 1.132670324e-02f,
+			1.244431641e-02f, 8.360683918e-03f, 4.236461129e-03f, 1.727730152e-03f,
+			5.842723767e-04f, 1.665837044e-04f, 4.046075264e-05f, 8.430718481e-06f,
+		},
+	};
 	/* min(4, |x|): a NaN |x| stays NaN (x86's min returns its second
-	 * operand when either is NaN) */
-	__m512 t = _mm512_sub_ps(_mm512_min_ps(_mm512_set1_ps(4.0f), ax), _mm512_set1_ps(2.5f));
-	__m512 l = _mm512_set1_ps(pl[12]);
-	for (int i = 11; i >= 0; i--)
-		l = _mm512_fmadd_ps(l, t, _mm512_set1_ps(pl[i]));
-	l = _mm512_min_ps(l, _mm512_set1_ps(1.0f));
-	/* the sign of x */
-	l = _mm512_castsi512_ps(_mm512_or_si512(
-		_mm512_castps_si512(l),
+	 * operand when either is NaN), and its index (cvtt gives INT_MIN)
+	 * is 0 modulo 16 */
+	__m512 ax = _mm512_min_ps(_mm512_set1_ps(4.0f), _mm512_abs_ps(x));
+	__m512i i = _mm512_min_epi32(_mm512_cvttps_epi32(_mm512_mul_ps(ax, _mm512_set1_ps(4.0f))),
+				     _mm512_set1_epi32(15));
+	__m512 t = _mm512_sub_ps(ax, _mm512_permutexvar_ps(i, _mm512_loadu_ps(mid)));
+	__m512 p = _mm512_permutexvar_ps(i, _mm512_loadu_ps(c[5]));
+	for (int j = 4; j >= 0; j--)
+		p = _mm512_fmadd_ps(p, t, _mm512_permutexvar_ps(i, _mm512_loadu_ps(c[j])));
+	/* min(1, p) keeps a NaN p */
+	p = _mm512_min_ps(_mm512_set1_ps(1.0f), p);
+	return _mm512_castsi512_ps(_mm512_or_si512(
+		_mm512_castps_si512(p),
 		_mm512_and_si512(_mm512_castps_si512(x), _mm512_set1_epi32((int)0x80000000u))));
-	return _mm512_mask_mov_ps(l, _mm512_cmp_ps_mask(ax, _mm512_set1_ps(1.0f), _CMP_LT_OQ), s);
 }
 
 /* An epilogue over rows of C, 16 columns at a time (masked at the end of a

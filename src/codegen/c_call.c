@@ -27,6 +27,7 @@ static const char *const uk_sources[] = {
 	"runtime/src/ukernel_dw.c",
 	"runtime/src/ukernel_gemv.c",
 	"runtime/src/ukernel_pool.c",
+	"runtime/src/ukernel_rows.c",
 };
 
 static const char *embedded(const char *path)

@@ -33,7 +33,8 @@
  * loop nest over OUT, in place.
  *
  * Depthwise convolutions (a channel loop read by both operands, 2-D
- * windows) go to the dwconv kernel the same way.
+ * windows) go to the dwconv kernel the same way; max pooling to maxpool;
+ * softmax's three nests to the softmax kernel (tensorize_rows.c).
  *
  * What changes: the sums are computed in another order, with fused
  * multiply-adds where the CPU has them, so results agree with the nest to
@@ -1219,6 +1220,10 @@ static bool tensorize_pool(tz *z)
 void sched_tensorize(lathe_tir_func *f, const lathe_target *t)
 {
 	int cls = f->sched_class;
+	if (cls == LATHE_SCHED_SOFTMAX_NORM) {
+		sched_tensorize_rows(f, t);
+		return;
+	}
 	if (cls != LATHE_SCHED_MATMUL && cls != LATHE_SCHED_CONV &&
 	    cls != LATHE_SCHED_DEPTHWISE_CONV && cls != LATHE_SCHED_POOL)
 		return;
