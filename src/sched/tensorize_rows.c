@@ -514,6 +514,7 @@ bool sched_tensorize_rows(lathe_tir_func *f, const lathe_target *t)
 	sched_info_init(&r.I, f);
 	bool sm = match_softmax(&r), ln = false;
 	if (!sm) {
+		sched_info_deinit(&r.I);
 		memset(&r, 0, sizeof r);
 		r.f = f;
 		sched_info_init(&r.I, f);
