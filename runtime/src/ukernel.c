@@ -930,6 +930,14 @@ static void uk_gemm_k_blocks(const uk_gemm *g, float *bblk, int64_t mbeg, int64_
 		}
 		int last = pc + kc >= g->K;
 		const uk_epi *ep = last && g->ep.n ? &g->ep : NULL;
+		/* An epilogue the tile cannot apply in registers (erf, division,
+		 * a kept value...) would go tile by tile through a buffer and
+		 * a pass of a few vectors per row: instead the tiles store their
+		 * sums and the epilogue runs over each row panel's whole width
+		 * once its tiles are done (still in L1), or over the block. */
+		const uk_epi *late = ep && !(ep->unit && ep->simple) && g->bmode != BM_DIRECT ? ep : NULL;
+		if (late)
+			ep = NULL;
 		for (int64_t m0 = mbeg; m0 < mend; m0 += g->MC) {
 			int64_t mlen = mend - m0 < g->MC ? mend - m0 : g->MC;
 			const float *ap;
@@ -968,8 +976,14 @@ static void uk_gemm_k_blocks(const uk_gemm *g, float *bblk, int64_t mbeg, int64_
 					else
 						uk_tile(g, kc, a, bp + (jr / NR) * bstride, NULL, c, g->ldc, m,
 							n, pc > 0, ep, m0 + ir, n0 + jr);
+					if (late && rows_out && t % npc == npc - 1)
+						lathe_rt_uk_epi_rows(late, g->C + (m0 + ir) * g->ldc + n0,
+								     g->ldc, m, nlen, m0 + ir, n0);
 				}
 			}
+			if (late && !rows_out)
+				lathe_rt_uk_epi_rows(late, g->C + m0 * g->ldc + n0, g->ldc, mlen, nlen, m0,
+						     n0);
 		}
 	}
 }
@@ -1111,7 +1125,12 @@ LATHE_RT_UK_API int lathe_rt_uk_sgemm(const lathe_rt_uk_args *a)
 			lathe_rt_uk_epi_rows(&g.ep, g.C, g.ldc, g.M, g.N, 0, 0);
 		return 0;
 	}
+	/* Weights packed as B, activations as A (packed here, hot): prefetch
+	 * B, which streams from memory (the other way round, A is the
+	 * weights, prefetched). */
 	g.tile = g.trans ? lathe_rt_uk_tile_kernel(UK_TNR, UK_TMR)
+		 : g.bmode == BM_PACKED && g.afmt == LATHE_UK_FMT_STRIDED
+			 ? lathe_rt_uk_tile_kernel_pfb((int)g.MR, (int)g.NR)
 			 : lathe_rt_uk_tile_kernel((int)g.MR, (int)g.NR);
 	g.copy = lathe_rt_uk_copy_kernel();
 	uk_gemm_prepare(&g, a->pool);

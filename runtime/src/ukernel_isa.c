@@ -308,6 +308,19 @@ UK_K512(uk_avx512_8i, 8, UK_BROWS)
 UK_K512(uk_avx512_4i, 4, UK_BROWS)
 UK_TILE(uk_avx512_tile, UK_AVX512, 12, 32, 8, 4, uk_avx512_12, uk_avx512_8, uk_avx512_4,
 	uk_avx512_12i, uk_avx512_8i, uk_avx512_4i)
+/* The same tile prefetching B's panel rather than A's: for a B of weights
+ * packed at compile time and an A of activations packed per call (a
+ * transformer's Linear: A is hot in the caches, B comes from memory, and
+ * a row panel's tiles walk B's panels in order, so 64 k ahead runs into
+ * the next panel). */
+#define UK_K512B(NAME, ROWS)                                                                 \
+	UK_KERNEL_PF(NAME, UK_AVX512, uk_v16, uk_v16u, uk_i16, 16, 2, ROWS, 12, UK_FMA16,       \
+		     UK_SPLAT16, UK_BPACKED, UK_MAX16, UK_MIN16, 1)
+UK_K512B(uk_avx512_12b, 12)
+UK_K512B(uk_avx512_8b, 8)
+UK_K512B(uk_avx512_4b, 4)
+UK_TILE(uk_avx512_tile_b, UK_AVX512, 12, 32, 8, 4, uk_avx512_12b, uk_avx512_8b, uk_avx512_4b,
+	uk_avx512_12i, uk_avx512_8i, uk_avx512_4i)
 
 /* The transposed tile (sgemm's 32 x 14): 14 rows of C^T by 32 columns, 28
  * accumulators, two loads of the 32-wide panel and 14 broadcasts per k;
@@ -1024,6 +1037,15 @@ LATHE_RT_UK_API lathe_rt_uk_tile_fn lathe_rt_uk_tile_kernel(int mr, int nr)
 	if (mr == 4 && nr == 16)
 		return uk_gen_tile;
 	return NULL;
+}
+
+LATHE_RT_UK_API lathe_rt_uk_tile_fn lathe_rt_uk_tile_kernel_pfb(int mr, int nr)
+{
+#if UK_X86
+	if (mr == 12 && nr == 32 && has_avx512())
+		return uk_avx512_tile_b;
+#endif
+	return lathe_rt_uk_tile_kernel(mr, nr);
 }
 
 LATHE_RT_UK_API lathe_rt_uk_copy_fn lathe_rt_uk_copy_kernel(void)
