@@ -428,6 +428,17 @@ static void uk_block(uk_gemm *g)
 		else
 			break;
 	}
+	/* Weights packed as B (a Linear): column blocks in a multiple of the
+	 * threads, as even as the panels allow (2304 columns on 2 threads: 6
+	 * blocks of 384, not 4 of 512 and one of 256). */
+	if (g->slots > 1 && g->bmode == BM_PACKED && !g->trans && msplit == 1) {
+		int64_t npn = uk_ceil(ncols, g->NR), nb = uk_ceil(ncols, g->NC);
+		if (nb > 1 && nb % g->slots) {
+			nb = uk_ceil(nb, g->slots) * g->slots;
+			if (nb <= npn)
+				g->NC = uk_ceil(npn, nb) * g->NR;
+		}
+	}
 	g->mchunk = uk_ceil(uk_ceil(g->M, msplit), g->MR) * g->MR;
 	if (g->mchunk < g->MR)
 		g->mchunk = g->MR;
