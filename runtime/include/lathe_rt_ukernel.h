@@ -242,6 +242,9 @@ typedef void (*lathe_rt_uk_tile_fn)(int64_t kc, const float *a, const float *b,
 /* The tile kernel for (mr, nr) on this CPU, or NULL when no native kernel
  * has that shape. */
 LATHE_RT_UK_API lathe_rt_uk_tile_fn lathe_rt_uk_tile_kernel(int mr, int nr);
+/* The same tile, prefetching B's packed panel rather than A's (B streamed
+ * from memory, A hot in the caches); the same sums, bit for bit. */
+LATHE_RT_UK_API lathe_rt_uk_tile_fn lathe_rt_uk_tile_kernel_pfb(int mr, int nr);
 /* The same computation for any (mr, nr), in plain loops (what runs when
  * lathe_rt_uk_tile_kernel has no kernel of that shape). */
 LATHE_RT_UK_API void lathe_rt_uk_any_tile(int mr, int nr, int64_t kc, const float *a,

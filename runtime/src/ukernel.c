@@ -429,6 +429,17 @@ static void uk_block(uk_gemm *g)
 		else
 			break;
 	}
+	/* Weights packed as B (a Linear): column blocks in a multiple of the
+	 * threads, as even as the panels allow (2304 columns on 2 threads: 6
+	 * blocks of 384, not 4 of 512 and one of 256). */
+	if (g->slots > 1 && g->bmode == BM_PACKED && !g->trans && msplit == 1) {
+		int64_t npn = uk_ceil(ncols, g->NR), nb = uk_ceil(ncols, g->NC);
+		if (nb > 1 && nb % g->slots) {
+			nb = uk_ceil(nb, g->slots) * g->slots;
+			if (nb <= npn)
+				g->NC = uk_ceil(npn, nb) * g->NR;
+		}
+	}
 	g->mchunk = uk_ceil(uk_ceil(g->M, msplit), g->MR) * g->MR;
 	if (g->mchunk < g->MR)
 		g->mchunk = g->MR;
@@ -931,6 +942,14 @@ static void uk_gemm_k_blocks(const uk_gemm *g, float *bblk, int64_t mbeg, int64_
 		}
 		int last = pc + kc >= g->K;
 		const uk_epi *ep = last && g->ep.n ? &g->ep : NULL;
+		/* An epilogue the tile cannot apply in registers (erf, division,
+		 * a kept value...) would go tile by tile through a buffer and
+		 * a pass of a few vectors per row: instead the tiles store their
+		 * sums and the epilogue runs over each row panel's whole width
+		 * once its tiles are done (still in L1), or over the block. */
+		const uk_epi *late = ep && !(ep->unit && ep->simple) && g->bmode != BM_DIRECT ? ep : NULL;
+		if (late)
+			ep = NULL;
 		for (int64_t m0 = mbeg; m0 < mend; m0 += g->MC) {
 			int64_t mlen = mend - m0 < g->MC ? mend - m0 : g->MC;
 			const float *ap;
@@ -969,8 +988,14 @@ static void uk_gemm_k_blocks(const uk_gemm *g, float *bblk, int64_t mbeg, int64_
 					else
 						uk_tile(g, kc, a, bp + (jr / NR) * bstride, NULL, c, g->ldc, m,
 							n, pc > 0, ep, m0 + ir, n0 + jr);
+					if (late && rows_out && t % npc == npc - 1)
+						lathe_rt_uk_epi_rows(late, g->C + (m0 + ir) * g->ldc + n0,
+								     g->ldc, m, nlen, m0 + ir, n0);
 				}
 			}
+			if (late && !rows_out)
+				lathe_rt_uk_epi_rows(late, g->C + m0 * g->ldc + n0, g->ldc, mlen, nlen, m0,
+						     n0);
 		}
 	}
 }
@@ -1112,7 +1137,12 @@ LATHE_RT_UK_API int lathe_rt_uk_sgemm(const lathe_rt_uk_args *a)
 			lathe_rt_uk_epi_rows(&g.ep, g.C, g.ldc, g.M, g.N, 0, 0);
 		return 0;
 	}
+	/* Weights packed as B, activations as A (packed here, hot): prefetch
+	 * B, which streams from memory (the other way round, A is the
+	 * weights, prefetched). */
 	g.tile = g.trans ? lathe_rt_uk_tile_kernel(UK_TNR, UK_TMR)
+		 : g.bmode == BM_PACKED && g.afmt == LATHE_UK_FMT_STRIDED
+			 ? lathe_rt_uk_tile_kernel_pfb((int)g.MR, (int)g.NR)
 			 : lathe_rt_uk_tile_kernel((int)g.MR, (int)g.NR);
 	g.copy = lathe_rt_uk_copy_kernel();
 	uk_gemm_prepare(&g, a->pool);

@@ -308,6 +308,19 @@ UK_K512(uk_avx512_8i, 8, UK_BROWS)
 UK_K512(uk_avx512_4i, 4, UK_BROWS)
 UK_TILE(uk_avx512_tile, UK_AVX512, 12, 32, 8, 4, uk_avx512_12, uk_avx512_8, uk_avx512_4,
 	uk_avx512_12i, uk_avx512_8i, uk_avx512_4i)
+/* The same tile prefetching B's panel rather than A's: for a B of weights
+ * packed at compile time and an A of activations packed per call (a
+ * transformer's Linear: A is hot in the caches, B comes from memory, and
+ * a row panel's tiles walk B's panels in order, so 64 k ahead runs into
+ * the next panel). */
+#define UK_K512B(NAME, ROWS)                                                                 \
+	UK_KERNEL_PF(NAME, UK_AVX512, uk_v16, uk_v16u, uk_i16, 16, 2, ROWS, 12, UK_FMA16,       \
+		     UK_SPLAT16, UK_BPACKED, UK_MAX16, UK_MIN16, 1)
+UK_K512B(uk_avx512_12b, 12)
+UK_K512B(uk_avx512_8b, 8)
+UK_K512B(uk_avx512_4b, 4)
+UK_TILE(uk_avx512_tile_b, UK_AVX512, 12, 32, 8, 4, uk_avx512_12b, uk_avx512_8b, uk_avx512_4b,
+	uk_avx512_12i, uk_avx512_8i, uk_avx512_4i)
 
 /* The transposed tile (sgemm's 32 x 14): 14 rows of C^T by 32 columns, 28
  * accumulators, two loads of the 32-wide panel and 14 broadcasts per k;
@@ -436,7 +449,46 @@ static UK_AVX512 __m512 uk_avx512_erf(__m512 x)
 /* An epilogue over rows of C, 16 columns at a time (masked at the end of a
  * row): each vector is loaded once, goes through every operation in
  * registers and is stored once (reloading what was just stored with a mask
- * would wait on the store).  Operands are resolved once per row. */
+ * would wait on the store).  Operands are resolved once per row.  Four
+ * vectors at a time in the body of a row (one dispatch per operation
+ * serves them; they are plain variables, so they stay in registers), one
+ * at a time at its end. */
+/* Operation e's second operand for the vector at column j (mask k). */
+static inline __attribute__((always_inline)) UK_AVX512 __m512
+uk_avx512_epi_y(const lathe_rt_uk_epi *ep, int e, const float *const *w, const __m512 *o,
+		__m512 kept, int64_t j, int64_t n, __mmask16 k)
+{
+	if (ep->saved[e])
+		return kept;
+	if (!w[e])
+		return o[e];
+	if (ep->sn[e] == 1)
+		return k == 0xFFFF ? _mm512_loadu_ps(w[e] + j) : _mm512_maskz_loadu_ps(k, w[e] + j);
+	float t[16] = {0};
+	for (int64_t u = 0; u < 16 && j + u < n; u++)
+		t[u] = w[e][(j + u) * ep->sn[e]];
+	return _mm512_loadu_ps(t);
+}
+
+/* x op y, or y op x when rev. */
+static inline __attribute__((always_inline)) UK_AVX512 __m512 uk_avx512_epi_op(int op, int rev,
+									      __m512 x, __m512 y)
+{
+	if (rev) {
+		__m512 z = y;
+		y = x;
+		x = z;
+	}
+	switch (op) {
+	case LATHE_UK_OP_ADD: return _mm512_add_ps(x, y);
+	case LATHE_UK_OP_MUL: return _mm512_mul_ps(x, y);
+	case LATHE_UK_OP_SUB: return _mm512_sub_ps(x, y);
+	case LATHE_UK_OP_DIV: return _mm512_div_ps(x, y);
+	case LATHE_UK_OP_MAX: return UK_MAX512(x, y);
+	default: return UK_MIN512(x, y);
+	}
+}
+
 static UK_AVX512 void uk_avx512_epi_rows(const lathe_rt_uk_epi *ep, float *c, int64_t ldc,
 					 int64_t nrows, int64_t n, int64_t m0, int64_t n0)
 {
@@ -451,84 +503,54 @@ static UK_AVX512 void uk_avx512_epi_rows(const lathe_rt_uk_epi *ep, float *c, in
 			w[e] = v && ep->sn[e] ? v + m * ep->sm[e] + n0 * ep->sn[e] : NULL;
 			o[e] = _mm512_set1_ps(v ? v[m * ep->sm[e]] : ep->f[e]);
 		}
-		/* Four vectors at a time: one dispatch per operation serves them. */
-		for (int64_t j = 0; j < n; j += 64) {
-			__mmask16 k[4];
-			__m512 x[4];
-			int nv = 0;
-			for (; nv < 4 && j + nv * 16 < n; nv++) {
-				int64_t len = n - j - nv * 16 < 16 ? n - j - nv * 16 : 16;
-				k[nv] = (__mmask16)(len == 16 ? 0xFFFFu : (1u << len) - 1);
-				/* Masked memory accesses are slow on some CPUs: only the tail. */
-				x[nv] = len == 16 ? _mm512_loadu_ps(r + j + nv * 16)
-						  : _mm512_maskz_loadu_ps(k[nv], r + j + nv * 16);
-			}
-			__m512 kept[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),
-					  _mm512_setzero_ps()};
+		int64_t j = 0;
+		for (; j + 64 <= n; j += 64) {
+			__m512 x0 = _mm512_loadu_ps(r + j), x1 = _mm512_loadu_ps(r + j + 16);
+			__m512 x2 = _mm512_loadu_ps(r + j + 32), x3 = _mm512_loadu_ps(r + j + 48);
+			__m512 k0 = _mm512_setzero_ps(), k1 = k0, k2 = k0, k3 = k0;
 			for (int e = 0; e < ne; e++) {
-				__m512 y[4];
-				int op = ep->op[e];
+				int op = ep->op[e], rev = ep->rev[e];
 				if (op == LATHE_UK_OP_SAVE) {
-					for (int q = 0; q < nv; q++)
-						kept[q] = x[q];
-					continue;
-				}
-				if (op == LATHE_UK_OP_ERF) {
-					for (int q = 0; q < nv; q++)
-						x[q] = uk_avx512_erf(x[q]);
-					continue;
-				}
-				for (int q = 0; q < nv; q++) {
-					y[q] = ep->saved[e] ? kept[q] : o[e];
-					if (w[e] && ep->sn[e] == 1) {
-						y[q] = k[q] == 0xFFFF ? _mm512_loadu_ps(w[e] + j + q * 16)
-							 : _mm512_maskz_loadu_ps(k[q], w[e] + j + q * 16);
-					} else if (w[e]) {
-						float t[16] = {0};
-						for (int64_t u = 0; u < 16 && j + q * 16 + u < n; u++)
-							t[u] = w[e][(j + q * 16 + u) * ep->sn[e]];
-						y[q] = _mm512_loadu_ps(t);
-					}
-					if (ep->rev[e]) { /* the operand first */
-						__m512 z = y[q];
-						y[q] = x[q];
-						x[q] = z;
-					}
-				}
-				/* now x op y */
-				switch (op) {
-				case LATHE_UK_OP_ADD:
-					for (int q = 0; q < nv; q++)
-						x[q] = _mm512_add_ps(x[q], y[q]);
-					break;
-				case LATHE_UK_OP_MUL:
-					for (int q = 0; q < nv; q++)
-						x[q] = _mm512_mul_ps(x[q], y[q]);
-					break;
-				case LATHE_UK_OP_SUB:
-					for (int q = 0; q < nv; q++)
-						x[q] = _mm512_sub_ps(x[q], y[q]);
-					break;
-				case LATHE_UK_OP_DIV:
-					for (int q = 0; q < nv; q++)
-						x[q] = _mm512_div_ps(x[q], y[q]);
-					break;
-				case LATHE_UK_OP_MAX:
-					for (int q = 0; q < nv; q++)
-						x[q] = UK_MAX512(x[q], y[q]);
-					break;
-				default:
-					for (int q = 0; q < nv; q++)
-						x[q] = UK_MIN512(x[q], y[q]);
-					break;
+					k0 = x0, k1 = x1, k2 = x2, k3 = x3;
+				} else if (op == LATHE_UK_OP_ERF) {
+					x0 = uk_avx512_erf(x0), x1 = uk_avx512_erf(x1);
+					x2 = uk_avx512_erf(x2), x3 = uk_avx512_erf(x3);
+				} else {
+					x0 = uk_avx512_epi_op(op, rev, x0,
+							      uk_avx512_epi_y(ep, e, w, o, k0, j, n, 0xFFFF));
+					x1 = uk_avx512_epi_op(op, rev, x1,
+							      uk_avx512_epi_y(ep, e, w, o, k1, j + 16, n, 0xFFFF));
+					x2 = uk_avx512_epi_op(op, rev, x2,
+							      uk_avx512_epi_y(ep, e, w, o, k2, j + 32, n, 0xFFFF));
+					x3 = uk_avx512_epi_op(op, rev, x3,
+							      uk_avx512_epi_y(ep, e, w, o, k3, j + 48, n, 0xFFFF));
 				}
 			}
-			for (int q = 0; q < nv; q++) {
-				if (k[q] == 0xFFFF)
-					_mm512_storeu_ps(r + j + q * 16, x[q]);
+			_mm512_storeu_ps(r + j, x0);
+			_mm512_storeu_ps(r + j + 16, x1);
+			_mm512_storeu_ps(r + j + 32, x2);
+			_mm512_storeu_ps(r + j + 48, x3);
+		}
+		for (; j < n; j += 16) {
+			int64_t len = n - j < 16 ? n - j : 16;
+			__mmask16 k = (__mmask16)(len == 16 ? 0xFFFFu : (1u << len) - 1);
+			/* Masked memory accesses are slow on some CPUs: only the tail. */
+			__m512 x = len == 16 ? _mm512_loadu_ps(r + j) : _mm512_maskz_loadu_ps(k, r + j);
+			__m512 kept = _mm512_setzero_ps();
+			for (int e = 0; e < ne; e++) {
+				int op = ep->op[e];
+				if (op == LATHE_UK_OP_SAVE)
+					kept = x;
+				else if (op == LATHE_UK_OP_ERF)
+					x = uk_avx512_erf(x);
 				else
-					_mm512_mask_storeu_ps(r + j + q * 16, k[q], x[q]);
+					x = uk_avx512_epi_op(op, ep->rev[e], x,
+							     uk_avx512_epi_y(ep, e, w, o, kept, j, n, k));
 			}
+			if (len == 16)
+				_mm512_storeu_ps(r + j, x);
+			else
+				_mm512_mask_storeu_ps(r + j, k, x);
 		}
 	}
 }
@@ -1062,6 +1084,15 @@ LATHE_RT_UK_API lathe_rt_uk_tile_fn lathe_rt_uk_tile_kernel(int mr, int nr)
 	if (mr == 4 && nr == 16)
 		return uk_gen_tile;
 	return NULL;
+}
+
+LATHE_RT_UK_API lathe_rt_uk_tile_fn lathe_rt_uk_tile_kernel_pfb(int mr, int nr)
+{
+#if UK_X86
+	if (mr == 12 && nr == 32 && has_avx512())
+		return uk_avx512_tile_b;
+#endif
+	return lathe_rt_uk_tile_kernel(mr, nr);
 }
 
 LATHE_RT_UK_API lathe_rt_uk_copy_fn lathe_rt_uk_copy_kernel(void)

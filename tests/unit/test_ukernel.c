@@ -76,6 +76,7 @@ static double ref_epi(const gcase *c, double t, int64_t m, int64_t n, const floa
 		case LATHE_UK_EPI_MAX_S: t = isnan(t) ? t : t > 0.25 ? t : 0.25; break;
 		case LATHE_UK_EPI_MIN_S: t = isnan(t) ? t : t < 0.5 ? t : 0.5; break;
 		case LATHE_UK_EPI_MUL_S: t = (float)(t * 2.0); break;
+		case LATHE_UK_EPI_ERF: t = (float)erf(t); break;
 		}
 	}
 	return t;
@@ -208,6 +209,13 @@ static void test_gemm(lathe_rt_pool *pool)
 		{64, 49, 576, 1, 1, 1, 0, true, false, 2, 2, {LATHE_UK_EPI_MUL_M, LATHE_UK_EPI_MUL_S}},
 		{130, 513, 260, 1, 1, 0, 1, true, true, 4, 1, {LATHE_UK_EPI_ADD_N}},
 		{3, 1000, 512, 1, 1, 0, 1, false, true, 2, 0, {0}},
+		/* A strided, B packed (a Linear's weights) with an epilogue the
+		 * tile cannot apply in registers: applied per row panel (many
+		 * column panels) or per block (few), over several K blocks */
+		{130, 513, 260, 1, 1, 0, 1, true, true, 2, 2, {LATHE_UK_EPI_ADD_N, LATHE_UK_EPI_ERF}},
+		{37, 50, 100, 1, 1, 0, 1, false, false, 1, 2, {LATHE_UK_EPI_ADD_M, LATHE_UK_EPI_ERF}},
+		{100, 700, 600, 1, 1, 0, 1, false, false, 3, 3,
+		 {LATHE_UK_EPI_ADD_N, LATHE_UK_EPI_ERF, LATHE_UK_EPI_MUL_S}},
 		{0, 5, 3, 1, 1, 0, 0, false, false, 1, 0, {0}},
 		{4, 5, 0, 1, 1, 0, 0, false, false, 1, 1, {LATHE_UK_EPI_ADD_M}},
 	};
@@ -719,9 +727,107 @@ static void bench_dw(int64_t C, int64_t H, int64_t S)
 	free(X), free(Wt), free(Y), free(bias);
 }
 
+/* BENCH_MM: a transformer's Linear, C[M,N] = X[M,K] W[K,N] (+ bias[n]):
+ * the activations X strided (packed per call), the weights W packed as
+ * the compiler does; NW copies of W cycled, so that they come from memory
+ * as a large model's do. */
+/* Wall-clock time, for runs on more than one thread (now_s counts the
+ * calling thread's CPU time alone). */
+static double wall_s(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+static void bench_mm(const char *name, int64_t M, int64_t K, int64_t N, int gelu,
+		     lathe_rt_pool *pool, int slots)
+{
+	enum { NWMAX = 8 };
+	/* BENCH_HOT: one copy (the weights stay in the caches) */
+	int NW = getenv("BENCH_HOT") ? 1 : NWMAX;
+	int mr, nr;
+	lathe_rt_uk_native_tile(&mr, &nr);
+	float *X = rnd_buf(M * K), *Wt = rnd_buf(K * N), *Y = rnd_buf(M * N), *bias = rnd_buf(N);
+	int64_t nbp = (N + nr - 1) / nr * nr * K;
+	float *Wp[NWMAX];
+	for (int w = 0; w < NW; w++) {
+		Wp[w] = malloc(sizeof(float) * (size_t)nbp);
+		int64_t pp[LATHE_UK_P_FIXED] = {1, N, K, 1, 1, nr, 1, N, 1, 1};
+		void *pptr[2] = {Wt, Wp[w]};
+		int64_t pav[2] = {K * N, nbp};
+		lathe_rt_uk_args pa = {.ptr = pptr, .avail = pav, .nptr = 2, .ip = pp,
+				       .nip = LATHE_UK_P_FIXED};
+		lathe_rt_uk_pack(&pa);
+	}
+	enum { NI = LATHE_UK_G_FIXED + 7 * LATHE_UK_EPI_INTS };
+	int64_t ip[NI] = {0};
+	ip[LATHE_UK_G_M] = M, ip[LATHE_UK_G_N] = N;
+	ip[LATHE_UK_G_K0] = K, ip[LATHE_UK_G_K1] = 1, ip[LATHE_UK_G_K2] = 1;
+	ip[LATHE_UK_G_MR] = mr, ip[LATHE_UK_G_NR] = nr;
+	ip[LATHE_UK_G_AFMT] = LATHE_UK_FMT_STRIDED, ip[LATHE_UK_G_ARS] = K, ip[LATHE_UK_G_AK0] = 1;
+	ip[LATHE_UK_G_BFMT] = LATHE_UK_FMT_PACKED;
+	ip[LATHE_UK_G_LDC] = N, ip[LATHE_UK_G_SLOTS] = slots;
+	ip[LATHE_UK_G_NEPI] = 1, ip[LATHE_UK_G_FIXED] = LATHE_UK_EPI_ADD_N, ip[LATHE_UK_G_FIXED + 1] = 1;
+	/* gelu: + bias[n], then x * (erf(x / s2) + 1) * 0.5 as BERT's exporter writes it */
+	static const int64_t gq[] = {LATHE_UK_EPI_SAVE, 0, 0, LATHE_UK_EPI_DIV_T, 0, 0,
+				     LATHE_UK_EPI_ERF, 0, 0, LATHE_UK_EPI_ADD_M, 0, 0,
+				     LATHE_UK_EPI_SAVED, LATHE_UK_OP_MUL, 1, LATHE_UK_EPI_MUL_M, 0, 0};
+	if (gelu) {
+		ip[LATHE_UK_G_NEPI] = 7;
+		memcpy(ip + LATHE_UK_G_FIXED + LATHE_UK_EPI_INTS, gq, sizeof gq);
+	}
+	float consts[3] = {1.41421354f, 1.0f, 0.5f};
+	int64_t ns = lathe_rt_uk_sgemm_scratch(ip, NI);
+	float *S = aligned_alloc(64, sizeof(float) * (size_t)(ns + 16));
+	double best = 1e9;
+	for (int r = 0; r < 40; r++) {
+		void *ptr[8] = {X, Wp[r % NW], Y, S, bias, consts, consts + 1, consts + 2};
+		int64_t av[8] = {M * K, nbp, M * N, ns, N, 1, 1, 1};
+		char err[200] = "";
+		lathe_rt_uk_args ga = {.pool = pool, .ptr = ptr, .avail = av, .nptr = gelu ? 8 : 5, .ip = ip,
+				       .nip = NI, .err = err, .err_size = sizeof err};
+		double t = slots > 1 ? wall_s() : now_s();
+		if (lathe_rt_uk_sgemm(&ga)) {
+			printf("%s: %s\n", name, err);
+			break;
+		}
+		t = (slots > 1 ? wall_s() : now_s()) - t;
+		if (t < best)
+			best = t;
+	}
+	printf("%-22s %d thr: %8.3f ms  %6.1f GFLOP/s%s\n", name, slots, best * 1e3,
+	       2.0 * M * N * K / best * 1e-9, slots > 1 ? " (wall clock)" : "");
+	for (int w = 0; w < NW; w++)
+		free(Wp[w]);
+	free(X), free(Wt), free(Y), free(S), free(bias);
+}
+
 static int bench(void)
 {
 	lathe_rt_pool *pool = lathe_rt_pool_create(2);
+	if (getenv("BENCH_MM")) {
+		static const struct {
+			const char *name;
+			int64_t M, K, N;
+			int gelu;
+		} ms[] = {
+			{"bert qkv 128x768x2304", 128, 768, 2304, 0},
+			{"bert out 128x768x768", 128, 768, 768, 0},
+			{"bert ffn1 128x768x3072", 128, 768, 3072, 0},
+			{"bert ffn1+gelu", 128, 768, 3072, 1},
+			{"bert ffn2 128x3072x768", 128, 3072, 768, 0},
+			{"attn 128x64x128", 128, 64, 128, 0},
+			{"attn 128x128x64", 128, 128, 64, 0},
+		};
+		for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++) {
+			bench_mm(ms[i].name, ms[i].M, ms[i].K, ms[i].N, ms[i].gelu, NULL, 1);
+			if (getenv("BENCH_THREADS"))
+				bench_mm(ms[i].name, ms[i].M, ms[i].K, ms[i].N, ms[i].gelu, pool, 2);
+		}
+		lathe_rt_pool_destroy(pool);
+		return 0;
+	}
 	static const struct {
 		const char *name;
 		ccase c;
