@@ -1029,13 +1029,16 @@ static void uk_planes_task(void *ctx, int64_t cb, int64_t ce)
 	int64_t ph = g->nphr * g->nphc, half = (g->W + 1) / 2;
 	float tmp[UK_ROW_MAX]; /* an input row split in halves (stride 2) */
 	int split = sw == 2 && g->W <= UK_ROW_MAX;
+	/* One phase of columns, all inside the row (a 1x1 convolution of
+	 * stride 2): the even half goes straight into the plane. */
+	int even = split && g->nphc == 1 && g->w0 >= 0 && g->w0 + 2 * (g->Wp - 1) < g->W;
 	for (int64_t c = cb; c < ce; c++)
 		for (int64_t pr = 0; pr < g->nphr; pr++)
 			for (int64_t hq = 0; hq < g->Hp; hq++) {
 				int64_t h = hq * sh + pr + g->h0;
 				const float *xr = g->B + c * hw + (h >= 0 && h < g->H ? h : 0) * g->W;
 				/* once per row: both phases read it */
-				if (split && h >= 0 && h < g->H && g->rused[pr])
+				if (split && !even && h >= 0 && h < g->H && g->rused[pr])
 					g->deint(tmp, tmp + half, xr, g->W);
 				for (int64_t pc = 0; pc < g->nphc; pc++) {
 					int64_t p = pr * g->nphc + pc, w0 = pc + g->w0;
@@ -1047,6 +1050,10 @@ static void uk_planes_task(void *ctx, int64_t cb, int64_t ce)
 						memset(d, 0, sizeof(float) * (size_t)g->Wp);
 					} else if (sw == 1) {
 						g->copy(d, xr, w0, g->Wp, g->W);
+					} else if (even) {
+						/* Wp columns from w0, stride 2: the odd ones
+						 * between them go to tmp */
+						g->deint(d, tmp, xr + w0, 2 * g->Wp - 1);
 					} else if (split) {
 						/* column 2q + w0 is in half (w0 & 1) at q + (w0 - (w0 & 1))/2 */
 						int64_t par = w0 & 1;
