@@ -700,31 +700,19 @@ static void uk_pack_im2col(const uk_gemm *g, float *dst, int64_t n0, int64_t nle
 static void uk_pack_planes(const uk_gemm *g, float *dst, int64_t n0, int64_t nlen, int64_t pc,
 			   int64_t kc)
 {
-	/* The panel's columns as runs of consecutive offsets (an output
-	 * row's part each): contiguous copies rather than a gather. */
-	int64_t ro[UK_TNR], rj[UK_TNR + 1];
+	int64_t po[UK_TNR];
 	for (int64_t p = 0; p < nlen; p += UK_TNR) {
 		float *d = dst + (p / UK_TNR) * kc * UK_TNR;
 		int64_t cols = nlen - p < UK_TNR ? nlen - p : UK_TNR;
-		int nr = 0;
-		for (int64_t j = 0, prev = -2; j < UK_TNR; j++) {
+		for (int64_t j = 0; j < UK_TNR; j++) {
 			int64_t n = n0 + p + (j < cols ? j : 0);
-			int64_t o = n / g->OW * g->Wp + n % g->OW;
-			if (o != prev + 1 || (j >= cols) != (j - 1 >= cols)) {
-				ro[nr] = o;
-				rj[nr++] = j;
-			}
-			prev = o;
+			po[j] = n / g->OW * g->Wp + n % g->OW;
 		}
-		rj[nr] = UK_TNR;
 		for (int64_t k = 0; k < kc; k++) {
 			const float *s = g->xp + g->boff[pc + k];
 			float *dk = d + k * UK_TNR;
-			for (int r = 0; r < nr; r++) {
-				const float *sr = s + ro[r] - rj[r];
-				for (int64_t j = rj[r]; j < rj[r + 1]; j++)
-					dk[j] = sr[j];
-			}
+			for (int j = 0; j < UK_TNR; j++)
+				dk[j] = s[po[j]];
 		}
 	}
 }
