@@ -329,6 +329,8 @@ typedef struct uk_gemm {
 	 * padded width (n' = oh*Wp + ow, NP of them in panels); planes of
 	 * [Hp][Wp] per channel and phase (h mod dsh, w mod sw) */
 	int64_t nch, dsh, Hp, Wp, xpad, NP, cq[3]; /* cq: the channel step of each K loop */
+	int64_t nphr, nphc; /* phases of rows, of columns with planes: those up to the
+			     * largest tap offset (a 1x1 convolution of stride 2 has one) */
 	int ep_nfree; /* no operand of the epilogue depends on the column */
 	const float *A, *B;
 	const float *apk; /* A packed: the caller's, or ours */
@@ -392,9 +394,12 @@ static void uk_block(uk_gemm *g)
 		/* Strided: one plane per phase (h mod sh, w mod sw) of each
 		 * channel, so that every tap reads a contiguous run. */
 		int64_t hq = oh_n + dh / sh, wq = g->OW + dw / g->sw, x, np, c;
+		/* Phase r of rows is read only when some tap's dh mod sh is r:
+		 * none past dh's largest value. */
+		int64_t nphr = dh + 1 < sh ? dh + 1 : sh, nphc = dw + 1 < g->sw ? dw + 1 : g->sw;
 		/* Sizes stay far below 2^62: the scratch they ask for is checked. */
 		if (ok && g->K > 0 && g->sw <= 64 && sh <= 64 &&
-		    !__builtin_mul_overflow(ch + 1, sh * g->sw, &x) &&
+		    !__builtin_mul_overflow(ch + 1, nphr * nphc, &x) &&
 		    !__builtin_mul_overflow(x, hq, &x) && !__builtin_mul_overflow(x, wq, &x) &&
 		    x < ((int64_t)1 << 40) && !__builtin_mul_overflow(oh_n, wq, &np) &&
 		    np < ((int64_t)1 << 40) && !__builtin_mul_overflow(g->M, np + g->NR, &c) &&
@@ -402,6 +407,8 @@ static void uk_block(uk_gemm *g)
 			g->bmode = BM_DIRECT;
 			g->nch = ch + 1;
 			g->dsh = sh;
+			g->nphr = nphr;
+			g->nphc = nphc;
 			g->Hp = hq;
 			g->Wp = wq;
 			g->xpad = x + dw / g->sw + g->NR;
@@ -798,8 +805,9 @@ static void uk_direct_tile(const uk_gemm *g, int64_t kc, const float *a, int64_t
 	}
 	int64_t oh0 = np0 / g->Wp, ow0 = np0 % g->Wp;
 	const uk_epi *ep = g->ep.n ? &g->ep : NULL;
-	if (ow0 + NR <= g->OW) {
-		/* All in one output row, all valid: straight into C. */
+	if (ow0 + NR <= g->OW || (g->Wp == g->OW && np0 + NR <= g->NP)) {
+		/* All in one output row, or no padding columns (a 1x1
+		 * convolution): all valid, straight into C. */
 		int64_t n = oh0 * g->OW + ow0;
 		float *c = g->C + m0 * g->ldc + n;
 		if (pc > 0)
@@ -1022,7 +1030,8 @@ static void uk_gemm_slots(void *ctx, int64_t begin, int64_t end)
 }
 
 /* What every task shares: B's row offsets; for a direct convolution the
- * padded copy of the input, one plane per channel c and phase (ph, pw):
+ * padded copy of the input, one plane per channel c and phase (ph, pw)
+ * (only the phases up to the largest tap offset: nphr x nphc of them):
  * xp[c][ph][pw][hq][q] = X[c][hq*sh + ph + h0][q*sw + pw + w0] (zero
  * outside), so that tap (dh, dw) of output (oh, ow) is element
  * (dh/sh + oh, dw/sw + ow) of plane (dh mod sh, dw mod sw). */
@@ -1030,20 +1039,23 @@ static void uk_gemm_slots(void *ctx, int64_t begin, int64_t end)
 static void uk_planes_task(void *ctx, int64_t cb, int64_t ce)
 {
 	uk_gemm *g = ctx;
-	int64_t hw = g->H * g->W, plane = g->Hp * g->Wp, sh = g->dsh, sw = g->sw, ph = sh * sw;
-	int64_t half = (g->W + 1) / 2;
+	int64_t hw = g->H * g->W, plane = g->Hp * g->Wp, sh = g->dsh, sw = g->sw;
+	int64_t ph = g->nphr * g->nphc, half = (g->W + 1) / 2;
 	float tmp[UK_ROW_MAX]; /* an input row split in halves (stride 2) */
 	int split = sw == 2 && g->W <= UK_ROW_MAX;
+	/* One phase of columns, all inside the row (a 1x1 convolution of
+	 * stride 2): the even half goes straight into the plane. */
+	int even = split && g->nphc == 1 && g->w0 >= 0 && g->w0 + 2 * (g->Wp - 1) < g->W;
 	for (int64_t c = cb; c < ce; c++)
-		for (int64_t pr = 0; pr < sh; pr++)
+		for (int64_t pr = 0; pr < g->nphr; pr++)
 			for (int64_t hq = 0; hq < g->Hp; hq++) {
 				int64_t h = hq * sh + pr + g->h0;
 				const float *xr = g->B + c * hw + (h >= 0 && h < g->H ? h : 0) * g->W;
 				/* once per row: both phases read it */
-				if (split && h >= 0 && h < g->H && g->rused[pr])
+				if (split && !even && h >= 0 && h < g->H && g->rused[pr])
 					g->deint(tmp, tmp + half, xr, g->W);
-				for (int64_t pc = 0; pc < sw; pc++) {
-					int64_t p = pr * sw + pc, w0 = pc + g->w0;
+				for (int64_t pc = 0; pc < g->nphc; pc++) {
+					int64_t p = pr * g->nphc + pc, w0 = pc + g->w0;
 					float *d = g->xp + (c * ph + p) * plane + hq * g->Wp;
 					if (!g->rused[pr] || !g->cused[pc] || h < 0 || h >= g->H) {
 						/* outside, or never a tap's: zeros (also for
@@ -1052,6 +1064,10 @@ static void uk_planes_task(void *ctx, int64_t cb, int64_t ce)
 						memset(d, 0, sizeof(float) * (size_t)g->Wp);
 					} else if (sw == 1) {
 						g->copy(d, xr, w0, g->Wp, g->W);
+					} else if (even) {
+						/* Wp columns from w0, stride 2: the odd ones
+						 * between them go to tmp */
+						g->deint(d, tmp, xr + w0, 2 * g->Wp - 1);
 					} else if (split) {
 						/* column 2q + w0 is in half (w0 & 1) at q + (w0 - (w0 & 1))/2 */
 						int64_t par = w0 & 1;
@@ -1081,7 +1097,7 @@ static void uk_gemm_prepare(uk_gemm *g, lathe_rt_pool *pool)
 	}
 	if (g->bmode != BM_DIRECT)
 		return;
-	int64_t plane = g->Hp * g->Wp, sh = g->dsh, sw = g->sw, ph = sh * sw;
+	int64_t plane = g->Hp * g->Wp, sh = g->dsh, sw = g->sw, ph = g->nphr * g->nphc;
 	const int64_t *cq = g->cq;
 	int64_t k2 = 0, k1 = 0, k0 = 0;
 	/* Phases (of rows, of columns) some tap reads: a 1x1 convolution of
@@ -1091,7 +1107,7 @@ static void uk_gemm_prepare(uk_gemm *g, lathe_rt_pool *pool)
 		int64_t c = k0 * cq[0] + k1 * cq[1] + k2 * cq[2];
 		int64_t dh = k0 * g->ch[0] + k1 * g->ch[1] + k2 * g->ch[2];
 		int64_t dw = k0 * g->cw[0] + k1 * g->cw[1] + k2 * g->cw[2];
-		boff[k] = ((c * ph + (dh % sh) * sw + dw % sw) * g->Hp + dh / sh) * g->Wp + dw / sw;
+		boff[k] = ((c * ph + (dh % sh) * g->nphc + dw % sw) * g->Hp + dh / sh) * g->Wp + dw / sw;
 		rused[dh % sh] = cused[dw % sw] = 1;
 		if (++k2 == g->k[2]) {
 			k2 = 0;

@@ -795,14 +795,17 @@ static bool tensorize_gemm(tz *z)
 			return false;
 	}
 	int64_t M = axis_size(x.m, x.nm), N = axis_size(x.n, x.nn);
-	if (im2col && transposed_tile(z->t->vector_bytes, M, N))
-		mr = 32, nr = 14;
 	/* E as an epilogue, or a nest of its own after the call. */
 	tz_epi ep = {0};
 	bool chain = epi_chain(z, &x, z->final->value, &ep);
 	if (!chain)
 		ep.n = 0;
 	bool packA = packable(z, A), packB = !im2col && packable(z, B);
+	/* The transposed tile for convolutions, im2col or 1x1 (constant
+	 * weights times a strided input: B is the activations, packed per
+	 * task into the tile's panels of 14 positions). */
+	if ((im2col || (packA && !packB && M > 1)) && transposed_tile(z->t->vector_bytes, M, N))
+		mr = 32, nr = 14;
 	/* One row reuses nothing: B is streamed once, unpacked, by sgemv
 	 * (runtime/src/ukernel_gemv.c), which takes sgemm's arguments. */
 	bool gemv = M == 1 && !im2col;

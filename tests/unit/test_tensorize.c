@@ -82,6 +82,14 @@ static const tcase cases[] = {
 		"    %acc[] = 0:f32\n"
 		"    for %ci in 0..8 { %acc[] = add(%acc[], mul(%X[0, %ci, mul(%oh, 2), mul(%ow, 2)], %W[%co, %ci, 0, 0])) }\n"
 		"    %Y[0, %co, %oh, %ow] = %acc[] } } }\n}\n", "conv", 2},
+	/* 1x1 over 7x7 positions, 32 output channels: the transposed tile
+	 * with B strided (the input as it is), bias and Clip after */
+	{"conv1x1_7x7", "func @cp(%X: f32[1,20,7,7], %W: f32[32,20,1,1] const, %B: f32[32], %Y: f32[1,32,7,7]) {\n"
+		"  local %acc: f32[]\n"
+		"  for %co in 0..32 { for %oh in 0..7 { for %ow in 0..7 {\n"
+		"    %acc[] = 0:f32\n"
+		"    for %ci in 0..20 { %acc[] = add(%acc[], mul(%X[0, %ci, %oh, %ow], %W[%co, %ci, 0, 0])) }\n"
+		"    %Y[0, %co, %oh, %ow] = min(max(add(%acc[], %B[%co]), 0:f32), 6:f32) } } }\n}\n", "conv", 2},
 	{"conv_dil2", "func @cd(%X: f32[1,4,9,11], %W: f32[7,4,3,3], %Y: f32[1,7,9,11]) {\n"
 		"  local %acc: f32[]\n"
 		"  for %co in 0..7 { for %oh in 0..9 { for %ow in 0..11 {\n"

@@ -351,6 +351,10 @@ static void test_conv(lathe_rt_pool *pool)
 		/* resnet's last stage in small: 7x7 outputs (the transposed
 		 * tile's 7-row tail), K blocks; odd sizes on both sides */
 		{96, 7, 7, 64, 3, 3, 1, 1, 1},  {300, 9, 9, 40, 3, 3, 2, 1, 1},
+		/* 1x1 of strides 2 and 3: one phase plane, no padding columns
+		 * (tiles straight into C across output rows); with padding */
+		{40, 30, 30, 48, 1, 1, 2, 1, 0}, {24, 20, 22, 36, 1, 1, 2, 1, 1},
+		{6, 13, 14, 7, 1, 1, 3, 1, 0},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		for (int layout = 0; layout < 3; layout++) {
@@ -689,7 +693,8 @@ static void bench_conv(const char *name, const ccase *c, lathe_rt_pool *pool, in
 	lathe_rt_uk_args ga = {.pool = pool, .ptr = ptr, .avail = av, .nptr = epi ? 6 : 4, .ip = ip,
 			       .nip = NI, .fp = fp, .nfp = 1};
 	double best = 1e9;
-	for (int r = 0; r < 30; r++) {
+	int runs = getenv("BENCH_RUNS") ? atoi(getenv("BENCH_RUNS")) : 30;
+	for (int r = 0; r < runs; r++) {
 		double t = now_s();
 		lathe_rt_uk_sgemm(&ga);
 		t = now_s() - t;
@@ -846,8 +851,20 @@ static int bench(void)
 		{"gemm 128x768x256", {256, 1, 128, 768, 1, 1, 1, 1, 0}},
 		{"gemm 128x3072x768", {768, 1, 128, 3072, 1, 1, 1, 1, 0}},
 		{"mnv2 1x1 96->24 56", {96, 56, 56, 24, 1, 1, 1, 1, 0}},
+		{"mnv2 1x1 160->960 7", {160, 7, 7, 960, 1, 1, 1, 1, 0}},
+		{"mnv2 1x1 960->160 7", {960, 7, 7, 160, 1, 1, 1, 1, 0}},
+		{"mnv2 1x1 96->576 14", {96, 14, 14, 576, 1, 1, 1, 1, 0}},
+		{"mnv2 1x1 576->96 14", {576, 14, 14, 96, 1, 1, 1, 1, 0}},
+		{"mnv2 1x1 64->384 14", {64, 14, 14, 384, 1, 1, 1, 1, 0}},
+		{"mnv2 1x1 32->192 28", {32, 28, 28, 192, 1, 1, 1, 1, 0}},
+		{"mnv2 1x1 24->144 56", {24, 56, 56, 144, 1, 1, 1, 1, 0}},
+		{"mnv2 1x1 320->1280 7", {320, 7, 7, 1280, 1, 1, 1, 1, 0}},
 	};
+	/* BENCH_ONLY=text: only the cases whose name contains it (for perf) */
+	const char *only = getenv("BENCH_ONLY");
 	for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
+		if (only && !strstr(cs[i].name, only))
+			continue;
 		bench_conv(cs[i].name, &cs[i].c, NULL, 1, false);
 		if (getenv("BENCH_THREADS"))
 			bench_conv(cs[i].name, &cs[i].c, pool, 2, false);
@@ -857,6 +874,8 @@ static int bench(void)
 				bench_conv(cs[i].name, &cs[i].c, pool, 2, true);
 		}
 	}
+	if (only)
+		goto done;
 	bench_dw(32, 112, 1);
 	bench_dw(96, 112, 2);
 	bench_dw(144, 56, 1);
@@ -865,6 +884,7 @@ static int bench(void)
 	bench_dw(144, 56, 2);
 	bench_dw(192, 28, 2);
 	bench_dw(576, 14, 2);
+done:
 	lathe_rt_pool_destroy(pool);
 	return 0;
 }
