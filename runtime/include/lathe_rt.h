@@ -134,8 +134,8 @@ void lathe_rt_store_i64(lathe_tensor *t, int64_t i, int64_t v);
 
 /* ---- thread pool -----------------------------------------------------------
  * The caller chooses the thread count; creating the pool is the only
- * allocation (its threads start then; between jobs they spin for about a
- * millisecond, then sleep on a condition variable, so an idle pool uses no
+ * allocation (its threads start then; between jobs they spin for up to a
+ * few milliseconds, then sleep on a condition variable, so an idle pool uses no
  * CPU).  lathe_rt_parallel_for splits
  * [0, n) into chunks and calls fn(ctx, begin, end) on them from the
  * pool's threads and the calling thread, returning when all are done.  A

@@ -10,7 +10,8 @@
  * millisecond, so waking a sleeping thread for each (tens of microseconds
  * through the kernel) would cost more than the second thread gains.  So
  * the threads spin: a worker that finished a job watches the generation
- * counter for a while (SPIN_ROUNDS, about a millisecond) before it goes to
+ * counter for a while (SPIN_ROUNDS polls: from a fraction of a millisecond
+ * to a few, depending on how long the CPU's pause instruction waits) before it goes to
  * sleep on a condition variable, and the caller spins the same way while
  * it waits for the workers to finish.  An idle pool still ends up asleep
  * and uses no CPU.
@@ -41,7 +42,8 @@
 
 /* Chunks per thread: enough to even out uneven chunks, few enough that the
  * shared counter is not contended.  SPIN_ROUNDS: polls of a counter before
- * a thread sleeps (each poll waits a few dozen cycles). */
+ * a thread sleeps (each poll waits for one pause instruction: tens to
+ * about 150 cycles, by CPU). */
 enum { CHUNKS_PER_THREAD = 4, MAX_THREADS = 1024, SPIN_ROUNDS = 1 << 16 };
 
 struct lathe_rt_pool {

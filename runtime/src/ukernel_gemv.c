@@ -6,8 +6,8 @@
  * (built to reuse B across rows of A) only add to it.  The arguments are
  * sgemm's (same pointers, integers and epilogue; A and B strided, the
  * scratch unused), so tensorize.c switches the name only.  K may span up
- * to three loops, each with its strides in A and B.  Two forms, by B's
- * layout:
+ * to three loops, each with its strides in A and B.  Three forms, by
+ * B's layout:
  *  - K contiguous in A and B (a row per output, transB): dot products, eight
  *    outputs at a time, each a vector of partial sums over K, summed
  *    across lanes at the end;
@@ -195,7 +195,9 @@ LATHE_RT_UK_API int lathe_rt_uk_sgemv(const lathe_rt_uk_args *a)
 		if (p.K[j] < 0 || p.K[j] >= lim || p.ak[j] < 0 || p.ak[j] >= lim || p.bk[j] < 0 ||
 		    p.bk[j] >= lim)
 			return gv_fail(a, "sgemv: bad K loop %d", j);
-		K *= p.K[j];
+		K *= p.K[j]; /* K < 2^31 before, p.K[j] < 2^31: no overflow */
+		if (K >= lim)
+			return gv_fail(a, "sgemv: K of 2^31 or more");
 	}
 	if (M != 1 || p.N < 0 || p.N >= lim || p.bn < 0 || p.bn >= lim || K >= lim ||
 	    ip[LATHE_UK_G_AFMT] != LATHE_UK_FMT_STRIDED || ip[LATHE_UK_G_BFMT] != LATHE_UK_FMT_STRIDED)

@@ -326,7 +326,9 @@ UK_TILE(uk_avx512_tile_b, UK_AVX512, 12, 32, 8, 4, uk_avx512_12b, uk_avx512_8b, 
  * accumulators, two loads of the 32-wide panel and 14 broadcasts per k;
  * 7 rows for a last panel of 7 columns of C (a 7x7 image).  Only full
  * tiles without an epilogue come here (sgemm's only use); rows past m
- * are computed from the panel's zero padding into c, which has room. */
+ * are computed from whatever the panel holds there (uk_pack_planes
+ * repeats its first column) into c, which has room; they are never
+ * copied to C. */
 UK_KERNEL_PF(uk_avx512_t14, UK_AVX512, uk_v16, uk_v16u, uk_i16, 16, 2, 14, 14, UK_FMA16,
 	     UK_SPLAT16, UK_BPACKED, UK_MAX16, UK_MIN16, 1)
 UK_KERNEL_PF(uk_avx512_t7, UK_AVX512, uk_v16, uk_v16u, uk_i16, 16, 2, 7, 14, UK_FMA16,

@@ -291,8 +291,8 @@ int64_t sched_numel(const lathe_tir_buf *b);
  * that computes exactly a matrix product or convolution by a call of the
  * runtime's micro-kernel; nests that do not match stay as they are. */
 void sched_tensorize(lathe_tir_func *f, const lathe_target *t);
-/* Softmax and LogSoftmax as one call of the softmax kernel
- * (tensorize_rows.c); false, with f untouched, when f is not exactly their
+/* Softmax and LogSoftmax as one call of the softmax kernel, and
+ * LayerNormalization as one call of layernorm (tensorize_rows.c); false, with f untouched, when f is not exactly their
  * lowering. */
 bool sched_tensorize_rows(lathe_tir_func *f, const lathe_target *t);
 /* True if s contains a call statement. */

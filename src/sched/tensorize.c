@@ -34,7 +34,8 @@
  *
  * Depthwise convolutions (a channel loop read by both operands, 2-D
  * windows) go to the dwconv kernel the same way; max pooling to maxpool;
- * softmax's three nests to the softmax kernel (tensorize_rows.c).
+ * softmax's three nests to the softmax kernel and layer normalization's
+ * to layernorm (tensorize_rows.c).
  *
  * What changes: the sums are computed in another order, with fused
  * multiply-adds where the CPU has them, so results agree with the nest to

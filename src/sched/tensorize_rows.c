@@ -1,6 +1,9 @@
 /* tensorize_rows.c: replaces the three loop nests of Softmax's and
  * LogSoftmax's lowering (src/ops/reduce.c) by one call of the runtime's
- * softmax micro-kernel (runtime/include/lathe_rt_ukernel.h).
+ * softmax micro-kernel, and LayerNormalization's four nests (without its
+ * optional mean and inverse-deviation outputs) by one call of layernorm
+ * (runtime/include/lathe_rt_ukernel.h).  What follows is the softmax match;
+ * match_layernorm reads its nests the same way.
  *
  * The function must be exactly, in its top-level sequence:
  *

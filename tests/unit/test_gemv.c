@@ -107,6 +107,15 @@ static void test_refusals(void)
 	ip[LATHE_UK_G_BFMT] = LATHE_UK_FMT_STRIDED;
 	ip[LATHE_UK_G_BK0] = -1;
 	CHECK(lathe_rt_uk_sgemv(&a) == 1);
+	ip[LATHE_UK_G_BK0] = 4;
+	/* K loops whose product wraps to 0 in 64 bits: refused, not an empty sum */
+	ip[LATHE_UK_G_K0] = (int64_t)1 << 30, ip[LATHE_UK_G_K1] = (int64_t)1 << 30;
+	ip[LATHE_UK_G_K2] = 16;
+	CHECK(lathe_rt_uk_sgemv(&a) == 1);
+	ip[LATHE_UK_G_K0] = (int64_t)1 << 16, ip[LATHE_UK_G_K1] = (int64_t)1 << 15;
+	ip[LATHE_UK_G_K2] = 1;
+	CHECK(lathe_rt_uk_sgemv(&a) == 1); /* K = 2^31 */
+	ip[LATHE_UK_G_K0] = 4, ip[LATHE_UK_G_K1] = 1;
 	a.nip = 3;
 	CHECK(lathe_rt_uk_sgemv(&a) == 1);
 	CHECK(lathe_rt_uk_find("sgemv", NULL) == lathe_rt_uk_sgemv);
