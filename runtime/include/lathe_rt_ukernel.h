@@ -331,5 +331,9 @@ LATHE_RT_UK_API void lathe_rt_uk_epi_rows(const lathe_rt_uk_epi *ep, float *c, i
  * lathe_rt.h), or inline without one. */
 LATHE_RT_UK_API void lathe_rt_uk_pfor(lathe_rt_pool *p, int64_t n,
 				      void (*fn)(void *ctx, int64_t begin, int64_t end), void *ctx);
+/* Writes the printf-formatted reason into a->err (when given) and returns
+ * LATHE_RT_EINVAL (1): every kernel's refusal. */
+LATHE_RT_UK_API int lathe_rt_uk_fail(const lathe_rt_uk_args *a, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 #endif

@@ -60,7 +60,7 @@ enum { UK_TMR = 32, UK_TNR = 14, NCT_MAX = 224 };
  * stack (longer ones are gathered element by element). */
 enum { UK_ROW_MAX = 4096 };
 
-static int uk_fail(const lathe_rt_uk_args *a, const char *fmt, ...)
+LATHE_RT_UK_API int lathe_rt_uk_fail(const lathe_rt_uk_args *a, const char *fmt, ...)
 {
 	if (a->err && a->err_size) {
 		va_list ap;
@@ -112,10 +112,10 @@ LATHE_RT_UK_API int lathe_rt_uk_epi_parse(const lathe_rt_uk_args *a, int at, int
 					  int64_t M, int64_t N, uk_epi *ep)
 {
 	if (nepi < 0 || nepi > LATHE_UK_EPI_MAX)
-		return uk_fail(a, "epilogue: %lld operations (at most %d)", (long long)nepi,
+		return lathe_rt_uk_fail(a, "epilogue: %lld operations (at most %d)", (long long)nepi,
 			       LATHE_UK_EPI_MAX);
 	if (at + nepi * LATHE_UK_EPI_INTS > a->nip)
-		return uk_fail(a, "epilogue: %d integer parameters, %lld needed", a->nip,
+		return lathe_rt_uk_fail(a, "epilogue: %d integer parameters, %lld needed", a->nip,
 			       (long long)(at + nepi * LATHE_UK_EPI_INTS));
 	memset(ep, 0, sizeof *ep);
 	ep->n = (int)nepi;
@@ -130,7 +130,7 @@ LATHE_RT_UK_API int lathe_rt_uk_epi_parse(const lathe_rt_uk_args *a, int at, int
 		case LATHE_UK_EPI_ADD_S: case LATHE_UK_EPI_MUL_S: case LATHE_UK_EPI_MAX_S:
 		case LATHE_UK_EPI_MIN_S: case LATHE_UK_EPI_SUB_S: case LATHE_UK_EPI_DIV_S:
 			if (q[1] < 0 || q[1] >= a->nfp)
-				return uk_fail(a, "epilogue %d: float parameter %lld of %d", i,
+				return lathe_rt_uk_fail(a, "epilogue %d: float parameter %lld of %d", i,
 					       (long long)q[1], a->nfp);
 			ep->op[i] = code == LATHE_UK_EPI_ADD_S ? LATHE_UK_OP_ADD
 				    : code == LATHE_UK_EPI_MUL_S ? LATHE_UK_OP_MUL
@@ -171,7 +171,7 @@ LATHE_RT_UK_API int lathe_rt_uk_epi_parse(const lathe_rt_uk_args *a, int at, int
 			break;
 		case LATHE_UK_EPI_SAVED:
 			if (!saved || q[1] < LATHE_UK_OP_ADD || q[1] > LATHE_UK_OP_DIV)
-				return uk_fail(a, "epilogue %d: nothing kept, or operator %lld", i,
+				return lathe_rt_uk_fail(a, "epilogue %d: nothing kept, or operator %lld", i,
 					       (long long)q[1]);
 			ep->op[i] = (uint8_t)q[1];
 			ep->rev[i] = q[2] != 0;
@@ -181,7 +181,7 @@ LATHE_RT_UK_API int lathe_rt_uk_epi_parse(const lathe_rt_uk_args *a, int at, int
 			ep->op[i] = LATHE_UK_OP_ERF;
 			break;
 		default:
-			return uk_fail(a, "epilogue %d: unknown operation %lld", i, (long long)code);
+			return lathe_rt_uk_fail(a, "epilogue %d: unknown operation %lld", i, (long long)code);
 		}
 		if (ep->op[i] > LATHE_UK_OP_MIN || ep->saved[i])
 			ep->simple = 0;
@@ -190,11 +190,11 @@ LATHE_RT_UK_API int lathe_rt_uk_epi_parse(const lathe_rt_uk_args *a, int at, int
 		if (ep->sn[i] != 0 && ep->sn[i] != 1)
 			ep->unit = 0;
 		if (p >= a->nptr)
-			return uk_fail(a, "epilogue %d: no operand pointer", i);
+			return lathe_rt_uk_fail(a, "epilogue %d: no operand pointer", i);
 		int64_t e[2] = {M, N}, s[2] = {ep->sm[i], ep->sn[i]};
 		int64_t need = M == 0 || N == 0 ? 0 : uk_span(2, e, s);
 		if (need < 0 || need > a->avail[p])
-			return uk_fail(a, "epilogue %d: operand needs %lld elements, %lld available", i,
+			return lathe_rt_uk_fail(a, "epilogue %d: operand needs %lld elements, %lld available", i,
 				       (long long)need, (long long)a->avail[p]);
 		ep->v[i] = a->ptr[p++];
 	}
@@ -476,7 +476,7 @@ static void uk_block(uk_gemm *g)
 static int uk_gemm_ints(const lathe_rt_uk_args *a, const int64_t *ip, int nip, uk_gemm *g)
 {
 	if (nip < LATHE_UK_G_FIXED)
-		return uk_fail(a, "sgemm: %d integer parameters, %d needed", nip, LATHE_UK_G_FIXED);
+		return lathe_rt_uk_fail(a, "sgemm: %d integer parameters, %d needed", nip, LATHE_UK_G_FIXED);
 	memset(g, 0, sizeof *g);
 	g->M = ip[LATHE_UK_G_M];
 	g->N = ip[LATHE_UK_G_N];
@@ -508,33 +508,33 @@ static int uk_gemm_ints(const lathe_rt_uk_args *a, const int64_t *ip, int nip, u
 	g->w0 = ip[LATHE_UK_G_IM_W0];
 	const int64_t lim = (int64_t)1 << 31;
 	if (g->M < 0 || g->N < 0 || g->M >= lim || g->N >= lim)
-		return uk_fail(a, "sgemm: bad size %lld x %lld", (long long)g->M, (long long)g->N);
+		return lathe_rt_uk_fail(a, "sgemm: bad size %lld x %lld", (long long)g->M, (long long)g->N);
 	g->K = 1;
 	for (int i = 0; i < 3; i++) {
 		if (g->k[i] < 0 || g->k[i] >= lim || __builtin_mul_overflow(g->K, g->k[i], &g->K) ||
 		    g->K >= lim)
-			return uk_fail(a, "sgemm: bad reduction size");
+			return lathe_rt_uk_fail(a, "sgemm: bad reduction size");
 	}
 	if (g->MR < 1 || g->MR > MAX_R || g->NR < 1 || g->NR > MAX_R)
-		return uk_fail(a, "sgemm: register tile %lld x %lld (1 to %d each)", (long long)g->MR,
+		return lathe_rt_uk_fail(a, "sgemm: register tile %lld x %lld (1 to %d each)", (long long)g->MR,
 			       (long long)g->NR, MAX_R);
 	if (g->afmt != LATHE_UK_FMT_STRIDED && g->afmt != LATHE_UK_FMT_PACKED)
-		return uk_fail(a, "sgemm: A format %d", g->afmt);
+		return lathe_rt_uk_fail(a, "sgemm: A format %d", g->afmt);
 	if (g->bfmt < LATHE_UK_FMT_STRIDED || g->bfmt > LATHE_UK_FMT_IM2COL)
-		return uk_fail(a, "sgemm: B format %d", g->bfmt);
+		return lathe_rt_uk_fail(a, "sgemm: B format %d", g->bfmt);
 	if (g->ldc < g->N || g->slots < 1 || g->slots > 1024)
-		return uk_fail(a, "sgemm: C row stride %lld for %lld columns, %lld slots",
+		return lathe_rt_uk_fail(a, "sgemm: C row stride %lld for %lld columns, %lld slots",
 			       (long long)g->ldc, (long long)g->N, (long long)g->slots);
 	if (g->bfmt == LATHE_UK_FMT_IM2COL) {
 		if (g->OW < 1 || g->N % g->OW || g->H < 0 || g->W < 0 || g->H >= lim || g->W >= lim ||
 		    g->sh < 0 || g->sw < 0 || g->sh >= lim || g->sw >= lim || g->h0 <= -lim ||
 		    g->h0 >= lim || g->w0 <= -lim || g->w0 >= lim || g->sc < 0 || g->sc >= lim ||
 		    g->shs < 0 || g->shs >= lim || g->sws < 0 || g->sws >= lim)
-			return uk_fail(a, "sgemm: bad convolution geometry");
+			return lathe_rt_uk_fail(a, "sgemm: bad convolution geometry");
 		for (int i = 0; i < 3; i++)
 			if (g->cc[i] < 0 || g->ch[i] < 0 || g->cw[i] < 0 || g->cc[i] >= lim ||
 			    g->ch[i] >= lim || g->cw[i] >= lim)
-				return uk_fail(a, "sgemm: bad convolution geometry");
+				return lathe_rt_uk_fail(a, "sgemm: bad convolution geometry");
 	}
 	uk_block(g);
 	return 0;
@@ -553,7 +553,7 @@ LATHE_RT_UK_API int64_t lathe_rt_uk_sgemm_scratch(const int64_t *ip, int nip)
 static int uk_gemm_regions(const lathe_rt_uk_args *a, uk_gemm *g)
 {
 	if (a->nptr < 4)
-		return uk_fail(a, "sgemm: %d pointers, at least 4 needed", a->nptr);
+		return lathe_rt_uk_fail(a, "sgemm: %d pointers, at least 4 needed", a->nptr);
 	int64_t need;
 	if (g->M && g->K) {
 		if (g->afmt == LATHE_UK_FMT_PACKED) {
@@ -564,7 +564,7 @@ static int uk_gemm_regions(const lathe_rt_uk_args *a, uk_gemm *g)
 			need = uk_span(4, e, s);
 		}
 		if (need < 0 || need > a->avail[0])
-			return uk_fail(a, "sgemm: A needs %lld elements, %lld available", (long long)need,
+			return lathe_rt_uk_fail(a, "sgemm: A needs %lld elements, %lld available", (long long)need,
 				       (long long)a->avail[0]);
 	}
 	if (g->N && g->K) {
@@ -589,18 +589,18 @@ static int uk_gemm_regions(const lathe_rt_uk_args *a, uk_gemm *g)
 				need = -1;
 		}
 		if (need < 0 || need > a->avail[1])
-			return uk_fail(a, "sgemm: B needs %lld elements, %lld available", (long long)need,
+			return lathe_rt_uk_fail(a, "sgemm: B needs %lld elements, %lld available", (long long)need,
 				       (long long)a->avail[1]);
 	}
 	if (g->M && g->N) {
 		need = (g->M - 1) * g->ldc + g->N;
 		if (need > a->avail[2])
-			return uk_fail(a, "sgemm: C needs %lld elements, %lld available", (long long)need,
+			return lathe_rt_uk_fail(a, "sgemm: C needs %lld elements, %lld available", (long long)need,
 				       (long long)a->avail[2]);
 	}
 	need = g->shared + g->slots * g->slot + SCRATCH_SLACK;
 	if (need > a->avail[3])
-		return uk_fail(a, "sgemm: scratch needs %lld elements, %lld available", (long long)need,
+		return lathe_rt_uk_fail(a, "sgemm: scratch needs %lld elements, %lld available", (long long)need,
 			       (long long)a->avail[3]);
 	return 0;
 }
@@ -1176,7 +1176,7 @@ LATHE_RT_UK_API int lathe_rt_uk_sgemm(const lathe_rt_uk_args *a)
 LATHE_RT_UK_API int lathe_rt_uk_pack(const lathe_rt_uk_args *a)
 {
 	if (a->nip < LATHE_UK_P_FIXED || a->nptr < 2)
-		return uk_fail(a, "pack: %d integer parameters and %d pointers (%d and 2 needed)",
+		return lathe_rt_uk_fail(a, "pack: %d integer parameters and %d pointers (%d and 2 needed)",
 			       a->nip, a->nptr, LATHE_UK_P_FIXED);
 	const int64_t *ip = a->ip;
 	int64_t side = ip[LATHE_UK_P_SIDE], MN = ip[LATHE_UK_P_MN], R = ip[LATHE_UK_P_R];
@@ -1187,16 +1187,16 @@ LATHE_RT_UK_API int lathe_rt_uk_pack(const lathe_rt_uk_args *a)
 	int64_t K = 1;
 	for (int i = 0; i < 4; i++)
 		if (e[i] < 0 || e[i] >= lim || (i && (__builtin_mul_overflow(K, e[i], &K) || K >= lim)))
-			return uk_fail(a, "pack: bad sizes");
+			return lathe_rt_uk_fail(a, "pack: bad sizes");
 	if ((side != 0 && side != 1) || R < 1 || R > MAX_R)
-		return uk_fail(a, "pack: side %lld, panel width %lld", (long long)side, (long long)R);
+		return lathe_rt_uk_fail(a, "pack: side %lld, panel width %lld", (long long)side, (long long)R);
 	int64_t need = MN && K ? uk_span(4, e, s) : 0;
 	if (need < 0 || need > a->avail[0])
-		return uk_fail(a, "pack: the source needs %lld elements, %lld available",
+		return lathe_rt_uk_fail(a, "pack: the source needs %lld elements, %lld available",
 			       (long long)need, (long long)a->avail[0]);
 	int64_t np = uk_ceil(MN, R), out = np * R * K;
 	if (out > a->avail[1])
-		return uk_fail(a, "pack: the destination needs %lld elements, %lld available",
+		return lathe_rt_uk_fail(a, "pack: the destination needs %lld elements, %lld available",
 			       (long long)out, (long long)a->avail[1]);
 	int64_t ke[3] = {e[1], e[2], e[3]}, sk[3] = {s[1], s[2], s[3]};
 	if (MN && K)

@@ -29,8 +29,6 @@
  * Every region is checked against the pointers' avail counts first.
  * libc only.
  */
-#include <stdarg.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "lathe_rt_ukernel.h"
@@ -44,17 +42,6 @@ enum { DW_FLAT_MASKS = 16384, DW_FLAT_COLS = 4096 };
 /* The narrowest rows the three-column shifts (dw3) take: on narrower ones
  * masked loads beat the shifts (measured: 14 wide slower, 28 faster). */
 enum { DW3_MIN_W = 24 };
-
-static int dw_fail(const lathe_rt_uk_args *a, const char *fmt, ...)
-{
-	if (a->err && a->err_size) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(a->err, a->err_size, fmt, ap);
-		va_end(ap);
-	}
-	return 1;
-}
 
 typedef struct dw_conv {
 	int64_t C, H, W, OH, OW, KH, KW, SH, SW, DH, DW, PH, PW, XSC, XSH, WSC, YSC;
@@ -373,7 +360,7 @@ static int64_t dw_span3(int64_t e0, int64_t s0, int64_t e1, int64_t s1, int64_t 
 LATHE_RT_UK_API int lathe_rt_uk_dwconv(const lathe_rt_uk_args *a)
 {
 	if (a->nip < LATHE_UK_D_FIXED || a->nptr < 3)
-		return dw_fail(a, "dwconv: %d integer parameters and %d pointers (%d and 3 needed)",
+		return lathe_rt_uk_fail(a, "dwconv: %d integer parameters and %d pointers (%d and 3 needed)",
 			       a->nip, a->nptr, LATHE_UK_D_FIXED);
 	const int64_t *ip = a->ip;
 	dw_conv d;
@@ -384,23 +371,23 @@ LATHE_RT_UK_API int lathe_rt_uk_dwconv(const lathe_rt_uk_args *a)
 	for (int i = 0; i < LATHE_UK_D_NEPI; i++) {
 		*f[i] = ip[i];
 		if (ip[i] < 0 || ip[i] >= lim)
-			return dw_fail(a, "dwconv: parameter %d is %lld (0 to %lld)", i, (long long)ip[i],
+			return lathe_rt_uk_fail(a, "dwconv: parameter %d is %lld (0 to %lld)", i, (long long)ip[i],
 				       (long long)lim - 1);
 	}
 	if (d.SH < 1 || d.SW < 1)
-		return dw_fail(a, "dwconv: strides must be at least 1");
+		return lathe_rt_uk_fail(a, "dwconv: strides must be at least 1");
 	/* Strides are below 2^24 and sizes too: products fit in 64 bits. */
 	int64_t nx = dw_span3(d.C, d.XSC, d.H, d.XSH, d.W, 1);
 	int64_t nw = dw_span3(d.C, d.WSC, d.KH, d.KW, d.KW, 1);
 	int64_t ny = dw_span3(d.C, d.YSC, d.OH, d.OW, d.OW, 1);
 	if (d.C && d.OH && d.OW && d.KH && d.KW && d.H && d.W && nx > a->avail[0])
-		return dw_fail(a, "dwconv: X needs %lld elements, %lld available", (long long)nx,
+		return lathe_rt_uk_fail(a, "dwconv: X needs %lld elements, %lld available", (long long)nx,
 			       (long long)a->avail[0]);
 	if (d.C && d.KH && d.KW && nw > a->avail[1])
-		return dw_fail(a, "dwconv: W needs %lld elements, %lld available", (long long)nw,
+		return lathe_rt_uk_fail(a, "dwconv: W needs %lld elements, %lld available", (long long)nw,
 			       (long long)a->avail[1]);
 	if (ny > a->avail[2] || (d.C > 1 && d.YSC < d.OH * d.OW))
-		return dw_fail(a, "dwconv: Y needs %lld elements, %lld available", (long long)ny,
+		return lathe_rt_uk_fail(a, "dwconv: Y needs %lld elements, %lld available", (long long)ny,
 			       (long long)a->avail[2]);
 	if (lathe_rt_uk_epi_parse(a, LATHE_UK_D_FIXED, ip[LATHE_UK_D_NEPI], 3, d.C, d.OH * d.OW,
 				  &d.ep))

@@ -21,8 +21,6 @@
  * loops otherwise.  Every region is checked against avail first.  libc
  * only.
  */
-#include <stdarg.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "lathe_rt_ukernel.h"
@@ -41,17 +39,6 @@ typedef struct gv_prob {
 	float *C;
 	int dot; /* K one contiguous run in A and B */
 } gv_prob;
-
-static int gv_fail(const lathe_rt_uk_args *a, const char *fmt, ...)
-{
-	if (a->err && a->err_size) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(a->err, a->err_size, fmt, ap);
-		va_end(ap);
-	}
-	return 1;
-}
 
 /* Element k (of the flattened K loops) of A and of B's column 0. */
 static void gv_koff(const gv_prob *p, int64_t k, int64_t *ao, int64_t *bo)
@@ -178,7 +165,7 @@ static int64_t gv_last(int n, const int64_t *e, const int64_t *s)
 LATHE_RT_UK_API int lathe_rt_uk_sgemv(const lathe_rt_uk_args *a)
 {
 	if (a->nip < LATHE_UK_G_FIXED || a->nptr < 3)
-		return gv_fail(a, "sgemv: %d integer parameters and %d pointers (%d and 3 needed)",
+		return lathe_rt_uk_fail(a, "sgemv: %d integer parameters and %d pointers (%d and 3 needed)",
 			       a->nip, a->nptr, LATHE_UK_G_FIXED);
 	const int64_t *ip = a->ip;
 	gv_prob p;
@@ -194,30 +181,30 @@ LATHE_RT_UK_API int lathe_rt_uk_sgemv(const lathe_rt_uk_args *a)
 		p.bk[j] = ip[LATHE_UK_G_BK0 + j];
 		if (p.K[j] < 0 || p.K[j] >= lim || p.ak[j] < 0 || p.ak[j] >= lim || p.bk[j] < 0 ||
 		    p.bk[j] >= lim)
-			return gv_fail(a, "sgemv: bad K loop %d", j);
+			return lathe_rt_uk_fail(a, "sgemv: bad K loop %d", j);
 		K *= p.K[j]; /* K < 2^31 before, p.K[j] < 2^31: no overflow */
 		if (K >= lim)
-			return gv_fail(a, "sgemv: K of 2^31 or more");
+			return lathe_rt_uk_fail(a, "sgemv: K of 2^31 or more");
 	}
 	if (M != 1 || p.N < 0 || p.N >= lim || p.bn < 0 || p.bn >= lim || K >= lim ||
 	    ip[LATHE_UK_G_AFMT] != LATHE_UK_FMT_STRIDED || ip[LATHE_UK_G_BFMT] != LATHE_UK_FMT_STRIDED)
-		return gv_fail(a, "sgemv: one row of A and both operands strided needed");
+		return lathe_rt_uk_fail(a, "sgemv: one row of A and both operands strided needed");
 	int64_t nepi = a->nip > LATHE_UK_G_NEPI ? ip[LATHE_UK_G_NEPI] : 0;
 	lathe_rt_uk_epi ep;
 	if (lathe_rt_uk_epi_parse(a, LATHE_UK_G_FIXED, nepi, 4, 1, p.N, &ep))
 		return 1;
 	if (p.N > a->avail[2])
-		return gv_fail(a, "sgemv: C needs %lld elements, %lld available", (long long)p.N,
+		return lathe_rt_uk_fail(a, "sgemv: C needs %lld elements, %lld available", (long long)p.N,
 			       (long long)a->avail[2]);
 	/* Strides and sizes below 2^31: these sums fit in 64 bits. */
 	if (p.N && K) {
 		int64_t na = gv_last(3, p.K, p.ak) + 1;
 		int64_t nb = gv_last(3, p.K, p.bk) + (p.N - 1) * p.bn + 1;
 		if (na > a->avail[0])
-			return gv_fail(a, "sgemv: A needs %lld elements, %lld available", (long long)na,
+			return lathe_rt_uk_fail(a, "sgemv: A needs %lld elements, %lld available", (long long)na,
 				       (long long)a->avail[0]);
 		if (nb > a->avail[1])
-			return gv_fail(a, "sgemv: B needs %lld elements, %lld available", (long long)nb,
+			return lathe_rt_uk_fail(a, "sgemv: B needs %lld elements, %lld available", (long long)nb,
 				       (long long)a->avail[1]);
 	}
 	if (!p.N)

@@ -17,24 +17,11 @@
  * libc only.
  */
 #include <math.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "lathe_rt_ukernel.h"
 
 enum { MP_ROWS = 64, MP_COLS = 64 }; /* window sides the plane kernel takes */
-
-static int mp_fail(const lathe_rt_uk_args *a, const char *fmt, ...)
-{
-	if (a->err && a->err_size) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(a->err, a->err_size, fmt, ap);
-		va_end(ap);
-	}
-	return 1;
-}
 
 typedef struct mp_pool {
 	int64_t C, H, W, OH, OW, KH, KW, SH, SW, DH, DW, PH, PW, XSC, XSH, YSC;
@@ -106,7 +93,7 @@ static int64_t mp_span3(int64_t e0, int64_t s0, int64_t e1, int64_t s1, int64_t 
 LATHE_RT_UK_API int lathe_rt_uk_maxpool(const lathe_rt_uk_args *a)
 {
 	if (a->nip < LATHE_UK_D_FIXED || a->nptr < 2)
-		return mp_fail(a, "maxpool: %d integer parameters and %d pointers (%d and 2 needed)",
+		return lathe_rt_uk_fail(a, "maxpool: %d integer parameters and %d pointers (%d and 2 needed)",
 			       a->nip, a->nptr, LATHE_UK_D_FIXED);
 	const int64_t *ip = a->ip;
 	mp_pool p;
@@ -118,19 +105,19 @@ LATHE_RT_UK_API int lathe_rt_uk_maxpool(const lathe_rt_uk_args *a)
 	for (int i = 0; i < LATHE_UK_D_NEPI; i++) {
 		*f[i] = ip[i];
 		if (ip[i] < 0 || ip[i] >= lim)
-			return mp_fail(a, "maxpool: parameter %d is %lld (0 to %lld)", i,
+			return lathe_rt_uk_fail(a, "maxpool: parameter %d is %lld (0 to %lld)", i,
 				       (long long)ip[i], (long long)lim - 1);
 	}
 	if (p.SH < 1 || p.SW < 1)
-		return mp_fail(a, "maxpool: strides must be at least 1");
+		return lathe_rt_uk_fail(a, "maxpool: strides must be at least 1");
 	/* Strides are below 2^24 and sizes too: products fit in 64 bits. */
 	int64_t nx = mp_span3(p.C, p.XSC, p.H, p.XSH, p.W, 1);
 	int64_t ny = mp_span3(p.C, p.YSC, p.OH, p.OW, p.OW, 1);
 	if (p.C && p.OH && p.OW && p.KH && p.KW && p.H && p.W && nx > a->avail[0])
-		return mp_fail(a, "maxpool: X needs %lld elements, %lld available", (long long)nx,
+		return lathe_rt_uk_fail(a, "maxpool: X needs %lld elements, %lld available", (long long)nx,
 			       (long long)a->avail[0]);
 	if (ny > a->avail[1] || (p.C > 1 && p.YSC < p.OH * p.OW))
-		return mp_fail(a, "maxpool: Y needs %lld elements, %lld available", (long long)ny,
+		return lathe_rt_uk_fail(a, "maxpool: Y needs %lld elements, %lld available", (long long)ny,
 			       (long long)a->avail[1]);
 	if (lathe_rt_uk_epi_parse(a, LATHE_UK_D_FIXED, ip[LATHE_UK_D_NEPI], 2, p.C, p.OH * p.OW,
 				  &p.ep))

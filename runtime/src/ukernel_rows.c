@@ -29,8 +29,6 @@
  * sources, into one generated translation unit.  libc only.
  */
 #include <math.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "lathe_rt_ukernel.h"
@@ -42,17 +40,6 @@
 #else
 #define UR_X86 0
 #endif
-
-static int ur_fail(const lathe_rt_uk_args *a, const char *fmt, ...)
-{
-	if (a->err && a->err_size) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(a->err, a->err_size, fmt, ap);
-		va_end(ap);
-	}
-	return 1;
-}
 
 typedef void (*ur_row_fn)(float *y, const float *x, int64_t n, int log);
 
@@ -292,7 +279,7 @@ static void ur_ln_task(void *ctx, int64_t begin, int64_t end)
 LATHE_RT_UK_API int lathe_rt_uk_layernorm(const lathe_rt_uk_args *a)
 {
 	if (a->nip < LATHE_UK_S_FIXED || a->nfp < 1 || a->nptr < 3)
-		return ur_fail(a, "layernorm: %d integer, %d float parameters and %d pointers "
+		return lathe_rt_uk_fail(a, "layernorm: %d integer, %d float parameters and %d pointers "
 				  "(%d, 1 and 3 needed)",
 			       a->nip, a->nfp, a->nptr, LATHE_UK_S_FIXED);
 	const int64_t *ip = a->ip;
@@ -304,21 +291,21 @@ LATHE_RT_UK_API int lathe_rt_uk_layernorm(const lathe_rt_uk_args *a)
 	const int64_t lim = (int64_t)1 << 31;
 	if (rows < 0 || rows >= lim || j.n < 0 || j.n >= lim || j.xrs < 0 || j.xrs >= lim ||
 	    j.yrs < 0 || j.yrs >= lim || (bias != 0 && bias != 1) || a->nptr < 3 + bias)
-		return ur_fail(a, "layernorm: bad parameters (rows %lld, n %lld, strides %lld %lld, "
+		return lathe_rt_uk_fail(a, "layernorm: bad parameters (rows %lld, n %lld, strides %lld %lld, "
 				  "bias %lld, %d pointers)",
 			       (long long)rows, (long long)j.n, (long long)j.xrs, (long long)j.yrs,
 			       (long long)bias, a->nptr);
 	if (!rows || !j.n)
 		return 0;
 	if (rows > 1 && j.yrs < j.n)
-		return ur_fail(a, "layernorm: rows of Y overlap (stride %lld, length %lld)",
+		return lathe_rt_uk_fail(a, "layernorm: rows of Y overlap (stride %lld, length %lld)",
 			       (long long)j.yrs, (long long)j.n);
 	int64_t nx = (rows - 1) * j.xrs + j.n, ny = (rows - 1) * j.yrs + j.n;
 	const char *what[4] = {"X", "Y", "scale", "bias"};
 	int64_t need[4] = {nx, ny, j.n, j.n};
 	for (int i = 0; i < 3 + bias; i++)
 		if (need[i] > a->avail[i])
-			return ur_fail(a, "layernorm: %s needs %lld elements, %lld available", what[i],
+			return lathe_rt_uk_fail(a, "layernorm: %s needs %lld elements, %lld available", what[i],
 				       (long long)need[i], (long long)a->avail[i]);
 	j.X = a->ptr[0];
 	j.Y = a->ptr[1];
@@ -342,7 +329,7 @@ static void ur_task(void *ctx, int64_t begin, int64_t end)
 LATHE_RT_UK_API int lathe_rt_uk_softmax(const lathe_rt_uk_args *a)
 {
 	if (a->nip < LATHE_UK_S_FIXED || a->nptr < 2)
-		return ur_fail(a, "softmax: %d integer parameters and %d pointers (%d and 2 needed)",
+		return lathe_rt_uk_fail(a, "softmax: %d integer parameters and %d pointers (%d and 2 needed)",
 			       a->nip, a->nptr, LATHE_UK_S_FIXED);
 	const int64_t *ip = a->ip;
 	ur_job j = {0};
@@ -354,22 +341,22 @@ LATHE_RT_UK_API int lathe_rt_uk_softmax(const lathe_rt_uk_args *a)
 	const int64_t lim = (int64_t)1 << 31;
 	if (j.rows < 0 || j.rows >= lim || j.n < 0 || j.n >= lim || j.xrs < 0 || j.xrs >= lim ||
 	    j.yrs < 0 || j.yrs >= lim || (log != 0 && log != 1))
-		return ur_fail(a, "softmax: bad parameters (rows %lld, n %lld, strides %lld %lld, "
+		return lathe_rt_uk_fail(a, "softmax: bad parameters (rows %lld, n %lld, strides %lld %lld, "
 				  "log %lld)",
 			       (long long)j.rows, (long long)j.n, (long long)j.xrs, (long long)j.yrs,
 			       (long long)log);
 	if (!j.rows || !j.n)
 		return 0;
 	if (j.rows > 1 && j.yrs < j.n)
-		return ur_fail(a, "softmax: rows of Y overlap (stride %lld, length %lld)",
+		return lathe_rt_uk_fail(a, "softmax: rows of Y overlap (stride %lld, length %lld)",
 			       (long long)j.yrs, (long long)j.n);
 	/* Below 2^31 each: the products fit in 64 bits. */
 	int64_t nx = (j.rows - 1) * j.xrs + j.n, ny = (j.rows - 1) * j.yrs + j.n;
 	if (nx > a->avail[0])
-		return ur_fail(a, "softmax: X needs %lld elements, %lld available", (long long)nx,
+		return lathe_rt_uk_fail(a, "softmax: X needs %lld elements, %lld available", (long long)nx,
 			       (long long)a->avail[0]);
 	if (ny > a->avail[1])
-		return ur_fail(a, "softmax: Y needs %lld elements, %lld available", (long long)ny,
+		return lathe_rt_uk_fail(a, "softmax: Y needs %lld elements, %lld available", (long long)ny,
 			       (long long)a->avail[1]);
 	j.X = a->ptr[0];
 	j.Y = a->ptr[1];
