@@ -30,7 +30,8 @@ What it does, in order:
      each has the samples asked for (30 by default; --quick: 5).  Every
      sample is one call in this process, timed with perf_counter.
   6. Runs `lathe bench DIR --profile` per model and thread count for the
-     time and GFLOP/s of each kernel class (conv, dwconv, matmul, other).
+     time and GFLOP/s of each kernel class (conv, winograd, dwconv, matmul,
+     other).
   7. Prints the tables and writes them, with the machine's description,
      versions, the command and the date, to docs/benchmarks.md; the raw
      numbers go to build/bench/results.json.
@@ -68,7 +69,7 @@ REQS = [ROOT / "tools" / "requirements.txt", ROOT / "tools" / "requirements-torc
         ROOT / "tools" / "requirements-bench.txt"]
 MODELS = ["resnet18", "mobilenet_v2", "squeezenet1_1", "transformer_encoder",
           "bert_base_encoder"]
-CLASSES = ["conv", "dwconv", "matmul", "other", "total"]
+CLASSES = ["conv", "winograd", "dwconv", "matmul", "other", "total"]
 TOL = 1e-3
 PEAK_TRIES = 10
 
@@ -386,7 +387,7 @@ def profile(name, threads, peak, runs):
         fail("lathe bench --profile %s failed: %s" % (d, p.stderr.strip()))
     classes = {}
     for line in p.stdout.splitlines():
-        m = re.match(r"^(conv|dwconv|matmul|other|total)\s+(\d+)\s+([0-9.]+)\s+([0-9.]+)%\s+"
+        m = re.match(r"^(conv|winograd|dwconv|matmul|other|total)\s+(\d+)\s+([0-9.]+)\s+([0-9.]+)%\s+"
                      r"(\S+)\s+(\S+)", line)
         if m:
             gf = None if m.group(6) == "-" else float(m.group(6))
@@ -469,6 +470,12 @@ def checks(results, peak):
             if pct is not None and v["ms"] > 0.05 * r["classes"]["total"]["ms"]:
                 lines.append("- %s, 1 thread, %s kernels: %.1f%% of peak (target 80%%): %s" % (
                     r["model"], c, pct, "met" if pct >= 80 else "not yet"))
+        v = r.get("classes", {}).get("winograd")
+        if v and v["gflops"] is not None:
+            lines.append("- %s, 1 thread, Winograd convolutions (not a hardware rate, not "
+                         "counted for the target): %.1f GFLOP/s effective, %.1f%% of peak in "
+                         "direct-convolution FLOPs" % (r["model"], v["gflops"],
+                                                      peak_pct(v, peak, 1)))
     return lines
 
 
@@ -536,9 +543,14 @@ median; % of peak: of the peak at the same thread count (above).
 From `lathe bench DIR --profile`, run after the timing above (so its times
 can differ from the latency table's when the machine's load changes): the
 sum of each step's median, where a step is one fused kernel (for example
-Conv+Add+Relu). conv: dense convolutions; dwconv: depthwise convolutions;
-matmul: MatMul and Gemm; other: everything else (pooling, softmax,
-normalization, elementwise ops, copies), whose FLOPs count 0.
+Conv+Add+Relu). conv: dense convolutions computed directly; winograd:
+3x3 stride-1 convolutions computed by Winograd's F(4x4, 3x3), whose
+GFLOP/s count the direct convolution's FLOPs (an effective rate: they
+execute about a third of those multiply-adds plus the transforms, so
+their % of peak is not a hardware figure and can pass 100%); dwconv:
+depthwise convolutions; matmul: MatMul and Gemm; other: everything else
+(pooling, softmax, normalization, elementwise ops, copies), whose FLOPs
+count 0.
 
 {md_table(CLS_HEAD, [r for r in class_rows(results, peak) if r[2] != "total"])}
 

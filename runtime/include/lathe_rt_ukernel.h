@@ -27,6 +27,8 @@
  *   pack    packs a strided operand into panels (A: [ceil(M/MR)][K][MR],
  *           B: [ceil(N/NR)][K][NR], zero-padded), the layout sgemm takes;
  *           the compiler runs it on constant weights at compile time.
+ *   wino    3x3 convolution of stride 1 by Winograd's F(4x4, 3x3), with
+ *           sgemm's epilogues; its weights transformed by pack (SIDE 2).
  *   dwconv  depthwise 2-D convolution (one filter per channel) with the
  *           same epilogues.
  *   maxpool 2-D max pooling over windows of the same geometry.
@@ -146,11 +148,36 @@ enum {
  * the packed operand holds them one after the other, each as its panels:
  * (mn, k) goes to dst[pc*P*R + (mn/R)*kc*R + (k-pc)*R + mn%R] where pc is
  * k's block, kc its size and P = ceil(MN/R): sgemm then reads it
- * sequentially.  Rows or columns past MN are zeros. */
+ * sequentially.  Rows or columns past MN are zeros.
+ *
+ * SIDE 2 transforms the weights of a 3x3 convolution for wino: MN is the
+ * number of output channels O, K0 the input channels C, K1 = K2 = 3 (kh,
+ * kw), element (o, c, kh, kw) at src[o*SMN + c*SK0 + kh*SK1 + kw*SK2];
+ * dst[((p*36 + xi)*C + c)*R + r] is element xi (row-major) of the 6x6
+ * G g G^T of output channel o = p*R + r's filter g for input channel c
+ * (computed in double; zeros for o >= O): ceil(MN/R)*R*36*C floats. */
 enum {
 	LATHE_UK_P_SIDE, LATHE_UK_P_MN, LATHE_UK_P_K0, LATHE_UK_P_K1, LATHE_UK_P_K2, LATHE_UK_P_R,
 	LATHE_UK_P_SMN, LATHE_UK_P_SK0, LATHE_UK_P_SK1, LATHE_UK_P_SK2,
 	LATHE_UK_P_FIXED
+};
+
+/* ---- wino -------------------------------------------------------------------------
+ * Pointers: U (pack SIDE 2's transform of the weights, panels of MR), X,
+ * Y, scratch, then epilogue operands.  For each output channel o < O:
+ * Y[o*YSC + oh*OW + ow] = epilogue(sum over c < C, kh, kw < 3 of
+ * W[o][c][kh][kw] * X[c*XSC + h*XSH + w]) with h = oh + kh - PH,
+ * w = ow + kw - PW, zero where (h, w) is outside [0,H) x [0,W); the
+ * epilogue's m is o and n is oh*OW + ow.  MR x NR is sgemm's register
+ * tile the products run on; SLOTS the threads the scratch is sized for
+ * (lathe_rt_uk_wino_scratch).  Computed with Winograd's F(4x4, 3x3): the
+ * sums differ from the direct ones by rounding, more than sgemm's
+ * (runtime/src/ukernel_wino.c). */
+enum {
+	LATHE_UK_W_C, LATHE_UK_W_H, LATHE_UK_W_W, LATHE_UK_W_XSC, LATHE_UK_W_XSH,
+	LATHE_UK_W_O, LATHE_UK_W_OH, LATHE_UK_W_OW, LATHE_UK_W_YSC, LATHE_UK_W_PH, LATHE_UK_W_PW,
+	LATHE_UK_W_MR, LATHE_UK_W_NR, LATHE_UK_W_SLOTS, LATHE_UK_W_NEPI,
+	LATHE_UK_W_FIXED
 };
 
 /* ---- dwconv -----------------------------------------------------------------------
@@ -190,8 +217,8 @@ enum {
  * inv = 1/sqrt(var + eps): y[j] = (x[j] - mean) * inv * scale[j]
  * (+ bias[j]). */
 
-/* The kernel of that name ("sgemm", "sgemv", "pack", "dwconv", "maxpool",
- * "softmax", "layernorm"), or NULL; with
+/* The kernel of that name ("sgemm", "sgemv", "pack", "wino", "dwconv",
+ * "maxpool", "softmax", "layernorm"), or NULL; with
  * out_dtype (may be NULL), the element type its pointers must have. */
 LATHE_RT_UK_API lathe_rt_uk_fn lathe_rt_uk_find(const char *name, int32_t *out_dtype);
 
@@ -203,6 +230,7 @@ LATHE_RT_UK_API int lathe_rt_uk_maxpool(const lathe_rt_uk_args *a);
  * (LATHE_UK_FMT_STRIDED), no im2col; the scratch pointer is not used. */
 LATHE_RT_UK_API int lathe_rt_uk_sgemv(const lathe_rt_uk_args *a);
 LATHE_RT_UK_API int lathe_rt_uk_softmax(const lathe_rt_uk_args *a);
+LATHE_RT_UK_API int lathe_rt_uk_wino(const lathe_rt_uk_args *a);
 LATHE_RT_UK_API int lathe_rt_uk_layernorm(const lathe_rt_uk_args *a);
 
 /* The register tile (MR rows, NR columns) for vectors of vector_bytes
@@ -211,6 +239,8 @@ LATHE_RT_UK_API void lathe_rt_uk_gemm_tile(int vector_bytes, int *mr, int *nr);
 /* Elements of scratch an sgemm with these integer parameters needs (the
  * caller's ip, NEPI may be 0); -1 if they are invalid. */
 LATHE_RT_UK_API int64_t lathe_rt_uk_sgemm_scratch(const int64_t *ip, int nip);
+/* The same for wino. */
+LATHE_RT_UK_API int64_t lathe_rt_uk_wino_scratch(const int64_t *ip, int nip);
 
 /* ---- shared by the runtime's ukernel files (not for callers) ------------------ */
 
@@ -331,6 +361,10 @@ LATHE_RT_UK_API void lathe_rt_uk_epi_rows(const lathe_rt_uk_epi *ep, float *c, i
  * lathe_rt.h), or inline without one. */
 LATHE_RT_UK_API void lathe_rt_uk_pfor(lathe_rt_pool *p, int64_t n,
 				      void (*fn)(void *ctx, int64_t begin, int64_t end), void *ctx);
+/* pack SIDE 2 (ukernel_wino.c): dst of ceil(O/R)*R*36*C floats from a
+ * 3x3 filter bank at src[o*so + c*sc + kh*skh + kw*skw]. */
+LATHE_RT_UK_API void lathe_rt_uk_wino_pack(float *dst, const float *src, int64_t O, int64_t C,
+					   int64_t R, int64_t so, int64_t sc, int64_t skh, int64_t skw);
 /* Writes the printf-formatted reason into a->err (when given) and returns
  * LATHE_RT_EINVAL (1): every kernel's refusal. */
 LATHE_RT_UK_API int lathe_rt_uk_fail(const lathe_rt_uk_args *a, const char *fmt, ...)

@@ -1188,18 +1188,23 @@ LATHE_RT_UK_API int lathe_rt_uk_pack(const lathe_rt_uk_args *a)
 	for (int i = 0; i < 4; i++)
 		if (e[i] < 0 || e[i] >= lim || (i && (__builtin_mul_overflow(K, e[i], &K) || K >= lim)))
 			return lathe_rt_uk_fail(a, "pack: bad sizes");
-	if ((side != 0 && side != 1) || R < 1 || R > MAX_R)
+	if ((side != 0 && side != 1 && side != 2) || R < 1 || R > MAX_R)
 		return lathe_rt_uk_fail(a, "pack: side %lld, panel width %lld", (long long)side, (long long)R);
 	int64_t need = MN && K ? uk_span(4, e, s) : 0;
 	if (need < 0 || need > a->avail[0])
 		return lathe_rt_uk_fail(a, "pack: the source needs %lld elements, %lld available",
 			       (long long)need, (long long)a->avail[0]);
-	int64_t np = uk_ceil(MN, R), out = np * R * K;
+	if (side == 2 && (e[2] != 3 || e[3] != 3))
+		return lathe_rt_uk_fail(a, "pack: a Winograd transform takes 3x3 filters, not %lldx%lld",
+					(long long)e[2], (long long)e[3]);
+	int64_t np = uk_ceil(MN, R), out = np * R * K * (side == 2 ? 4 : 1);
 	if (out > a->avail[1])
 		return lathe_rt_uk_fail(a, "pack: the destination needs %lld elements, %lld available",
 			       (long long)out, (long long)a->avail[1]);
 	int64_t ke[3] = {e[1], e[2], e[3]}, sk[3] = {s[1], s[2], s[3]};
-	if (MN && K)
+	if (side == 2 && MN && K)
+		lathe_rt_uk_wino_pack(a->ptr[1], a->ptr[0], MN, e[1], R, s[0], s[1], s[2], s[3]);
+	else if (MN && K)
 		uk_pack_panels(a->ptr[1], a->ptr[0], MN, R, s[0], ke, sk);
 	(void)np;
 	return 0;
@@ -1216,6 +1221,7 @@ LATHE_RT_UK_API lathe_rt_uk_fn lathe_rt_uk_find(const char *name, int32_t *out_d
 		{"sgemm", lathe_rt_uk_sgemm},
 		{"sgemv", lathe_rt_uk_sgemv},
 		{"pack", lathe_rt_uk_pack},
+		{"wino", lathe_rt_uk_wino},
 		{"dwconv", lathe_rt_uk_dwconv},
 		{"maxpool", lathe_rt_uk_maxpool},
 		{"softmax", lathe_rt_uk_softmax},

@@ -308,6 +308,19 @@ UK_K512(uk_avx512_8i, 8, UK_BROWS)
 UK_K512(uk_avx512_4i, 4, UK_BROWS)
 UK_TILE(uk_avx512_tile, UK_AVX512, 12, 32, 8, 4, uk_avx512_12, uk_avx512_8, uk_avx512_4,
 	uk_avx512_12i, uk_avx512_8i, uk_avx512_4i)
+/* Half as wide (12 x 16): for products with few columns (the Winograd
+ * convolution's blocks of 16 tiles). */
+#define UK_K512H(NAME, ROWS, PACKED)                                                         \
+	UK_KERNEL(NAME, UK_AVX512, uk_v16, uk_v16u, uk_i16, 16, 1, ROWS, 12, UK_FMA16, UK_SPLAT16, \
+		  PACKED, UK_MAX16, UK_MIN16)
+UK_K512H(uk_avx512_h12, 12, UK_BPACKED)
+UK_K512H(uk_avx512_h8, 8, UK_BPACKED)
+UK_K512H(uk_avx512_h4, 4, UK_BPACKED)
+UK_K512H(uk_avx512_h12i, 12, UK_BROWS)
+UK_K512H(uk_avx512_h8i, 8, UK_BROWS)
+UK_K512H(uk_avx512_h4i, 4, UK_BROWS)
+UK_TILE(uk_avx512_tile_h, UK_AVX512, 12, 16, 8, 4, uk_avx512_h12, uk_avx512_h8, uk_avx512_h4,
+	uk_avx512_h12i, uk_avx512_h8i, uk_avx512_h4i)
 /* The same tile prefetching B's panel rather than A's: for a B of weights
  * packed at compile time and an A of activations packed per call (a
  * transformer's Linear: A is hot in the caches, B comes from memory, and
@@ -1082,6 +1095,8 @@ LATHE_RT_UK_API lathe_rt_uk_tile_fn lathe_rt_uk_tile_kernel(int mr, int nr)
 		return uk_avx2_tile;
 	if (mr == 14 && nr == 32 && has_avx512())
 		return uk_avx512_tile_t;
+	if (mr == 12 && nr == 16 && has_avx512())
+		return uk_avx512_tile_h;
 #endif
 	if (mr == 4 && nr == 16)
 		return uk_gen_tile;

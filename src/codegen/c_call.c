@@ -28,6 +28,7 @@ static const char *const uk_sources[] = {
 	"runtime/src/ukernel_gemv.c",
 	"runtime/src/ukernel_pool.c",
 	"runtime/src/ukernel_rows.c",
+	"runtime/src/ukernel_wino.c",
 };
 
 static const char *embedded(const char *path)

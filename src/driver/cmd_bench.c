@@ -136,15 +136,19 @@ static void on_step(void *ctx, int step)
 		c->t[step] = now_ns();
 }
 
-/* The steps' classes in the summary: dense conv, depthwise conv, matmul,
+/* The steps' classes in the summary: dense conv, dense conv by Winograd's
+ * algorithm (whose GFLOP/s count the direct convolution's FLOPs: an
+ * effective rate, which may exceed the peak), depthwise conv, matmul,
  * everything else. */
-enum { CL_CONV, CL_DWCONV, CL_MATMUL, CL_OTHER, NCLASS };
-static const char *const class_names[NCLASS] = {"conv", "dwconv", "matmul", "other"};
+enum { CL_CONV, CL_WINO, CL_DWCONV, CL_MATMUL, CL_OTHER, NCLASS };
+static const char *const class_names[NCLASS] = {"conv", "winograd", "dwconv", "matmul", "other"};
 
 static int step_class(const lathe_module_step *s)
 {
 	if (!strcmp(s->kind, "conv"))
 		return CL_CONV;
+	if (!strcmp(s->kind, "conv_winograd"))
+		return CL_WINO;
 	if (!strcmp(s->kind, "depthwise_conv"))
 		return CL_DWCONV;
 	if (!strcmp(s->kind, "matmul"))

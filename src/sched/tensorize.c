@@ -597,7 +597,8 @@ static lathe_tir_stmt *pack_call(tz *z, const tz_opnd *o, int side, tz_var *cons
 	int64_t mn = axis_size(ax, nax), kk = 1, smn = nax ? coef(&o->flat, ax[0]) : 0;
 	for (int i = 0; i < TZ_MAXK; i++)
 		kk *= k[i] ? k[i]->ext : 1;
-	int64_t shape[1] = {(mn + r - 1) / r * r * kk};
+	/* SIDE 2 (a Winograd transform) writes a 6x6 tile per 3x3 filter */
+	int64_t shape[1] = {(mn + r - 1) / r * r * kk * (side == 2 ? 4 : 1)};
 	lathe_tir_buf *b = o->load->u.buf;
 	*out = sched_new_local(z->f, b->name, "_p", LATHE_DT_F32, 1, shape);
 	arg_vec args = {0};
@@ -727,6 +728,107 @@ static bool transposed_tile(int vector_bytes, int64_t M, int64_t N)
 	return vector_bytes >= 64 && M % 32 == 0 && N % 7 == 0 && N <= TZ_TRANS_NMAX;
 }
 
+/* ---- Winograd ----------------------------------------------------------------------- */
+
+/* Whether F(4x4, 3x3) beats the direct convolution on this shape (measured
+ * on AVX-512, docs/schedules.md): enough channels for the 36 products to
+ * run near the tile kernel's peak, and enough rows of tiles to fill its
+ * columns.  Small images (7x7) waste most of a tile at their edges. */
+static bool wino_pays(int64_t C, int64_t O, int64_t OH, int64_t OW)
+{
+	return C >= 16 && O >= 32 && OH >= 12 && OW >= 12 && C <= 512;
+}
+
+/* A convolution B (im2col, ints gi) of 3x3 windows at stride 1 whose
+ * weights A are constant goes to wino (runtime/src/ukernel_wino.c) where
+ * that pays: its weights are transformed by a pack call (SIDE 2, done at
+ * compile time), the rest as for sgemm.  The K loops must be the input
+ * channels (no move in h or w), kh (h + 1) and kw (w + 1); X's rows
+ * contiguous. */
+static bool tensorize_wino(tz *z, tz_opnd *A, tz_opnd *B, const tz_axes *x, tz_var *const *k,
+			   const int64_t *gi, lathe_tir_expr **bidx, const tz_epi *ep, bool chain,
+			   int64_t M, int64_t N)
+{
+	if (z->t->vector_bytes < 64 || x->nm != 1 || gi[LATHE_UK_G_IM_SH] != 1 ||
+	    gi[LATHE_UK_G_IM_SW] != 1 || gi[LATHE_UK_G_IM_SWS] != 1)
+		return false;
+	int jc = -1, jh = -1, jw = -1;
+	for (int j = 0; j < TZ_MAXK; j++) {
+		if (!k[j])
+			return false;
+		int64_t cc = gi[LATHE_UK_G_IM_CC0 + 3 * j], ch = gi[LATHE_UK_G_IM_CH0 + 3 * j];
+		int64_t cw = gi[LATHE_UK_G_IM_CW0 + 3 * j];
+		if (cc > 0 && !ch && !cw && jc < 0)
+			jc = j;
+		else if (!cc && ch == 1 && !cw && k[j]->ext == 3 && jh < 0)
+			jh = j;
+		else if (!cc && !ch && cw == 1 && k[j]->ext == 3 && jw < 0)
+			jw = j;
+		else
+			return false;
+	}
+	int64_t OW = gi[LATHE_UK_G_IM_OW], OH = N / OW;
+	int64_t PH = -gi[LATHE_UK_G_IM_H0], PW = -gi[LATHE_UK_G_IM_W0];
+	if (N % OW || PH < 0 || PW < 0 || !wino_pays(k[jc]->ext, M, OH, OW))
+		return false;
+	int mr, nr;
+	lathe_rt_uk_gemm_tile(z->t->vector_bytes, &mr, &nr);
+	int64_t wi[LATHE_UK_W_FIXED + LATHE_UK_EPI_MAX * LATHE_UK_EPI_INTS];
+	memset(wi, 0, sizeof wi);
+	wi[LATHE_UK_W_C] = k[jc]->ext;
+	wi[LATHE_UK_W_H] = gi[LATHE_UK_G_IM_H];
+	wi[LATHE_UK_W_W] = gi[LATHE_UK_G_IM_W];
+	wi[LATHE_UK_W_XSC] = gi[LATHE_UK_G_IM_CC0 + 3 * jc];
+	wi[LATHE_UK_W_XSH] = gi[LATHE_UK_G_IM_SHS];
+	wi[LATHE_UK_W_O] = M;
+	wi[LATHE_UK_W_OH] = OH;
+	wi[LATHE_UK_W_OW] = OW;
+	wi[LATHE_UK_W_YSC] = x->m[0]->co;
+	wi[LATHE_UK_W_PH] = PH;
+	wi[LATHE_UK_W_PW] = PW;
+	wi[LATHE_UK_W_MR] = mr;
+	wi[LATHE_UK_W_NR] = nr;
+	wi[LATHE_UK_W_SLOTS] = z->t->threads > 1 ? (z->t->threads < 64 ? z->t->threads : 64) : 1;
+	if (wi[LATHE_UK_W_YSC] < N || coef(&A->flat, x->m[0]) < 0)
+		return false;
+	int64_t scratch = lathe_rt_uk_wino_scratch(wi, LATHE_UK_W_FIXED);
+	if (scratch < 0)
+		return false;
+	uint8_t *zero = role_marks(z, ROLE_M, ROLE_N, ROLE_K);
+	lathe_tir_buf *bb = B->load->u.buf, *cb = z->final->buf;
+	lathe_tir_expr **cidx = idx_at_zero(z, cb, z->final->idx, zero);
+	if (!idx_in_bounds(z, bb, bidx) || !idx_in_bounds(z, cb, cidx))
+		return false;
+	tz_var *kw[TZ_MAXK] = {k[jc], k[jh], k[jw]};
+	lathe_tir_buf *up = NULL;
+	lathe_tir_stmt *pre[3];
+	int npre = 0;
+	pre[npre++] = pack_call(z, A, 2, x->m, x->nm, mr, kw, &up);
+	int64_t wshape[1] = {scratch};
+	lathe_tir_buf *ws = sched_new_local(z->f, "ws", "", LATHE_DT_F32, 1, wshape);
+	lathe_tir_expr *z0 = sched_i64(z->f, 0);
+	arg_vec args = {0};
+	arg_ptr(&args, LATHE_TIR_ARG_READ, up, &z0);
+	arg_ptr(&args, LATHE_TIR_ARG_READ, bb, bidx);
+	arg_ptr(&args, LATHE_TIR_ARG_WRITE, cb, cidx);
+	arg_ptr(&args, LATHE_TIR_ARG_SCRATCH, ws, &z0);
+	int ni = LATHE_UK_W_FIXED, nf = 0;
+	double flts[LATHE_UK_EPI_MAX];
+	wi[LATHE_UK_W_NEPI] = ep->n;
+	epi_args(z, ep, &args, wi, &ni, flts, &nf);
+	for (int i = 0; i < ni; i++)
+		arg_int(z, &args, wi[i]);
+	for (int i = 0; i < nf; i++)
+		arg_f64(z, &args, flts[i]);
+	lathe_tir_stmt *call = lathe_tir_call(z->f, "wino", (int)args.len, args.data);
+	lathe_vec_free(&args);
+	pre[npre++] = wrap_batch(z, call);
+	if (!chain)
+		pre[npre++] = epilogue_nest(z);
+	replace_nest(z, pre, npre);
+	return true;
+}
+
 static bool tensorize_gemm(tz *z)
 {
 	/* N: the output loop of stride 1; B reads it, A does not. */
@@ -802,6 +904,8 @@ static bool tensorize_gemm(tz *z)
 	if (!chain)
 		ep.n = 0;
 	bool packA = packable(z, A), packB = !im2col && packable(z, B);
+	if (im2col && packA && tensorize_wino(z, A, B, &x, k, ip, bidx, &ep, chain, M, N))
+		return true;
 	/* The transposed tile for convolutions, im2col or 1x1 (constant
 	 * weights times a strided input: B is the activations, packed per
 	 * task into the tile's panels of 14 positions). */

@@ -294,7 +294,7 @@ static lathe_err vcall(vctx *c, const lathe_tir_stmt *s, int depth)
 {
 	int32_t dt = 0;
 	if (!s->callee || !lathe_rt_uk_find(s->callee, &dt))
-		return stmt_error(s, "%s", "no runtime micro-kernel has this name (sgemm, sgemv, pack, dwconv, maxpool, softmax, layernorm)");
+		return stmt_error(s, "%s", "no runtime micro-kernel has this name (sgemm, sgemv, pack, wino, dwconv, maxpool, softmax, layernorm)");
 	if (s->nargs < 0 || (s->nargs > 0 && !s->args))
 		return stmt_error(s, "%s", "malformed arguments");
 	for (int32_t i = 0; i < s->nargs; i++) {

@@ -1,6 +1,7 @@
 /* test_tensorize.c: src/sched/tensorize.c end to end.  Each case is a loop
  * program in the text form, as the lowering builds it (matmuls, batched and
- * transposed; convolutions with padding, strides, dilation, 1-D; depthwise;
+ * transposed; convolutions with padding, strides, dilation, 1-D, by
+ * Winograd's algorithm; depthwise;
  * max pooling;
  * epilogues: bias, residual, ReLU, Clip by tensors, GELU's erf, and one the
  * kernels do not have).  For each: the default schedule with micro-kernels
@@ -67,6 +68,16 @@ static const tcase cases[] = {
 		"    %acc[] = 0:f32\n"
 		"    for %ci in 0..4 { for %kh in 0..3 { for %kw in 0..3 {\n"
 		"      %acc[] = add(%acc[], mul(select(and(and(and(ge(add(add(%oh, -1), %kh), 0), lt(add(add(%oh, -1), %kh), 16)), ge(add(add(%ow, -1), %kw), 0)), lt(add(add(%ow, -1), %kw), 16)), %X[0, %ci, add(add(%oh, -1), %kh), add(add(%ow, -1), %kw)], 0:f32), %W[%co, %ci, %kh, %kw])) } } }\n"
+		"    %Y[0, %co, %oh, %ow] = max(add(add(%acc[], %B[%co]), %R[0, %co, %oh, %ow]), 0:f32) } } }\n}\n",
+	 "conv", 2},
+	/* Winograd (wino): 16 input channels, a 20x18 image (not whole 4x4
+	 * tiles), 33 outputs (not whole panels of 12), bias, residual, ReLU */
+	{"conv3x3_wino", "func @cw(%X: f32[1,16,20,18], %W: f32[33,16,3,3] const, %B: f32[33], %R: f32[1,33,20,18], %Y: f32[1,33,20,18]) {\n"
+		"  local %acc: f32[]\n"
+		"  for %co in 0..33 { for %oh in 0..20 { for %ow in 0..18 {\n"
+		"    %acc[] = 0:f32\n"
+		"    for %ci in 0..16 { for %kh in 0..3 { for %kw in 0..3 {\n"
+		"      %acc[] = add(%acc[], mul(select(and(and(and(ge(add(add(%oh, -1), %kh), 0), lt(add(add(%oh, -1), %kh), 20)), ge(add(add(%ow, -1), %kw), 0)), lt(add(add(%ow, -1), %kw), 18)), %X[0, %ci, add(add(%oh, -1), %kh), add(add(%ow, -1), %kw)], 0:f32), %W[%co, %ci, %kh, %kw])) } } }\n"
 		"    %Y[0, %co, %oh, %ow] = max(add(add(%acc[], %B[%co]), %R[0, %co, %oh, %ow]), 0:f32) } } }\n}\n",
 	 "conv", 2},
 	{"conv7x7s2", "func @c7(%X: f32[1,3,23,19], %W: f32[13,3,7,7] const, %Y: f32[1,13,10,8]) {\n"
@@ -173,6 +184,26 @@ static int count_calls(const lathe_tir_stmt *s)
 	}
 }
 
+/* Whether s calls the kernel named name. */
+static bool has_call(const lathe_tir_stmt *s, const char *name)
+{
+	if (!s)
+		return false;
+	switch (s->kind) {
+	case LATHE_TIR_S_CALL:
+		return !strcmp(s->callee, name);
+	case LATHE_TIR_S_SEQ:
+		for (int i = 0; i < s->n; i++)
+			if (has_call(s->stmts[i], name))
+				return true;
+		return false;
+	case LATHE_TIR_S_IF:
+		return has_call(s->body, name) || has_call(s->orelse, name);
+	default:
+		return has_call(s->body, name);
+	}
+}
+
 static uint64_t rng = 0x9E3779B97F4A7C15ull;
 static float rndf(void)
 {
@@ -199,6 +230,9 @@ static void run_case(const tcase *tc, const char *dir, int idx)
 		fprintf(stderr, "%s: %d calls after the schedule, %d wanted\n", tc->name, calls, tc->calls);
 		CHECK(0);
 	}
+	/* Only the case made for it runs Winograd's algorithm (conv3x3 has
+	 * too few channels for it to pay). */
+	CHECK(has_call(f->body, "wino") == (strstr(tc->name, "wino") != NULL));
 	/* The text form round-trips. */
 	lathe_buf p1 = {0}, p2 = {0};
 	lathe_tir_print(&p1, f);
