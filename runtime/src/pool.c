@@ -16,16 +16,28 @@
  * it waits for the workers to finish.  An idle pool still ends up asleep
  * and uses no CPU.
  *
- * Publishing a job: the caller writes the job's fields, then bumps `gen`
- * (release); a worker that sees the new gen (acquire) reads them.  Sleeping
- * and waking: a worker counts itself in `sleepers` and re-checks `gen`
- * under the mutex before it waits; the caller bumps `gen` before it reads
- * `sleepers` and broadcasts under the mutex if anyone sleeps.  Both sides
- * use sequentially consistent atomics, so either the worker sees the new
- * gen or the caller sees the sleeper, and no wake-up is lost.  Finishing
- * works the same way the other way round, with `pending` and
- * `caller_sleeps`.  The caller waits for every worker to report, so a
- * worker can never miss or straddle a job.
+ * Publishing a job: the caller writes the job's fields, opens it in
+ * `state` (the job's generation in the high 32 bits, a closed bit, and the
+ * number of workers in it), then bumps `gen` (release); a worker that sees
+ * the new gen joins the job by a compare-and-swap on `state` that adds one
+ * to the count, and only if the job is still the one it saw and not
+ * closed; then it reads the fields and takes chunks.  The caller, once no
+ * chunk is left to take (it takes them too), closes the job and waits
+ * only for the workers that joined: a worker that was descheduled (another
+ * process holds its CPU) or was slow to wake misses the job instead of
+ * holding the caller up, so a loaded machine degrades to the caller's own
+ * speed, not to the scheduler's time slices.  A worker can never straddle
+ * jobs: the caller changes the fields only once the count is back to zero
+ * with the job closed, and the compare-and-swap fails for a worker that
+ * saw an older job.
+ *
+ * Sleeping and waking: a worker counts itself in `sleepers` and re-checks
+ * `gen` under the mutex before it waits; the caller bumps `gen` before it
+ * reads `sleepers` and broadcasts under the mutex if anyone sleeps.  Both
+ * sides use sequentially consistent atomics, so either the worker sees the
+ * new gen or the caller sees the sleeper, and no wake-up is lost.
+ * Finishing works the same way the other way round, with the count in
+ * `state` and `caller_sleeps`.
  *
  * One job runs at a time: a call made while a job is running (from inside
  * fn, or from a second application thread) runs serially on its own thread
@@ -45,6 +57,9 @@
  * a thread sleeps (each poll waits for one pause instruction: tens to
  * about 150 cycles, by CPU). */
 enum { CHUNKS_PER_THREAD = 4, MAX_THREADS = 1024, SPIN_ROUNDS = 1 << 16 };
+#define ST_CLOSED (1ull << 31)
+#define ST_COUNT (ST_CLOSED - 1)
+#define ST_GEN(g) ((uint64_t)(g) << 32)
 
 struct lathe_rt_pool {
 	lathe_rt_parallel_for_fn parallel_for; /* first: see lathe_rt.h */
@@ -54,7 +69,7 @@ struct lathe_rt_pool {
 	pthread_cond_t wake; /* workers: a new job or stop */
 	pthread_cond_t done; /* caller: the last worker finished */
 	atomic_ullong gen;   /* generation of the current job */
-	atomic_int pending;  /* workers that have not finished the current job */
+	atomic_ullong state; /* the job's gen (low 32 bits) << 32 | closed | workers in it */
 	atomic_int sleepers; /* workers asleep (or about to be) on wake */
 	atomic_bool caller_sleeps;
 	atomic_bool busy, stop;
@@ -109,6 +124,17 @@ static uint64_t await_job(lathe_rt_pool *p, uint64_t seen)
 	return g;
 }
 
+/* Joins job g (counts the worker in) unless it is closed or a newer one
+ * replaced it. */
+static bool join_job(lathe_rt_pool *p, uint64_t g)
+{
+	uint64_t s = atomic_load(&p->state);
+	while ((s >> 32) == (g & 0xffffffffu) && !(s & ST_CLOSED))
+		if (atomic_compare_exchange_weak(&p->state, &s, s + 1))
+			return true;
+	return false;
+}
+
 static void *worker(void *arg)
 {
 	lathe_rt_pool *p = arg;
@@ -117,8 +143,11 @@ static void *worker(void *arg)
 		seen = await_job(p, seen);
 		if (atomic_load(&p->stop))
 			return NULL;
+		if (!join_job(p, seen))
+			continue;
 		run_chunks(p, p->fn, p->ctx, p->n, p->chunk);
-		if (atomic_fetch_sub(&p->pending, 1) == 1 && atomic_load(&p->caller_sleeps)) {
+		uint64_t s = atomic_fetch_sub(&p->state, 1) - 1;
+		if ((s & ST_CLOSED) && !(s & ST_COUNT) && atomic_load(&p->caller_sleeps)) {
 			pthread_mutex_lock(&p->mu);
 			pthread_cond_signal(&p->done);
 			pthread_mutex_unlock(&p->mu);
@@ -126,17 +155,18 @@ static void *worker(void *arg)
 	}
 }
 
-/* The caller's wait for the workers of the current job. */
+/* The caller's wait for the workers that joined the current job, once it
+ * is closed. */
 static void await_workers(lathe_rt_pool *p)
 {
 	for (int i = 0; i < SPIN_ROUNDS; i++) {
-		if (atomic_load_explicit(&p->pending, memory_order_acquire) == 0)
+		if (!(atomic_load_explicit(&p->state, memory_order_acquire) & ST_COUNT))
 			return;
 		spin_pause();
 	}
 	pthread_mutex_lock(&p->mu);
 	atomic_store(&p->caller_sleeps, true);
-	while (atomic_load(&p->pending) > 0)
+	while (atomic_load(&p->state) & ST_COUNT)
 		pthread_cond_wait(&p->done, &p->mu);
 	atomic_store(&p->caller_sleeps, false);
 	pthread_mutex_unlock(&p->mu);
@@ -153,7 +183,7 @@ lathe_rt_pool *lathe_rt_pool_create(int nthreads)
 		return NULL;
 	p->parallel_for = lathe_rt_parallel_for;
 	atomic_init(&p->gen, 0);
-	atomic_init(&p->pending, 0);
+	atomic_init(&p->state, ST_CLOSED);
 	atomic_init(&p->sleepers, 0);
 	atomic_init(&p->caller_sleeps, false);
 	atomic_init(&p->busy, false);
@@ -227,14 +257,16 @@ void lathe_rt_parallel_for(lathe_rt_pool *p, int64_t n, lathe_rt_task_fn fn, voi
 	p->n = n;
 	p->chunk = chunk;
 	atomic_store_explicit(&p->next, 0, memory_order_relaxed);
-	atomic_store(&p->pending, p->nworkers);
-	atomic_fetch_add(&p->gen, 1);
+	uint64_t g = atomic_load(&p->gen) + 1;
+	atomic_store(&p->state, ST_GEN(g & 0xffffffffu)); /* open, nobody in it */
+	atomic_store(&p->gen, g);
 	if (atomic_load(&p->sleepers) > 0) {
 		pthread_mutex_lock(&p->mu);
 		pthread_cond_broadcast(&p->wake);
 		pthread_mutex_unlock(&p->mu);
 	}
 	run_chunks(p, fn, ctx, n, chunk);
+	atomic_fetch_or(&p->state, ST_CLOSED);
 	await_workers(p);
 	atomic_store(&p->busy, false);
 }
