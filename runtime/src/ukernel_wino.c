@@ -26,8 +26,9 @@
  * share of the channel panels); each sum is computed the same way
  * whichever thread computes it, so results do not depend on the thread
  * count.  With AVX-512 the transforms work on 16 tiles of a row of tiles
- * at once (their columns split into phases by permutes); other CPUs take
- * plain loops.
+ * at once (their columns split into phases by permutes), or, on images of
+ * 4, 8 or 12 tiles across, on 16 tiles of the block taken flat, four per
+ * row; other CPUs take plain loops.
  *
  * Every region is checked against the pointers' avail counts first.
  * Names carry the uw_ prefix: the file is pasted, with the other kernel
@@ -56,7 +57,8 @@ typedef struct uw_conv {
 	float *Y, *scratch;
 	lathe_rt_uk_epi ep;
 	lathe_rt_uk_tile_fn tile;
-	int vec; /* the AVX-512 transforms */
+	int vec;  /* the AVX-512 transforms */
+	int flat; /* ... over the block's tiles taken flat (rows of 4, 8, 12 tiles) */
 } uw_conv;
 
 static int64_t uw_ceil(int64_t a, int64_t b)
@@ -222,6 +224,28 @@ static inline __mmask16 uw_range(int64_t s, int64_t n)
 		(r)[3] = _mm512_add_ps(_mm512_fmadd_ps(_mm512_set1_ps(8), d_, b_), (z)[5]);    \
 	} while (0)
 
+/* y[j][t] -> out[(4t + j) / 16][(4t + j) % 16]: four vectors of a tile's
+ * columns into 64 consecutive outputs (unpacks, then 128-bit shuffles). */
+#define UW_INTERLEAVE4(y, out)                                                                 \
+	do {                                                                                   \
+		__m512d a_ = _mm512_castps_pd(_mm512_unpacklo_ps((y)[0], (y)[1]));             \
+		__m512d b_ = _mm512_castps_pd(_mm512_unpackhi_ps((y)[0], (y)[1]));             \
+		__m512d c_ = _mm512_castps_pd(_mm512_unpacklo_ps((y)[2], (y)[3]));             \
+		__m512d d_ = _mm512_castps_pd(_mm512_unpackhi_ps((y)[2], (y)[3]));             \
+		__m512 e0_ = _mm512_castpd_ps(_mm512_unpacklo_pd(a_, c_));                     \
+		__m512 e1_ = _mm512_castpd_ps(_mm512_unpackhi_pd(a_, c_));                     \
+		__m512 e2_ = _mm512_castpd_ps(_mm512_unpacklo_pd(b_, d_));                     \
+		__m512 e3_ = _mm512_castpd_ps(_mm512_unpackhi_pd(b_, d_));                     \
+		__m512 f0_ = _mm512_shuffle_f32x4(e0_, e1_, 0x44);                             \
+		__m512 f1_ = _mm512_shuffle_f32x4(e2_, e3_, 0x44);                             \
+		__m512 g0_ = _mm512_shuffle_f32x4(e0_, e1_, 0xee);                             \
+		__m512 g1_ = _mm512_shuffle_f32x4(e2_, e3_, 0xee);                             \
+		(out)[0] = _mm512_shuffle_f32x4(f0_, f1_, 0x88);                               \
+		(out)[1] = _mm512_shuffle_f32x4(f0_, f1_, 0xdd);                               \
+		(out)[2] = _mm512_shuffle_f32x4(g0_, g1_, 0x88);                               \
+		(out)[3] = _mm512_shuffle_f32x4(g0_, g1_, 0xdd);                               \
+	} while (0)
+
 /* Stores the cnt lanes of v at p (tiles t.. of a row of V whose column in
  * its panel is off): within the panel, or its end and the start of the
  * same row in the next panel, at q (NR >= 16). */
@@ -321,22 +345,102 @@ static UW_AVX512 void uw_out16(const uw_conv *w, const float *Mt, int64_t th0, i
 					break;
 				__m512 y[4];
 				UW_AT16(q[i], y);
-				/* y[j][t] -> out[4t + j] */
-				__m512 a = _mm512_unpacklo_ps(y[0], y[1]), b = _mm512_unpackhi_ps(y[0], y[1]);
-				__m512 cc = _mm512_unpacklo_ps(y[2], y[3]), d = _mm512_unpackhi_ps(y[2], y[3]);
-				__m512d ad = _mm512_castps_pd(a), bd = _mm512_castps_pd(b);
-				__m512d cd = _mm512_castps_pd(cc), dd = _mm512_castps_pd(d);
-				__m512 e0 = _mm512_castpd_ps(_mm512_unpacklo_pd(ad, cd));
-				__m512 e1 = _mm512_castpd_ps(_mm512_unpackhi_pd(ad, cd));
-				__m512 e2 = _mm512_castpd_ps(_mm512_unpacklo_pd(bd, dd));
-				__m512 e3 = _mm512_castpd_ps(_mm512_unpackhi_pd(bd, dd));
-				__m512 f0 = _mm512_shuffle_f32x4(e0, e1, 0x44), f1 = _mm512_shuffle_f32x4(e2, e3, 0x44);
-				__m512 g0 = _mm512_shuffle_f32x4(e0, e1, 0xee), g1 = _mm512_shuffle_f32x4(e2, e3, 0xee);
-				__m512 out[4] = {_mm512_shuffle_f32x4(f0, f1, 0x88), _mm512_shuffle_f32x4(f0, f1, 0xdd),
-						 _mm512_shuffle_f32x4(g0, g1, 0x88), _mm512_shuffle_f32x4(g0, g1, 0xdd)};
+				__m512 out[4];
+				UW_INTERLEAVE4(y, out);
 				float *yr = yo + h * w->OW + x0;
 				for (int qq = 0; qq < 4; qq++)
 					_mm512_mask_storeu_ps(yr + 16 * qq, kout[qq], out[qq]);
+			}
+		}
+	}
+}
+
+/* The same over the block's tiles taken flat (t = r*TW + tw), 16 at a
+ * time, for rows of 4, 8 or 12 tiles (small images, whose rows would fill
+ * a vector only partly): every four lanes are four tiles of one row, 16
+ * input columns loaded at once (and 16 from two columns on for the last
+ * two taps). */
+static UW_AVX512 void uw_in16f(const uw_conv *w, float *V, int64_t th0, int64_t nth, int64_t c)
+{
+	const float *xc = w->X + c * w->XSC;
+	const __m512i i0 = _mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 28, 24, 20, 16, 12, 8, 4, 0);
+	const __m512i one = _mm512_set1_epi32(1), two = _mm512_set1_epi32(2);
+	int64_t n = nth * w->TW;
+	for (int64_t t0 = 0; t0 < n; t0 += 16) {
+		int64_t cnt = n - t0 < 16 ? n - t0 : 16;
+		__m512 t[6][6];
+		for (int i = 0; i < 6; i++) {
+			__m512 L[4], M[4], z[6];
+			for (int q = 0; q < 4; q++) {
+				int64_t tt = t0 + 4 * q, r = tt / w->TW;
+				int64_t h = 4 * (th0 + r) - w->PH + i, x0 = 4 * (tt % w->TW) - w->PW;
+				L[q] = M[q] = _mm512_setzero_ps();
+				if (tt >= n || h < 0 || h >= w->H)
+					continue;
+				const float *p = xc + h * w->XSH + x0;
+				L[q] = _mm512_maskz_loadu_ps(uw_range(x0, w->W), p);
+				M[q] = _mm512_maskz_loadu_ps(uw_range(x0 + 2, w->W), p + 2);
+			}
+			__m512i ij = i0;
+			for (int j = 0; j < 4; j++) {
+				__m512 lo = _mm512_permutex2var_ps(L[0], ij, L[1]);
+				__m512 hi = _mm512_permutex2var_ps(L[2], ij, L[3]);
+				z[j] = _mm512_shuffle_f32x4(lo, hi, 0x44);
+				ij = _mm512_add_epi32(ij, one);
+			}
+			ij = _mm512_add_epi32(i0, two);
+			for (int j = 4; j < 6; j++) { /* columns 4t + 4, 4t + 5 */
+				__m512 lo = _mm512_permutex2var_ps(M[0], ij, M[1]);
+				__m512 hi = _mm512_permutex2var_ps(M[2], ij, M[3]);
+				z[j] = _mm512_shuffle_f32x4(lo, hi, 0x44);
+				ij = _mm512_add_epi32(ij, one);
+			}
+			UW_BT16(z, t[i]);
+		}
+		int64_t first = w->NR - t0 % w->NR;
+		float *p = uw_vat(w, V, 0, c, t0);
+		float *q = first < cnt ? uw_vat(w, V, 0, c, t0 + first) - first : p;
+		int64_t xs = w->npan * w->C * w->NR;
+		for (int l = 0; l < 6; l++) {
+			__m512 col[6] = {t[0][l], t[1][l], t[2][l], t[3][l], t[4][l], t[5][l]};
+			UW_BT16(col, col);
+			for (int kk = 0; kk < 6; kk++)
+				uw_put16(p + (kk * 6 + l) * xs, q + (kk * 6 + l) * xs, first, cnt, col[kk]);
+		}
+	}
+}
+
+/* The output side of uw_in16f: 16 tiles taken flat, every four lanes of
+ * the interleaved rows one run of 16 output columns. */
+static UW_AVX512 void uw_out16f(const uw_conv *w, const float *Mt, int64_t th0, int64_t nth,
+				int64_t o, int64_t rr)
+{
+	float *yo = w->Y + o * w->YSC;
+	int64_t n = nth * w->TW;
+	for (int64_t t0 = 0; t0 < n; t0 += 16) {
+		int64_t cnt = n - t0 < 16 ? n - t0 : 16;
+		__mmask16 kin = (__mmask16)((1u << cnt) - 1);
+		const float *m = Mt + rr * w->NP + t0;
+		__m512 q[4][6];
+		for (int l = 0; l < 6; l++) {
+			__m512 z[6], s[4];
+			for (int kk = 0; kk < 6; kk++)
+				z[kk] = _mm512_maskz_loadu_ps(kin, m + (kk * 6 + l) * w->MR * w->NP);
+			UW_AT16(z, s);
+			for (int i = 0; i < 4; i++)
+				q[i][l] = s[i];
+		}
+		for (int i = 0; i < 4; i++) {
+			__m512 y[4], out[4];
+			UW_AT16(q[i], y);
+			UW_INTERLEAVE4(y, out);
+			for (int qq = 0; qq < 4; qq++) {
+				int64_t tt = t0 + 4 * qq;
+				if (tt >= n)
+					break;
+				int64_t h = 4 * (th0 + tt / w->TW) + i, x0 = 4 * (tt % w->TW);
+				if (h < w->OH)
+					_mm512_mask_storeu_ps(yo + h * w->OW + x0, uw_range(x0, w->OW), out[qq]);
 			}
 		}
 	}
@@ -359,7 +463,10 @@ static void uw_input(const uw_conv *w, float *V, int64_t b)
 	for (int64_t c = 0; c < w->C; c++) {
 #if UW_X86
 		if (w->vec) {
-			uw_in16(w, V, th0, nth, c);
+			if (w->flat)
+				uw_in16f(w, V, th0, nth, c);
+			else
+				uw_in16(w, V, th0, nth, c);
 			continue;
 		}
 #endif
@@ -403,7 +510,9 @@ static void uw_panels(const uw_conv *w, const float *V, float *Mt, int64_t b, in
 		for (int64_t r = 0; r < m; r++) {
 			int64_t o = p * w->MR + r;
 #if UW_X86
-			if (w->vec)
+			if (w->vec && w->flat)
+				uw_out16f(w, Mt, th0, nth, o, r);
+			else if (w->vec)
 				uw_out16(w, Mt, th0, nth, o, r);
 			else
 #endif
@@ -496,6 +605,7 @@ LATHE_RT_UK_API int lathe_rt_uk_wino(const lathe_rt_uk_args *a)
 	w.tile = lathe_rt_uk_tile_kernel((int)w.MR, (int)w.NR);
 #if UW_X86
 	w.vec = w.NR >= 16 && uw_has_avx512();
+	w.flat = w.TW % 4 == 0 && w.TW < 16;
 #endif
 	/* Shares of the channel panels per block: whole blocks when they
 	 * divide among the slots, else one share per slot. */

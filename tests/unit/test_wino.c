@@ -1,7 +1,7 @@
 /* test_wino.c: the Winograd 3x3 convolution (runtime/src/ukernel_wino.c)
  * against a direct convolution in double precision.
  * Shapes: widths and heights that are and are not multiples of the 4x4
- * tile, rows of more than 16 tiles, padding 0, 1 and 2, channel counts
+ * tile, rows of more than 16 tiles and of 4, 8 and 12 (taken flat), padding 0, 1 and 2, channel counts
  * below, at and above the register tile's 12 rows, one slot and several
  * (with and without a pool: the results must be the same bits), the
  * register tiles of the other CPU families, padded
@@ -189,7 +189,9 @@ static void run_all(wino_fn fn, const char *name, lathe_rt_pool *pool)
 		{5, 13, 11, 24, 0, 0, 0, 0},   {4, 9, 10, 7, 2, 2, 0, 0},
 		{32, 28, 28, 64, 1, 1, 0, 0},  {6, 20, 70, 5, 1, 1, 0, 0},
 		{16, 55, 55, 64, 1, 1, 0, 0},  {3, 3, 3, 4, 1, 0, 0, 0},
-		{64, 56, 56, 36, 1, 1, 0, 0},
+		{64, 56, 56, 36, 1, 1, 0, 0},  {8, 30, 29, 20, 1, 1, 0, 0},
+		{12, 47, 46, 14, 1, 1, 0, 0},  {48, 13, 13, 40, 1, 1, 0, 0},
+		{5, 16, 16, 3, 0, 1, 0, 0},
 	};
 	for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++)
 		for (int epi = 0; epi < 4; epi++)
