@@ -619,41 +619,47 @@ LATHE_RT_UK_API int lathe_rt_uk_wino(const lathe_rt_uk_args *a)
 
 /* ---- the weights: pack SIDE 2 ------------------------------------------------------ */
 
-/* U = G g G^T of the 3x3 filter g (in double), 6x6. */
-static void uw_filter(const double *g, double *u)
+/* The rows of G (the filter transform), and U = G g G^T for the n <= 64
+ * filters g[9][n] of a panel at once (in double, the filters innermost so
+ * that the loops vectorize): u[36][n]. */
+static const double uw_G[6][3] = {{1.0 / 4, 0, 0},
+				  {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+				  {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+				  {1.0 / 24, 1.0 / 12, 1.0 / 6},
+				  {1.0 / 24, -1.0 / 12, 1.0 / 6},
+				  {0, 0, 1}};
+
+static void uw_filters(const double (*g)[64], double (*u)[64], int64_t n)
 {
-	static const double G[6][3] = {{1.0 / 4, 0, 0},
-				       {-1.0 / 6, -1.0 / 6, -1.0 / 6},
-				       {-1.0 / 6, 1.0 / 6, -1.0 / 6},
-				       {1.0 / 24, 1.0 / 12, 1.0 / 6},
-				       {1.0 / 24, -1.0 / 12, 1.0 / 6},
-				       {0, 0, 1}};
-	double t[6][3];
+	double t[18][64];
 	for (int i = 0; i < 6; i++)
 		for (int j = 0; j < 3; j++)
-			t[i][j] = G[i][0] * g[j] + G[i][1] * g[3 + j] + G[i][2] * g[6 + j];
+			for (int64_t r = 0; r < n; r++)
+				t[i * 3 + j][r] = uw_G[i][0] * g[j][r] + uw_G[i][1] * g[3 + j][r] +
+						  uw_G[i][2] * g[6 + j][r];
 	for (int i = 0; i < 6; i++)
 		for (int l = 0; l < 6; l++)
-			u[i * 6 + l] = t[i][0] * G[l][0] + t[i][1] * G[l][1] + t[i][2] * G[l][2];
+			for (int64_t r = 0; r < n; r++)
+				u[i * 6 + l][r] = t[i * 3][r] * uw_G[l][0] + t[i * 3 + 1][r] * uw_G[l][1] +
+						  t[i * 3 + 2][r] * uw_G[l][2];
 }
 
 LATHE_RT_UK_API void lathe_rt_uk_wino_pack(float *dst, const float *src, int64_t O, int64_t C,
 					   int64_t R, int64_t so, int64_t sc, int64_t skh, int64_t skw)
 {
 	int64_t np = uw_ceil(O, R);
+	double g[9][64], u[36][64];
 	for (int64_t p = 0; p < np; p++)
-		for (int64_t r = 0; r < R; r++) {
-			int64_t o = p * R + r;
-			for (int64_t c = 0; c < C; c++) {
-				double g[9] = {0}, u[36] = {0};
-				if (o < O) {
-					for (int i = 0; i < 3; i++)
-						for (int j = 0; j < 3; j++)
-							g[i * 3 + j] = src[o * so + c * sc + i * skh + j * skw];
-					uw_filter(g, u);
-				}
-				for (int xi = 0; xi < UW_XI; xi++)
-					dst[((p * UW_XI + xi) * C + c) * R + r] = (float)u[xi];
+		for (int64_t c = 0; c < C; c++) {
+			/* rows past O: zero filters, zero transforms */
+			for (int64_t r = 0; r < R; r++) {
+				int64_t o = p * R + r;
+				for (int k = 0; k < 9; k++)
+					g[k][r] = o < O ? src[o * so + c * sc + (k / 3) * skh + (k % 3) * skw] : 0;
 			}
+			uw_filters((const double (*)[64])g, u, R);
+			for (int xi = 0; xi < UW_XI; xi++)
+				for (int64_t r = 0; r < R; r++)
+					dst[((p * UW_XI + xi) * C + c) * R + r] = (float)u[xi][r];
 		}
 }
