@@ -365,6 +365,10 @@ LATHE_RT_UK_API void lathe_rt_uk_pfor(lathe_rt_pool *p, int64_t n,
  * 3x3 filter bank at src[o*so + c*sc + kh*skh + kw*skw]. */
 LATHE_RT_UK_API void lathe_rt_uk_wino_pack(float *dst, const float *src, int64_t O, int64_t C,
 					   int64_t R, int64_t so, int64_t sc, int64_t skh, int64_t skw);
+/* 0 when need[i] <= a->avail[i] for i < n, else kernel's refusal naming
+ * what[i]. */
+LATHE_RT_UK_API int lathe_rt_uk_need(const lathe_rt_uk_args *a, const char *kernel, int n,
+				     const int64_t *need, const char *const *what);
 /* Writes the printf-formatted reason into a->err (when given) and returns
  * LATHE_RT_EINVAL (1): every kernel's refusal. */
 LATHE_RT_UK_API int lathe_rt_uk_fail(const lathe_rt_uk_args *a, const char *fmt, ...)

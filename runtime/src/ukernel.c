@@ -71,6 +71,16 @@ LATHE_RT_UK_API int lathe_rt_uk_fail(const lathe_rt_uk_args *a, const char *fmt,
 	return 1; /* LATHE_RT_EINVAL */
 }
 
+LATHE_RT_UK_API int lathe_rt_uk_need(const lathe_rt_uk_args *a, const char *kernel, int n,
+				     const int64_t *need, const char *const *what)
+{
+	for (int i = 0; i < n; i++)
+		if (need[i] > a->avail[i])
+			return lathe_rt_uk_fail(a, "%s: %s needs %lld elements, %lld available", kernel,
+						what[i], (long long)need[i], (long long)a->avail[i]);
+	return 0;
+}
+
 LATHE_RT_UK_API void lathe_rt_uk_pfor(lathe_rt_pool *p, int64_t n, uk_task_fn fn, void *ctx)
 {
 	if (!p) {

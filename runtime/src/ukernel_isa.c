@@ -297,9 +297,11 @@ UK_TILE(uk_avx2_tile, UK_AVX2, 6, 16, 4, 2, uk_avx2_6, uk_avx2_4, uk_avx2_2, uk_
 #define UK_MIN16(a, b) ((uk_v16)_mm512_mask_mov_ps(_mm512_min_ps((__m512)(b), (__m512)(a)),     \
 					 _mm512_cmp_ps_mask((__m512)(b), (__m512)(b), _CMP_UNORD_Q), \
 					 (__m512)(b)))
-#define UK_K512(NAME, ROWS, PACKED)                                                          \
-	UK_KERNEL(NAME, UK_AVX512, uk_v16, uk_v16u, uk_i16, 16, 2, ROWS, 12, UK_FMA16, UK_SPLAT16, \
-		  PACKED, UK_MAX16, UK_MIN16)
+/* ROWS x NV vectors, A panels of 12 rows. */
+#define UK_K512V(NAME, NV, ROWS, PACKED)                                                     \
+	UK_KERNEL(NAME, UK_AVX512, uk_v16, uk_v16u, uk_i16, 16, NV, ROWS, 12, UK_FMA16,         \
+		  UK_SPLAT16, PACKED, UK_MAX16, UK_MIN16)
+#define UK_K512(NAME, ROWS, PACKED) UK_K512V(NAME, 2, ROWS, PACKED)
 UK_K512(uk_avx512_12, 12, UK_BPACKED)
 UK_K512(uk_avx512_8, 8, UK_BPACKED)
 UK_K512(uk_avx512_4, 4, UK_BPACKED)
@@ -310,9 +312,7 @@ UK_TILE(uk_avx512_tile, UK_AVX512, 12, 32, 8, 4, uk_avx512_12, uk_avx512_8, uk_a
 	uk_avx512_12i, uk_avx512_8i, uk_avx512_4i)
 /* Half as wide (12 x 16): for products with few columns (the Winograd
  * convolution's blocks of 16 tiles). */
-#define UK_K512H(NAME, ROWS, PACKED)                                                         \
-	UK_KERNEL(NAME, UK_AVX512, uk_v16, uk_v16u, uk_i16, 16, 1, ROWS, 12, UK_FMA16, UK_SPLAT16, \
-		  PACKED, UK_MAX16, UK_MIN16)
+#define UK_K512H(NAME, ROWS, PACKED) UK_K512V(NAME, 1, ROWS, PACKED)
 UK_K512H(uk_avx512_h12, 12, UK_BPACKED)
 UK_K512H(uk_avx512_h8, 8, UK_BPACKED)
 UK_K512H(uk_avx512_h4, 4, UK_BPACKED)

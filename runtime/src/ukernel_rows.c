@@ -301,12 +301,10 @@ LATHE_RT_UK_API int lathe_rt_uk_layernorm(const lathe_rt_uk_args *a)
 		return lathe_rt_uk_fail(a, "layernorm: rows of Y overlap (stride %lld, length %lld)",
 			       (long long)j.yrs, (long long)j.n);
 	int64_t nx = (rows - 1) * j.xrs + j.n, ny = (rows - 1) * j.yrs + j.n;
-	const char *what[4] = {"X", "Y", "scale", "bias"};
+	const char *const what[4] = {"X", "Y", "scale", "bias"};
 	int64_t need[4] = {nx, ny, j.n, j.n};
-	for (int i = 0; i < 3 + bias; i++)
-		if (need[i] > a->avail[i])
-			return lathe_rt_uk_fail(a, "layernorm: %s needs %lld elements, %lld available", what[i],
-				       (long long)need[i], (long long)a->avail[i]);
+	if (lathe_rt_uk_need(a, "layernorm", 3 + bias, need, what))
+		return 1;
 	j.X = a->ptr[0];
 	j.Y = a->ptr[1];
 	j.G = a->ptr[2];
@@ -352,12 +350,10 @@ LATHE_RT_UK_API int lathe_rt_uk_softmax(const lathe_rt_uk_args *a)
 			       (long long)j.yrs, (long long)j.n);
 	/* Below 2^31 each: the products fit in 64 bits. */
 	int64_t nx = (j.rows - 1) * j.xrs + j.n, ny = (j.rows - 1) * j.yrs + j.n;
-	if (nx > a->avail[0])
-		return lathe_rt_uk_fail(a, "softmax: X needs %lld elements, %lld available", (long long)nx,
-			       (long long)a->avail[0]);
-	if (ny > a->avail[1])
-		return lathe_rt_uk_fail(a, "softmax: Y needs %lld elements, %lld available", (long long)ny,
-			       (long long)a->avail[1]);
+	static const char *const what[2] = {"X", "Y"};
+	int64_t need[2] = {nx, ny};
+	if (lathe_rt_uk_need(a, "softmax", 2, need, what))
+		return 1;
 	j.X = a->ptr[0];
 	j.Y = a->ptr[1];
 	j.log = (int)log;

@@ -259,14 +259,27 @@ static UW_AVX512 inline void uw_put16(float *p, float *q, int64_t first, int64_t
 	_mm512_mask_storeu_ps(q, (__mmask16)(((1u << cnt) - 1) & ~((1u << first) - 1)), v);
 }
 
+/* z[k] = columns 4t + j0 + k (t < 16) of the 64 floats L[0..3], k < n:
+ * a phase of the columns under 16 tiles, by two permutes and a shuffle. */
+static UW_AVX512 inline void uw_phases(const __m512 *L, int j0, int n, __m512 *z)
+{
+	__m512i ij = _mm512_add_epi32(
+		_mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 28, 24, 20, 16, 12, 8, 4, 0),
+		_mm512_set1_epi32(j0));
+	for (int k = 0; k < n; k++) {
+		__m512 lo = _mm512_permutex2var_ps(L[0], ij, L[1]);
+		__m512 hi = _mm512_permutex2var_ps(L[2], ij, L[3]);
+		z[k] = _mm512_shuffle_f32x4(lo, hi, 0x44);
+		ij = _mm512_add_epi32(ij, _mm512_set1_epi32(1));
+	}
+}
+
 /* Input transform of channel c over the block's rows of tiles, 16 tiles
  * of a row at a time: the 66 input columns under them are loaded once per
  * input row and split into the six taps' columns (4t + j) by permutes. */
 static UW_AVX512 void uw_in16(const uw_conv *w, float *V, int64_t th0, int64_t nth, int64_t c)
 {
 	const float *xc = w->X + c * w->XSC;
-	const __m512i i0 = _mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 28, 24, 20, 16, 12, 8, 4, 0);
-	const __m512i one = _mm512_set1_epi32(1);
 	for (int64_t tw0 = 0; tw0 < w->TW; tw0 += 16) {
 		int64_t cnt = w->TW - tw0 < 16 ? w->TW - tw0 : 16, x0 = 4 * tw0 - w->PW;
 		__mmask16 k[5];
@@ -287,13 +300,7 @@ static UW_AVX512 void uw_in16(const uw_conv *w, float *V, int64_t th0, int64_t n
 				__m512 L[5], z[6];
 				for (int q = 0; q < 5; q++)
 					L[q] = _mm512_maskz_loadu_ps(k[q], p + 16 * q);
-				__m512i ij = i0;
-				for (int j = 0; j < 4; j++) {
-					__m512 lo = _mm512_permutex2var_ps(L[0], ij, L[1]);
-					__m512 hi = _mm512_permutex2var_ps(L[2], ij, L[3]);
-					z[j] = _mm512_shuffle_f32x4(lo, hi, 0x44);
-					ij = _mm512_add_epi32(ij, one);
-				}
+				uw_phases(L, 0, 4, z);
 				__m512i l4 = _mm512_castps_si512(L[4]);
 				z[4] = _mm512_castsi512_ps(
 					_mm512_alignr_epi32(l4, _mm512_castps_si512(z[0]), 1));
@@ -316,6 +323,20 @@ static UW_AVX512 void uw_in16(const uw_conv *w, float *V, int64_t th0, int64_t n
 	}
 }
 
+/* The first half of the output transform for 16 tiles (the lanes of kin)
+ * whose 36 products start at m, xs apart: q[i][l] = (A^T M)[i][l]. */
+static UW_AVX512 inline void uw_at_cols(const float *m, int64_t xs, __mmask16 kin, __m512 q[4][6])
+{
+	for (int l = 0; l < 6; l++) {
+		__m512 z[6], s[4];
+		for (int kk = 0; kk < 6; kk++)
+			z[kk] = _mm512_maskz_loadu_ps(kin, m + (kk * 6 + l) * xs);
+		UW_AT16(z, s);
+		for (int i = 0; i < 4; i++)
+			q[i][l] = s[i];
+	}
+}
+
 /* Output transform of channel o (row rr of Mt) over the block's rows of
  * tiles, 16 tiles of a row at a time: the four columns of each output row
  * are interleaved into 64 consecutive outputs by unpacks and shuffles. */
@@ -329,16 +350,8 @@ static UW_AVX512 void uw_out16(const uw_conv *w, const float *Mt, int64_t th0, i
 		for (int q = 0; q < 4; q++)
 			kout[q] = uw_range(x0 + 16 * q, w->OW);
 		for (int64_t r = 0; r < nth; r++) {
-			const float *m = Mt + rr * w->NP + r * w->TW + tw0;
 			__m512 q[4][6];
-			for (int l = 0; l < 6; l++) {
-				__m512 z[6], s[4];
-				for (int kk = 0; kk < 6; kk++)
-					z[kk] = _mm512_maskz_loadu_ps(kin, m + (kk * 6 + l) * w->MR * w->NP);
-				UW_AT16(z, s);
-				for (int i = 0; i < 4; i++)
-					q[i][l] = s[i];
-			}
+			uw_at_cols(Mt + rr * w->NP + r * w->TW + tw0, w->MR * w->NP, kin, q);
 			for (int i = 0; i < 4; i++) {
 				int64_t h = 4 * (th0 + r) + i;
 				if (h >= w->OH)
@@ -363,8 +376,6 @@ static UW_AVX512 void uw_out16(const uw_conv *w, const float *Mt, int64_t th0, i
 static UW_AVX512 void uw_in16f(const uw_conv *w, float *V, int64_t th0, int64_t nth, int64_t c)
 {
 	const float *xc = w->X + c * w->XSC;
-	const __m512i i0 = _mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 28, 24, 20, 16, 12, 8, 4, 0);
-	const __m512i one = _mm512_set1_epi32(1), two = _mm512_set1_epi32(2);
 	int64_t n = nth * w->TW;
 	for (int64_t t0 = 0; t0 < n; t0 += 16) {
 		int64_t cnt = n - t0 < 16 ? n - t0 : 16;
@@ -381,20 +392,8 @@ static UW_AVX512 void uw_in16f(const uw_conv *w, float *V, int64_t th0, int64_t 
 				L[q] = _mm512_maskz_loadu_ps(uw_range(x0, w->W), p);
 				M[q] = _mm512_maskz_loadu_ps(uw_range(x0 + 2, w->W), p + 2);
 			}
-			__m512i ij = i0;
-			for (int j = 0; j < 4; j++) {
-				__m512 lo = _mm512_permutex2var_ps(L[0], ij, L[1]);
-				__m512 hi = _mm512_permutex2var_ps(L[2], ij, L[3]);
-				z[j] = _mm512_shuffle_f32x4(lo, hi, 0x44);
-				ij = _mm512_add_epi32(ij, one);
-			}
-			ij = _mm512_add_epi32(i0, two);
-			for (int j = 4; j < 6; j++) { /* columns 4t + 4, 4t + 5 */
-				__m512 lo = _mm512_permutex2var_ps(M[0], ij, M[1]);
-				__m512 hi = _mm512_permutex2var_ps(M[2], ij, M[3]);
-				z[j] = _mm512_shuffle_f32x4(lo, hi, 0x44);
-				ij = _mm512_add_epi32(ij, one);
-			}
+			uw_phases(L, 0, 4, z);
+			uw_phases(M, 2, 2, z + 4); /* columns 4t + 4, 4t + 5 */
 			UW_BT16(z, t[i]);
 		}
 		int64_t first = w->NR - t0 % w->NR;
@@ -420,16 +419,8 @@ static UW_AVX512 void uw_out16f(const uw_conv *w, const float *Mt, int64_t th0, 
 	for (int64_t t0 = 0; t0 < n; t0 += 16) {
 		int64_t cnt = n - t0 < 16 ? n - t0 : 16;
 		__mmask16 kin = (__mmask16)((1u << cnt) - 1);
-		const float *m = Mt + rr * w->NP + t0;
 		__m512 q[4][6];
-		for (int l = 0; l < 6; l++) {
-			__m512 z[6], s[4];
-			for (int kk = 0; kk < 6; kk++)
-				z[kk] = _mm512_maskz_loadu_ps(kin, m + (kk * 6 + l) * w->MR * w->NP);
-			UW_AT16(z, s);
-			for (int i = 0; i < 4; i++)
-				q[i][l] = s[i];
-		}
+		uw_at_cols(Mt + rr * w->NP + t0, w->MR * w->NP, kin, q);
 		for (int i = 0; i < 4; i++) {
 			__m512 y[4], out[4];
 			UW_AT16(q[i], y);
@@ -593,10 +584,8 @@ LATHE_RT_UK_API int lathe_rt_uk_wino(const lathe_rt_uk_args *a)
 			   w.C && w.H && w.W ? (w.C - 1) * w.XSC + (w.H - 1) * w.XSH + w.W : 0,
 			   (w.O - 1) * w.YSC + w.OH * w.OW, w.nslots * w.slot + UW_ALIGN};
 	static const char *const what[4] = {"the weights", "X", "Y", "the scratch"};
-	for (int i = 0; i < 4; i++)
-		if (need[i] > a->avail[i])
-			return lathe_rt_uk_fail(a, "wino: %s need %lld elements, %lld available", what[i],
-						(long long)need[i], (long long)a->avail[i]);
+	if (lathe_rt_uk_need(a, "wino", 4, need, what))
+		return 1;
 	w.U = a->ptr[0];
 	w.X = a->ptr[1];
 	w.Y = a->ptr[2];

@@ -528,6 +528,24 @@ static void epi_args(tz *z, const tz_epi *ep, arg_vec *args, int64_t *ints, int 
 	}
 }
 
+/* The call of kernel name: args (its pointers, consumed), then the
+ * epilogue's pointers, ints[0..ni0) followed by the epilogue's ints, and
+ * its scalars. */
+static lathe_tir_stmt *kernel_call(tz *z, const char *name, arg_vec *args, const tz_epi *ep,
+				   int64_t *ints, int ni0)
+{
+	int ni = ni0, nf = 0;
+	double flts[LATHE_UK_EPI_MAX];
+	epi_args(z, ep, args, ints, &ni, flts, &nf);
+	for (int i = 0; i < ni; i++)
+		arg_int(z, args, ints[i]);
+	for (int i = 0; i < nf; i++)
+		arg_f64(z, args, flts[i]);
+	lathe_tir_stmt *call = lathe_tir_call(z->f, name, (int)args->len, args->data);
+	lathe_vec_free(args);
+	return call;
+}
+
 /* The batch loops (outermost first) around `inner`. */
 static lathe_tir_stmt *wrap_batch(tz *z, lathe_tir_stmt *inner)
 {
@@ -812,17 +830,8 @@ static bool tensorize_wino(tz *z, tz_opnd *A, tz_opnd *B, const tz_axes *x, tz_v
 	arg_ptr(&args, LATHE_TIR_ARG_READ, bb, bidx);
 	arg_ptr(&args, LATHE_TIR_ARG_WRITE, cb, cidx);
 	arg_ptr(&args, LATHE_TIR_ARG_SCRATCH, ws, &z0);
-	int ni = LATHE_UK_W_FIXED, nf = 0;
-	double flts[LATHE_UK_EPI_MAX];
 	wi[LATHE_UK_W_NEPI] = ep->n;
-	epi_args(z, ep, &args, wi, &ni, flts, &nf);
-	for (int i = 0; i < ni; i++)
-		arg_int(z, &args, wi[i]);
-	for (int i = 0; i < nf; i++)
-		arg_f64(z, &args, flts[i]);
-	lathe_tir_stmt *call = lathe_tir_call(z->f, "wino", (int)args.len, args.data);
-	lathe_vec_free(&args);
-	pre[npre++] = wrap_batch(z, call);
+	pre[npre++] = wrap_batch(z, kernel_call(z, "wino", &args, ep, wi, LATHE_UK_W_FIXED));
 	if (!chain)
 		pre[npre++] = epilogue_nest(z);
 	replace_nest(z, pre, npre);
@@ -974,18 +983,9 @@ static bool tensorize_gemm(tz *z)
 		arg_ptr(&args, LATHE_TIR_ARG_READ, bb, bidx);
 	arg_ptr(&args, LATHE_TIR_ARG_WRITE, cb, cidx);
 	arg_ptr(&args, LATHE_TIR_ARG_SCRATCH, ws, &z0);
-	int ni = LATHE_UK_G_FIXED, nf = 0;
-	double flts[LATHE_UK_EPI_MAX];
 	ip[LATHE_UK_G_NEPI] = ep.n;
-	epi_args(z, &ep, &args, ip, &ni, flts, &nf);
-	for (int i = 0; i < ni; i++)
-		arg_int(z, &args, ip[i]);
-	for (int i = 0; i < nf; i++)
-		arg_f64(z, &args, flts[i]);
-	lathe_tir_stmt *call =
-		lathe_tir_call(z->f, gemv ? "sgemv" : "sgemm", (int)args.len, args.data);
-	lathe_vec_free(&args);
-	pre[npre++] = wrap_batch(z, call);
+	pre[npre++] = wrap_batch(z, kernel_call(z, gemv ? "sgemv" : "sgemm", &args, &ep, ip,
+						LATHE_UK_G_FIXED));
 	if (!chain)
 		pre[npre++] = epilogue_nest(z);
 	replace_nest(z, pre, npre);
