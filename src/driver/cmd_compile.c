@@ -30,6 +30,8 @@ static const char compile_usage[] =
 	"                       pinned: a module has static shapes); repeatable\n"
 	"  --threads N          threads the schedules plan for (default: this machine's CPUs)\n"
 	"  --cflags FLAGS       extra flags for the C compiler (e.g. \"-march=native\")\n"
+	"  --no-winograd        3x3 convolutions stay direct (Winograd's algorithm, used\n"
+	"                       where it pays, is faster but stores their weights 4x as big)\n"
 	"  --quiet              no progress lines\n"
 	"\n"
 	"The library links the runtime archive found next to the lathe executable\n"
@@ -168,6 +170,8 @@ int lathe_cmd_compile(int argc, char **argv)
 			o.threads = (int)v;
 		} else if (!strcmp(a, "--cflags")) {
 			o.cflags = argv[++i];
+		} else if (!strcmp(a, "--no-winograd")) {
+			o.no_winograd = true;
 		} else if (!strcmp(a, "--quiet")) {
 			o.progress = NULL;
 		} else if (a[0] == '-' && a[1]) {

@@ -604,6 +604,7 @@ static lathe_err compile(mod_unit *u, const char *dir, const lathe_compile_opts 
 	t0 = now_ms();
 	lathe_target target;
 	lathe_target_host(&target);
+	target.no_winograd = o->no_winograd;
 	if (o->threads > 0)
 		target.threads = o->threads;
 	lathe_err e = build_steps(u, &target, &plan);

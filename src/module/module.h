@@ -36,6 +36,9 @@ typedef struct lathe_compile_opts {
 	const char *model_path; /* for messages and the default name; may be NULL */
 	bool emit_c;            /* standalone bundle instead of a shared library */
 	int threads;            /* threads the schedules plan for; <= 0: the machine's cores */
+	/* 3x3 convolutions stay direct rather than Winograd's (which stores
+	 * their weights as 6x6 tiles: 4x the bytes). */
+	bool no_winograd;
 	/* "NAME=d0,d1,..." pins of graph inputs' shapes (symbolic dims). */
 	const char *const *input_shapes;
 	int n_input_shapes;

@@ -46,6 +46,10 @@ typedef struct lathe_target {
 	 * not bit for bit, so this is the one step that needs asking for:
 	 * lathe_target_host sets it, a zeroed target does not. */
 	bool ukernels;
+	/* 3x3 convolutions never take Winograd's algorithm (tensorize.c's
+	 * wino, which stores their weights as 6x6 tiles: 4x the bytes); a
+	 * zeroed target allows it. */
+	bool no_winograd;
 } lathe_target;
 
 /* The machine lathe runs on: vector width from cpuid (AVX-512F: 64, AVX2:

@@ -32,6 +32,7 @@ void lathe_target_host(lathe_target *out)
 	out->threads = host_threads();
 	out->min_parallel = 0;
 	out->ukernels = true;
+	out->no_winograd = false;
 }
 
 lathe_err lathe_target_parse(const char *spec, lathe_target *out)
@@ -68,10 +69,12 @@ lathe_err lathe_target_parse(const char *spec, lathe_target *out)
 			t.threads = v;
 		else if (sscanf(buf, "ukernels=%d%c", &v, &extra) == 1 && (v == 0 || v == 1))
 			t.ukernels = v;
+		else if (sscanf(buf, "winograd=%d%c", &v, &extra) == 1 && (v == 0 || v == 1))
+			t.no_winograd = !v;
 		else
 			return lathe_error(LATHE_EINVAL,
 					   "bad target option '%s' (expected threads=N, N from 1 to 1024, "
-					   "or ukernels=0|1)",
+					   "ukernels=0|1 or winograd=0|1)",
 					   buf);
 	}
 	*out = t;

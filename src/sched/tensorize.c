@@ -767,7 +767,7 @@ static bool tensorize_wino(tz *z, tz_opnd *A, tz_opnd *B, const tz_axes *x, tz_v
 			   const int64_t *gi, lathe_tir_expr **bidx, const tz_epi *ep, bool chain,
 			   int64_t M, int64_t N)
 {
-	if (z->t->vector_bytes < 64 || x->nm != 1 || gi[LATHE_UK_G_IM_SH] != 1 ||
+	if (z->t->vector_bytes < 64 || z->t->no_winograd || x->nm != 1 || gi[LATHE_UK_G_IM_SH] != 1 ||
 	    gi[LATHE_UK_G_IM_SW] != 1 || gi[LATHE_UK_G_IM_SWS] != 1)
 		return false;
 	int jc = -1, jh = -1, jw = -1;

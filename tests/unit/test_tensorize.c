@@ -375,6 +375,33 @@ static void test_refusals(void)
 	lathe_arena_destroy(a);
 }
 
+/* The Winograd case on a target that does not allow Winograd's algorithm
+ * (lathe compile --no-winograd, or winograd=0) becomes sgemm. */
+static void test_no_winograd(void)
+{
+	const tcase *tc = NULL;
+	for (int i = 0; i < (int)NCASES; i++)
+		if (!strcmp(cases[i].name, "conv3x3_wino"))
+			tc = &cases[i];
+	CHECK(tc != NULL);
+	if (!tc)
+		return;
+	lathe_arena *a = lathe_arena_create();
+	lathe_tir_func *f = NULL;
+	CHECK_OK(lathe_tir_parse(a, tc->text, tc->name, &f));
+	lathe_target t;
+	CHECK_OK(lathe_target_parse("avx512,threads=2,winograd=0", &t));
+	CHECK(t.no_winograd);
+	if (f) {
+		f->sched_class = lathe_sched_class_parse(tc->cls);
+		CHECK_OK(lathe_sched_default(f, &t));
+		CHECK(has_call(f->body, "sgemm") && !has_call(f->body, "wino"));
+	}
+	CHECK_OK(lathe_target_parse("avx512,winograd=1", &t));
+	CHECK(!t.no_winograd);
+	lathe_arena_destroy(a);
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/lathe-tensorize-XXXXXX";
@@ -383,6 +410,7 @@ int main(void)
 	for (int i = 0; i < (int)NCASES; i++)
 		run_case(&cases[i], dir, i);
 	test_refusals();
+	test_no_winograd();
 	char cmd[300];
 	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
 	if (system(cmd) != 0)
