@@ -8,11 +8,11 @@
  * compile time) and V = B^T d B (per tile and input channel), the tile's
  * output for channel o is A^T M A with M = sum over c of U[o][c] . V[c]
  * (element-wise): 36 matrix products M[xi] = U[xi] x V[xi] over the input
- * channels, one per element xi of the 6x6 transformed tile, in place of
- * 144 multiply-adds per output and input channel only 36 per 16 outputs.
- * The points are 0, +-1, +-2 and infinity (the matrices below); the sums
- * differ from the direct convolution's by rounding (a few ulp of the
- * inputs' scale more than direct summation).
+ * channels, one per element xi of the 6x6 transformed tile, so that 16
+ * outputs take 36 multiply-adds per input channel instead of 144 (plus the
+ * transforms).  The points are 0, +-1, +-2 and infinity (the matrices
+ * below); the sums differ from the direct convolution's by rounding (a few
+ * ulp of the inputs' scale more than direct summation).
  *
  * Work goes in blocks of R whole rows of tiles (chosen so that a block's
  * transformed input fits the L2 cache and fills the register tile's

@@ -807,8 +807,12 @@ static bool tensorize_wino(tz *z, tz_opnd *A, tz_opnd *B, const tz_axes *x, tz_v
 	wi[LATHE_UK_W_MR] = mr;
 	wi[LATHE_UK_W_NR] = nr;
 	wi[LATHE_UK_W_SLOTS] = z->t->threads > 1 ? (z->t->threads < 64 ? z->t->threads : 64) : 1;
+	tz_var *kw[TZ_MAXK] = {k[jc], k[jh], k[jw]};
 	if (wi[LATHE_UK_W_YSC] < N || coef(&A->flat, x->m[0]) < 0)
 		return false;
+	for (int j = 0; j < TZ_MAXK; j++) /* a flipped filter (kh -> 2 - kh) is not one */
+		if (coef(&A->flat, kw[j]) < 0)
+			return false;
 	int64_t scratch = lathe_rt_uk_wino_scratch(wi, LATHE_UK_W_FIXED);
 	if (scratch < 0)
 		return false;
@@ -817,7 +821,6 @@ static bool tensorize_wino(tz *z, tz_opnd *A, tz_opnd *B, const tz_axes *x, tz_v
 	lathe_tir_expr **cidx = idx_at_zero(z, cb, z->final->idx, zero);
 	if (!idx_in_bounds(z, bb, bidx) || !idx_in_bounds(z, cb, cidx))
 		return false;
-	tz_var *kw[TZ_MAXK] = {k[jc], k[jh], k[jw]};
 	lathe_tir_buf *up = NULL;
 	lathe_tir_stmt *pre[3];
 	int npre = 0;
