@@ -21,8 +21,10 @@
  * columns per panel), then for each panel of MR output channels the 36
  * products run on sgemm's register-tile kernel against U (packed A
  * panels, [panel][xi][C][MR]) into a small buffer, and the output
- * transform writes those channels' rows of Y (the epilogue follows while
- * the rows are in L1).  The pool's threads take contiguous runs of (block,
+ * transform writes those channels' rows of Y, applying the epilogue in
+ * registers (AVX-512, for additions, multiplications, max and min of
+ * scalars and of operands by channel or position) or over each row while
+ * it is in L1.  The pool's threads take contiguous runs of (block,
  * share of the channel panels); each sum is computed the same way
  * whichever thread computes it, so results do not depend on the thread
  * count.  With AVX-512 the transforms work on 16 tiles of a row of tiles
@@ -59,6 +61,7 @@ typedef struct uw_conv {
 	lathe_rt_uk_tile_fn tile;
 	int vec;  /* the AVX-512 transforms */
 	int flat; /* ... over the block's tiles taken flat (rows of 4, 8, 12 tiles) */
+	int vec_ep; /* ... applying the epilogue before they store */
 } uw_conv;
 
 static int64_t uw_ceil(int64_t a, int64_t b)
@@ -337,13 +340,59 @@ static UW_AVX512 inline void uw_at_cols(const float *m, int64_t xs, __mmask16 ki
 	}
 }
 
+/* Channel o's epilogue on 16 outputs at positions n0.. (the lanes of k):
+ * operands per channel and scalars from xs (splatted once per channel),
+ * per position loaded; max and min as the loop IR's (NaN when either
+ * operand is, else the second where it is greater / smaller). */
+static UW_AVX512 inline __m512 uw_epi16(const lathe_rt_uk_epi *ep, const __m512 *xs, __m512 t,
+					int64_t o, int64_t n0, __mmask16 k)
+{
+	for (int e = 0; e < ep->n; e++) {
+		__m512 x = ep->v[e] && ep->sn[e]
+				   ? _mm512_maskz_loadu_ps(k, ep->v[e] + o * ep->sm[e] + n0)
+				   : xs[e];
+		__m512 a = ep->rev[e] ? x : t, b = ep->rev[e] ? t : x;
+		if (ep->op[e] == LATHE_UK_OP_ADD)
+			t = _mm512_add_ps(a, b);
+		else if (ep->op[e] == LATHE_UK_OP_MUL)
+			t = _mm512_mul_ps(a, b);
+		else
+			t = _mm512_mask_mov_ps(ep->op[e] == LATHE_UK_OP_MAX ? _mm512_max_ps(b, a)
+									  : _mm512_min_ps(b, a),
+					       _mm512_cmp_ps_mask(b, b, _CMP_UNORD_Q), b);
+	}
+	return t;
+}
+
+/* Whether uw_epi16 can apply ep (add, mul, max, min of scalars and of
+ * operands by channel or by consecutive positions). */
+static int uw_epi16_ok(const lathe_rt_uk_epi *ep)
+{
+	if (!ep->simple)
+		return 0;
+	for (int e = 0; e < ep->n; e++)
+		if (ep->v[e] && ep->sn[e] != 0 && ep->sn[e] != 1)
+			return 0;
+	return 1;
+}
+
+/* The splatted operands of channel o's epilogue. */
+static UW_AVX512 inline void uw_epi16_set(const lathe_rt_uk_epi *ep, int64_t o, __m512 *xs)
+{
+	for (int e = 0; e < ep->n; e++)
+		xs[e] = _mm512_set1_ps(!ep->v[e] ? ep->f[e] : ep->sn[e] ? 0 : ep->v[e][o * ep->sm[e]]);
+}
+
 /* Output transform of channel o (row rr of Mt) over the block's rows of
  * tiles, 16 tiles of a row at a time: the four columns of each output row
  * are interleaved into 64 consecutive outputs by unpacks and shuffles. */
 static UW_AVX512 void uw_out16(const uw_conv *w, const float *Mt, int64_t th0, int64_t nth,
-			       int64_t o, int64_t rr)
+			       int64_t o, int64_t rr, const lathe_rt_uk_epi *ep)
 {
 	float *yo = w->Y + o * w->YSC;
+	__m512 xs[LATHE_UK_EPI_MAX];
+	if (ep)
+		uw_epi16_set(ep, o, xs);
 	for (int64_t tw0 = 0; tw0 < w->TW; tw0 += 16) {
 		int64_t cnt = w->TW - tw0 < 16 ? w->TW - tw0 : 16, x0 = 4 * tw0;
 		__mmask16 kin = (__mmask16)((1u << cnt) - 1), kout[4];
@@ -361,8 +410,12 @@ static UW_AVX512 void uw_out16(const uw_conv *w, const float *Mt, int64_t th0, i
 				__m512 out[4];
 				UW_INTERLEAVE4(y, out);
 				float *yr = yo + h * w->OW + x0;
-				for (int qq = 0; qq < 4; qq++)
+				for (int qq = 0; qq < 4; qq++) {
+					if (ep)
+						out[qq] = uw_epi16(ep, xs, out[qq], o, h * w->OW + x0 + 16 * qq,
+								   kout[qq]);
 					_mm512_mask_storeu_ps(yr + 16 * qq, kout[qq], out[qq]);
+				}
 			}
 		}
 	}
@@ -412,9 +465,12 @@ static UW_AVX512 void uw_in16f(const uw_conv *w, float *V, int64_t th0, int64_t 
 /* The output side of uw_in16f: 16 tiles taken flat, every four lanes of
  * the interleaved rows one run of 16 output columns. */
 static UW_AVX512 void uw_out16f(const uw_conv *w, const float *Mt, int64_t th0, int64_t nth,
-				int64_t o, int64_t rr)
+				int64_t o, int64_t rr, const lathe_rt_uk_epi *ep)
 {
 	float *yo = w->Y + o * w->YSC;
+	__m512 xs[LATHE_UK_EPI_MAX];
+	if (ep)
+		uw_epi16_set(ep, o, xs);
 	int64_t n = nth * w->TW;
 	for (int64_t t0 = 0; t0 < n; t0 += 16) {
 		int64_t cnt = n - t0 < 16 ? n - t0 : 16;
@@ -430,8 +486,12 @@ static UW_AVX512 void uw_out16f(const uw_conv *w, const float *Mt, int64_t th0, 
 				if (tt >= n)
 					break;
 				int64_t h = 4 * (th0 + tt / w->TW) + i, x0 = 4 * (tt % w->TW);
-				if (h < w->OH)
-					_mm512_mask_storeu_ps(yo + h * w->OW + x0, uw_range(x0, w->OW), out[qq]);
+				if (h >= w->OH)
+					continue;
+				__mmask16 k = uw_range(x0, w->OW);
+				if (ep)
+					out[qq] = uw_epi16(ep, xs, out[qq], o, h * w->OW + x0, k);
+				_mm512_mask_storeu_ps(yo + h * w->OW + x0, k, out[qq]);
 			}
 		}
 	}
@@ -501,14 +561,16 @@ static void uw_panels(const uw_conv *w, const float *V, float *Mt, int64_t b, in
 		for (int64_t r = 0; r < m; r++) {
 			int64_t o = p * w->MR + r;
 #if UW_X86
+			/* the epilogue in registers where it can be */
+			const lathe_rt_uk_epi *ep = w->vec_ep ? &w->ep : NULL;
 			if (w->vec && w->flat)
-				uw_out16f(w, Mt, th0, nth, o, r);
+				uw_out16f(w, Mt, th0, nth, o, r, ep);
 			else if (w->vec)
-				uw_out16(w, Mt, th0, nth, o, r);
+				uw_out16(w, Mt, th0, nth, o, r, ep);
 			else
 #endif
 				uw_out_plain(w, Mt, th0, nth, o, r);
-			if (w->ep.n)
+			if (w->ep.n && !w->vec_ep)
 				for (int64_t h = 4 * th0; h < h1; h++)
 					lathe_rt_uk_epi_rows(&w->ep, w->Y + o * w->YSC + h * w->OW, w->OW, 1,
 							     w->OW, o, h * w->OW);
@@ -595,6 +657,7 @@ LATHE_RT_UK_API int lathe_rt_uk_wino(const lathe_rt_uk_args *a)
 #if UW_X86
 	w.vec = w.NR >= 16 && uw_has_avx512();
 	w.flat = w.TW % 4 == 0 && w.TW < 16;
+	w.vec_ep = w.vec && w.ep.n && uw_epi16_ok(&w.ep);
 #endif
 	/* Shares of the channel panels per block: whole blocks when they
 	 * divide among the slots, else one share per slot. */
