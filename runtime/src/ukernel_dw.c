@@ -408,8 +408,6 @@ LATHE_RT_UK_API int lathe_rt_uk_dwconv(const lathe_rt_uk_args *a)
 	d.deint = lathe_rt_uk_deint_kernel();
 	d.copy = lathe_rt_uk_copy_kernel();
 	d.flat = lathe_rt_uk_dwflat_kernel();
-	uint16_t fmask[DW_FLAT_MASKS], colm[DW_FLAT_COLS];
-	dw_flat_setup(&d, fmask, colm);
 	/* Sizes are below 2^24: the columns' offsets fit in int64_t. */
 	if (d.KW == 3 && d.DW == 1 && d.SW == 2 && d.OW >= 16 && d.KH && d.KH <= DW_TAPS &&
 	    d.H && d.W) {
@@ -417,6 +415,11 @@ LATHE_RT_UK_API int lathe_rt_uk_dwconv(const lathe_rt_uk_args *a)
 		for (int64_t kh = 0; kh < d.KH; kh++)
 			d.hoff[kh] = kh * d.DH - d.PH;
 	}
+	/* The flat path's masks cost about a microsecond per thousand
+	 * outputs: not computed when the stride-2 kernel takes the call. */
+	uint16_t fmask[DW_FLAT_MASKS], colm[DW_FLAT_COLS];
+	if (!d.dw3s2)
+		dw_flat_setup(&d, fmask, colm);
 	/* Sizes are below 2^24, so these products fit. */
 	if (!d.fmask && d.SH <= 2 && d.SW <= 2 && d.KH * d.KW <= DW_TAPS && d.KH && d.KW) {
 		d.Hq = d.OH + (d.KH - 1) * d.DH / d.SH;

@@ -819,8 +819,68 @@ static UK_AVX512 void uk_avx512_dw3(float *y, int64_t n, const float *src, int64
  * image: per row of taps the 33 input columns under 16 outputs are loaded
  * once (zeros outside the image), and the taps are their even columns,
  * their odd ones and the even ones shifted by one, as in uk_avx512_max3s2.
- * Two output rows and up to four vectors of a row at a time: up to eight
- * chains of multiply-adds in flight.  Sums in (kh, kw) order. */
+ * Up to four vectors of a row at a time.  The common case (three rows of
+ * taps, one apart, stride 2 down) takes two output rows at a time, which
+ * read five input rows: each is split once, and the middle one feeds both
+ * (the first row's last tap row and the second's first): eight chains of
+ * multiply-adds in flight.  Other cases take one output row at a time.
+ * The sums live in named registers (arrays indexed at run time would live
+ * on the stack and bound the loop by store-to-load latency).  Sums in
+ * (kh, kw) order. */
+#define UK_S2_SPLIT(q, base)                                                                   \
+	const float *p##q = (const float *)((base) + (uintptr_t)(c0[q] * 4));                  \
+	__m512 lo##q, hi##q, nx##q;                                                            \
+	if (full[q]) {                                                                         \
+		lo##q = _mm512_loadu_ps(p##q);                                                 \
+		hi##q = _mm512_loadu_ps(p##q + 16);                                            \
+		nx##q = _mm512_castps128_ps512(_mm_load_ss(p##q + 32));                        \
+	} else {                                                                               \
+		lo##q = _mm512_maskz_loadu_ps(k[q][0], p##q);                                  \
+		hi##q = _mm512_maskz_loadu_ps(k[q][1], p##q + 16);                             \
+		nx##q = _mm512_maskz_loadu_ps(k[q][2], p##q + 32);                             \
+	}                                                                                      \
+	__m512 ev##q = _mm512_permutex2var_ps(lo##q, ie, hi##q);                               \
+	__m512 od##q = _mm512_permutex2var_ps(lo##q, io, hi##q);                               \
+	__m512 e2##q = _mm512_castsi512_ps(                                                    \
+		_mm512_alignr_epi32(_mm512_castps_si512(nx##q), _mm512_castps_si512(ev##q), 1))
+#define UK_S2_FMA(acc, q, w0, w1, w2)                                                          \
+	acc = _mm512_fmadd_ps(w2, e2##q, _mm512_fmadd_ps(w1, od##q, _mm512_fmadd_ps(w0, ev##q, acc)))
+/* Row i (0..4) of the five under output rows oh, oh + 1: tap row i of the
+ * first (i < 3) and i - 2 of the second (i >= 2, when there is one). */
+#define UK_S2_VEC(q, i)                                                                        \
+	if (q < nv) {                                                                          \
+		UK_S2_SPLIT(q, base);                                                          \
+		if (i < 3)                                                                     \
+			UK_S2_FMA(a##q, q, wv[3 * i], wv[3 * i + 1], wv[3 * i + 2]);           \
+		if (i >= 2 && two)                                                             \
+			UK_S2_FMA(b##q, q, wv[3 * i - 6], wv[3 * i - 5], wv[3 * i - 4]);       \
+	}
+#define UK_S2_ROW(i)                                                                           \
+	do {                                                                                   \
+		int64_t h_ = h0 + (i);                                                         \
+		if (h_ < 0 || h_ >= H || ((i) >= 3 && !two))                                   \
+			break;                                                                 \
+		uintptr_t base = (uintptr_t)(x + h_ * XSH);                                    \
+		UK_S2_VEC(0, i)                                                                \
+		UK_S2_VEC(1, i)                                                                \
+		UK_S2_VEC(2, i)                                                                \
+		UK_S2_VEC(3, i)                                                                \
+	} while (0)
+#define UK_S2_STORE(yr, a0, a1, a2, a3)                                                        \
+	do {                                                                                   \
+		__m512 s_[4] = {a0, a1, a2, a3};                                               \
+		UK_SPLAT_EPI(s_, 4, ep, o)                                                     \
+		_Pragma("GCC unroll 4") for (int q_ = 0; q_ < 4; q_++) {                       \
+			int64_t j_ = ob + 16 * q_;                                             \
+			if (q_ >= nv)                                                          \
+				break;                                                         \
+			if (OW - j_ >= 16)                                                     \
+				_mm512_storeu_ps((yr) + j_, s_[q_]);                           \
+			else                                                                   \
+				_mm512_mask_storeu_ps((yr) + j_, uk_range16(j_, OW), s_[q_]);  \
+		}                                                                              \
+	} while (0)
+
 static UK_AVX512 void uk_avx512_dw3s2(float *y, int64_t OH, int64_t OW, const float *x,
 				     int64_t H, int64_t W, int64_t XSH, int64_t SH,
 				     const int64_t *hoff, int nkh, int64_t off0, const float *w,
@@ -832,59 +892,64 @@ static UK_AVX512 void uk_avx512_dw3s2(float *y, int64_t OH, int64_t OW, const fl
 		UK_SPLAT_SET(o, nn, ep, e, m);
 	const __m512i ie = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
 	const __m512i io = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+	int paired = nkh == 3 && SH == 2 && hoff[1] == hoff[0] + 1 && hoff[2] == hoff[0] + 2;
+	__m512 wv[9];
+	for (int t = 0; paired && t < 9; t++)
+		wv[t] = _mm512_set1_ps(w[t]);
 	for (int64_t ob = 0; ob < OW; ob += 64) {
 		int nv = OW - ob >= 64 ? 4 : (int)((OW - ob + 15) / 16);
 		__mmask16 k[4][3];
 		int64_t c0[4];
-		for (int q = 0; q < nv; q++) {
+		int full[4];
+		for (int q = 0; q < 4; q++) {
 			c0[q] = 2 * (ob + 16 * q) + off0;
-			k[q][0] = uk_range16(c0[q], W);
-			k[q][1] = uk_range16(c0[q] + 16, W);
-			k[q][2] = uk_range16(c0[q] + 32, W) & 1;
+			k[q][0] = q < nv ? uk_range16(c0[q], W) : 0;
+			k[q][1] = q < nv ? uk_range16(c0[q] + 16, W) : 0;
+			k[q][2] = q < nv ? uk_range16(c0[q] + 32, W) & 1 : 0;
+			/* all 33 columns inside: plain loads */
+			full[q] = q < nv && c0[q] >= 0 && c0[q] + 33 <= W;
 		}
-		for (int64_t oh = 0; oh < OH; oh += 2) {
-			__m512 acc[2][4];
-			for (int r = 0; r < 2; r++)
-				for (int q = 0; q < 4; q++)
-					acc[r][q] = _mm512_setzero_ps();
-			int nr = OH - oh >= 2 ? 2 : 1;
+		for (int64_t oh = 0; paired && oh < OH; oh += 2) {
+			int two = OH - oh >= 2;
+			int64_t h0 = 2 * oh + hoff[0];
+			__m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+			__m512 b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+			UK_S2_ROW(0);
+			UK_S2_ROW(1);
+			UK_S2_ROW(2);
+			UK_S2_ROW(3);
+			UK_S2_ROW(4);
+			UK_S2_STORE(y + oh * OW, a0, a1, a2, a3);
+			if (two)
+				UK_S2_STORE(y + (oh + 1) * OW, b0, b1, b2, b3);
+		}
+		for (int64_t oh = 0; !paired && oh < OH; oh++) {
+			__m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
 			for (int kh = 0; kh < nkh; kh++) {
+				int64_t h = oh * SH + hoff[kh];
+				if (h < 0 || h >= H)
+					continue;
 				__m512 w0 = _mm512_set1_ps(w[3 * kh]), w1 = _mm512_set1_ps(w[3 * kh + 1]);
 				__m512 w2 = _mm512_set1_ps(w[3 * kh + 2]);
-				_Pragma("GCC unroll 2") for (int r = 0; r < 2; r++) {
-					int64_t h = (oh + r) * SH + hoff[kh];
-					if (r >= nr || h < 0 || h >= H)
-						continue;
-					uintptr_t base = (uintptr_t)(x + h * XSH);
-					_Pragma("GCC unroll 4") for (int q = 0; q < 4; q++) {
-						if (q >= nv)
-							break;
-						/* lanes outside the image are not read */
-						const float *p = (const float *)(base + (uintptr_t)(c0[q] * 4));
-						__m512 lo = _mm512_maskz_loadu_ps(k[q][0], p);
-						__m512 hi = _mm512_maskz_loadu_ps(k[q][1], p + 16);
-						__m512 nx = _mm512_maskz_loadu_ps(k[q][2], p + 32);
-						__m512 ev = _mm512_permutex2var_ps(lo, ie, hi);
-						__m512 od = _mm512_permutex2var_ps(lo, io, hi);
-						__m512 e2 = _mm512_castsi512_ps(_mm512_alignr_epi32(
-							_mm512_castps_si512(nx), _mm512_castps_si512(ev), 1));
-						acc[r][q] = _mm512_fmadd_ps(w0, ev, acc[r][q]);
-						acc[r][q] = _mm512_fmadd_ps(w1, od, acc[r][q]);
-						acc[r][q] = _mm512_fmadd_ps(w2, e2, acc[r][q]);
-					}
+				uintptr_t base = (uintptr_t)(x + h * XSH);
+				if (0 < nv) {
+					UK_S2_SPLIT(0, base);
+					UK_S2_FMA(a0, 0, w0, w1, w2);
+				}
+				if (1 < nv) {
+					UK_S2_SPLIT(1, base);
+					UK_S2_FMA(a1, 1, w0, w1, w2);
+				}
+				if (2 < nv) {
+					UK_S2_SPLIT(2, base);
+					UK_S2_FMA(a2, 2, w0, w1, w2);
+				}
+				if (3 < nv) {
+					UK_S2_SPLIT(3, base);
+					UK_S2_FMA(a3, 3, w0, w1, w2);
 				}
 			}
-			for (int r = 0; r < nr; r++) {
-				UK_SPLAT_EPI(acc[r], 4, ep, o)
-				float *yr = y + (oh + r) * OW;
-				for (int q = 0; q < nv; q++) {
-					int64_t j = ob + 16 * q;
-					if (OW - j >= 16)
-						_mm512_storeu_ps(yr + j, acc[r][q]);
-					else
-						_mm512_mask_storeu_ps(yr + j, uk_range16(j, OW), acc[r][q]);
-				}
-			}
+			UK_S2_STORE(y + oh * OW, a0, a1, a2, a3);
 		}
 	}
 }
