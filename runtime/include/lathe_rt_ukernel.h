@@ -305,6 +305,9 @@ typedef void (*lathe_rt_uk_dw3s2_fn)(float *y, int64_t OH, int64_t OW, const flo
 				     const int64_t *hoff, int nkh, int64_t off0, const float *w,
 				     const struct lathe_rt_uk_epi *ep, int64_t m);
 LATHE_RT_UK_API lathe_rt_uk_dw3s2_fn lathe_rt_uk_dw3s2_kernel(void);
+/* The same with stride 1 across: c = ow + off0 + kw (SH, hoff, nkh as
+ * there).  NULL where the CPU lacks AVX-512. */
+LATHE_RT_UK_API lathe_rt_uk_dw3s2_fn lathe_rt_uk_dw3s1_kernel(void);
 /* y[oh*OW + ow] for oh < OH, ow < OW: the max (the loop IR's: NaN if
  * either is), over kh < nkh and kw < nkw in order, of x[h*XSH + w] with
  * h = oh*SH + hoff[kh], w = ow*SW + off[kw] where (h, w) is inside

@@ -42,6 +42,10 @@ enum { DW_FLAT_MASKS = 16384, DW_FLAT_COLS = 4096 };
 /* The narrowest rows the three-column shifts (dw3) take: on narrower ones
  * masked loads beat the shifts (measured: 14 wide slower, 28 faster). */
 enum { DW3_MIN_W = 24 };
+/* The narrowest output rows the row kernels (dw3s1, dw3s2) take: on 7
+ * wide rows most of a vector's lanes would idle, and the flat run's
+ * vectors span rows (measured: 7 slower, 14 faster). */
+enum { DW3R_MIN_OW = 12 };
 
 typedef struct dw_conv {
 	int64_t C, H, W, OH, OW, KH, KW, SH, SW, DH, DW, PH, PW, XSC, XSH, WSC, YSC;
@@ -409,9 +413,9 @@ LATHE_RT_UK_API int lathe_rt_uk_dwconv(const lathe_rt_uk_args *a)
 	d.copy = lathe_rt_uk_copy_kernel();
 	d.flat = lathe_rt_uk_dwflat_kernel();
 	/* Sizes are below 2^24: the columns' offsets fit in int64_t. */
-	if (d.KW == 3 && d.DW == 1 && d.SW == 2 && d.OW >= 16 && d.KH && d.KH <= DW_TAPS &&
+	if (d.KW == 3 && d.DW == 1 && d.SW <= 2 && d.OW >= DW3R_MIN_OW && d.KH && d.KH <= DW_TAPS &&
 	    d.H && d.W) {
-		d.dw3s2 = lathe_rt_uk_dw3s2_kernel();
+		d.dw3s2 = d.SW == 2 ? lathe_rt_uk_dw3s2_kernel() : lathe_rt_uk_dw3s1_kernel();
 		for (int64_t kh = 0; kh < d.KH; kh++)
 			d.hoff[kh] = kh * d.DH - d.PH;
 	}

@@ -567,34 +567,47 @@ static UK_AVX512 void uk_avx512_epi_rows(const lathe_rt_uk_epi *ep, float *c, in
 		(o)[e] = _mm512_set1_ps(x_);                                                   \
 		(nn)[e] = x_ != x_;                                                            \
 	} while (0)
-/* Applies operations whose operands are the splats o (n-independent) to a.
- * max(a, o) is maxps(o, a) (a when either is NaN) unless o is NaN.  With
- * nacc a constant the loops unroll and a stays in registers. */
+/* Declares the splats o of ep's operands for row m, which are NaN (nn),
+ * and ep's operations as local copies (ne_, code_): stores through the
+ * kernel's float pointers cannot change them, so the epilogue does not
+ * reload ep after each store. */
+#define UK_SPLAT_DECL(o, nn, ep, m)                                                           \
+	__m512 o[LATHE_UK_EPI_MAX];                                                           \
+	int nn[LATHE_UK_EPI_MAX], code_[LATHE_UK_EPI_MAX];                                    \
+	const int ne_ = (ep) ? (ep)->n : 0;                                                   \
+	for (int e = 0; e < ne_; e++) {                                                       \
+		UK_SPLAT_SET(o, nn, ep, e, m);                                                \
+		code_[e] = (ep)->op[e] * 2 + (ep)->rev[e];                                    \
+	}
+/* Applies operations whose operands are the splats o (n-independent) to a
+ * (UK_SPLAT_DECL's; ep is not read).  max(a, o) is maxps(o, a) (a when
+ * either is NaN) unless o is NaN.  With nacc a constant (at most 8) the
+ * loops unroll and a stays in registers. */
 #define UK_SPLAT_EPI(a, nacc, ep, o)                                                          \
-	for (int e_ = 0; (ep) && e_ < (ep)->n; e_++) {                                         \
-		switch ((ep)->op[e_] * 2 + (ep)->rev[e_]) {                                     \
+	for (int e_ = 0; e_ < ne_; e_++) {                                                     \
+		switch (code_[e_]) {                                                            \
 		case LATHE_UK_OP_ADD * 2: case LATHE_UK_OP_ADD * 2 + 1:                         \
-			_Pragma("GCC unroll 4") for (int q_ = 0; q_ < (nacc); q_++)          \
+			_Pragma("GCC unroll 8") for (int q_ = 0; q_ < (nacc); q_++)          \
 				(a)[q_] = _mm512_add_ps((a)[q_], (o)[e_]);                      \
 			break;                                                                  \
 		case LATHE_UK_OP_MUL * 2: case LATHE_UK_OP_MUL * 2 + 1:                         \
-			_Pragma("GCC unroll 4") for (int q_ = 0; q_ < (nacc); q_++)          \
+			_Pragma("GCC unroll 8") for (int q_ = 0; q_ < (nacc); q_++)          \
 				(a)[q_] = _mm512_mul_ps((a)[q_], (o)[e_]);                      \
 			break;                                                                  \
 		case LATHE_UK_OP_MAX * 2:                                                       \
-			_Pragma("GCC unroll 4") for (int q_ = 0; q_ < (nacc); q_++)          \
+			_Pragma("GCC unroll 8") for (int q_ = 0; q_ < (nacc); q_++)          \
 				(a)[q_] = nn[e_] ? (o)[e_] : _mm512_max_ps((o)[e_], (a)[q_]);    \
 			break;                                                                  \
 		case LATHE_UK_OP_MAX * 2 + 1:                                                   \
-			_Pragma("GCC unroll 4") for (int q_ = 0; q_ < (nacc); q_++)          \
+			_Pragma("GCC unroll 8") for (int q_ = 0; q_ < (nacc); q_++)          \
 				(a)[q_] = UK_MAX512((o)[e_], (a)[q_]);                          \
 			break;                                                                  \
 		case LATHE_UK_OP_MIN * 2:                                                       \
-			_Pragma("GCC unroll 4") for (int q_ = 0; q_ < (nacc); q_++)          \
+			_Pragma("GCC unroll 8") for (int q_ = 0; q_ < (nacc); q_++)          \
 				(a)[q_] = nn[e_] ? (o)[e_] : _mm512_min_ps((o)[e_], (a)[q_]);    \
 			break;                                                                  \
 		default:                                                                        \
-			_Pragma("GCC unroll 4") for (int q_ = 0; q_ < (nacc); q_++)          \
+			_Pragma("GCC unroll 8") for (int q_ = 0; q_ < (nacc); q_++)          \
 				(a)[q_] = UK_MIN512((o)[e_], (a)[q_]);                          \
 			break;                                                                  \
 		}                                                                               \
@@ -604,10 +617,7 @@ static UK_AVX512 void uk_avx512_taps(float *y, int64_t n, const float *const *ro
 				     const int64_t *off, const float *w, const int64_t *lo,
 				     const int64_t *hi, int ntap, const lathe_rt_uk_epi *ep, int64_t m)
 {
-	__m512 o[LATHE_UK_EPI_MAX];
-	int nn[LATHE_UK_EPI_MAX];
-	for (int e = 0; ep && e < ep->n; e++)
-		UK_SPLAT_SET(o, nn, ep, e, m);
+	UK_SPLAT_DECL(o, nn, ep, m);
 	int64_t in_lo = 0, in_hi = n;
 	for (int t = 0; t < ntap; t++) {
 		if (lo[t] > in_lo)
@@ -670,10 +680,7 @@ static UK_AVX512 void uk_avx512_dwflat(float *y, int64_t n, const float *src, co
 				       const float *w, int ntap, const uint16_t *mask,
 				       const lathe_rt_uk_epi *ep, int64_t m)
 {
-	__m512 o[LATHE_UK_EPI_MAX];
-	int nn[LATHE_UK_EPI_MAX];
-	for (int e = 0; ep && e < ep->n; e++)
-		UK_SPLAT_SET(o, nn, ep, e, m);
+	UK_SPLAT_DECL(o, nn, ep, m);
 	/* Addresses are formed as integers: those of lanes outside are not
 	 * inside any object. */
 	uintptr_t s0 = (uintptr_t)src;
@@ -756,10 +763,7 @@ static UK_AVX512 void uk_avx512_dw3(float *y, int64_t n, const float *src, int64
 				   const int64_t *roff, int KH, const float *w, int64_t W,
 				   const uint16_t *colm, const lathe_rt_uk_epi *ep, int64_t m)
 {
-	__m512 o[LATHE_UK_EPI_MAX];
-	int nn[LATHE_UK_EPI_MAX];
-	for (int e = 0; ep && e < ep->n; e++)
-		UK_SPLAT_SET(o, nn, ep, e, m);
+	UK_SPLAT_DECL(o, nn, ep, m);
 	int64_t rmin = 0, rmax = 0;
 	for (int kh = 0; kh < KH; kh++) {
 		if (!kh || roff[kh] < rmin)
@@ -866,18 +870,25 @@ static UK_AVX512 void uk_avx512_dw3(float *y, int64_t n, const float *src, int64
 		UK_S2_VEC(2, i)                                                                \
 		UK_S2_VEC(3, i)                                                                \
 	} while (0)
-#define UK_S2_STORE(yr, a0, a1, a2, a3)                                                        \
+/* The epilogue over the sums of output rows oh (a) and, when two, oh + 1
+ * (b), in one pass; then their stores. */
+#define UK_S2_STORE_ROW(yr, s_, v0)                                                            \
+	_Pragma("GCC unroll 4") for (int q_ = 0; q_ < 4; q_++) {                               \
+		int64_t j_ = ob + 16 * q_;                                                     \
+		if (q_ >= nv)                                                                  \
+			break;                                                                 \
+		if (OW - j_ >= 16)                                                             \
+			_mm512_storeu_ps((yr) + j_, s_[(v0) + q_]);                            \
+		else                                                                           \
+			_mm512_mask_storeu_ps((yr) + j_, uk_range16(j_, OW), s_[(v0) + q_]);   \
+	}
+#define UK_S2_STORE(yr, two)                                                                   \
 	do {                                                                                   \
-		__m512 s_[4] = {a0, a1, a2, a3};                                               \
-		UK_SPLAT_EPI(s_, 4, ep, o)                                                     \
-		_Pragma("GCC unroll 4") for (int q_ = 0; q_ < 4; q_++) {                       \
-			int64_t j_ = ob + 16 * q_;                                             \
-			if (q_ >= nv)                                                          \
-				break;                                                         \
-			if (OW - j_ >= 16)                                                     \
-				_mm512_storeu_ps((yr) + j_, s_[q_]);                           \
-			else                                                                   \
-				_mm512_mask_storeu_ps((yr) + j_, uk_range16(j_, OW), s_[q_]);  \
+		__m512 s_[8] = {a0, a1, a2, a3, b0, b1, b2, b3};                               \
+		UK_SPLAT_EPI(s_, 8, ep, o)                                                     \
+		UK_S2_STORE_ROW(yr, s_, 0)                                                     \
+		if (two) {                                                                     \
+			UK_S2_STORE_ROW((yr) + OW, s_, 4)                                      \
 		}                                                                              \
 	} while (0)
 
@@ -886,10 +897,7 @@ static UK_AVX512 void uk_avx512_dw3s2(float *y, int64_t OH, int64_t OW, const fl
 				     const int64_t *hoff, int nkh, int64_t off0, const float *w,
 				     const lathe_rt_uk_epi *ep, int64_t m)
 {
-	__m512 o[LATHE_UK_EPI_MAX];
-	int nn[LATHE_UK_EPI_MAX];
-	for (int e = 0; ep && e < ep->n; e++)
-		UK_SPLAT_SET(o, nn, ep, e, m);
+	UK_SPLAT_DECL(o, nn, ep, m);
 	const __m512i ie = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
 	const __m512i io = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
 	int paired = nkh == 3 && SH == 2 && hoff[1] == hoff[0] + 1 && hoff[2] == hoff[0] + 2;
@@ -919,12 +927,11 @@ static UK_AVX512 void uk_avx512_dw3s2(float *y, int64_t OH, int64_t OW, const fl
 			UK_S2_ROW(2);
 			UK_S2_ROW(3);
 			UK_S2_ROW(4);
-			UK_S2_STORE(y + oh * OW, a0, a1, a2, a3);
-			if (two)
-				UK_S2_STORE(y + (oh + 1) * OW, b0, b1, b2, b3);
+			UK_S2_STORE(y + oh * OW, two);
 		}
 		for (int64_t oh = 0; !paired && oh < OH; oh++) {
 			__m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+			__m512 b0 = a0, b1 = a0, b2 = a0, b3 = a0;
 			for (int kh = 0; kh < nkh; kh++) {
 				int64_t h = oh * SH + hoff[kh];
 				if (h < 0 || h >= H)
@@ -949,7 +956,115 @@ static UK_AVX512 void uk_avx512_dw3s2(float *y, int64_t OH, int64_t OW, const fl
 					UK_S2_FMA(a3, 3, w0, w1, w2);
 				}
 			}
-			UK_S2_STORE(y + oh * OW, a0, a1, a2, a3);
+			UK_S2_STORE(y + oh * OW, 0);
+		}
+	}
+}
+
+/* The same, stride 1 across: the taps of a vector of outputs are the 16
+ * input columns under it and those shifted by one and two (the next 16
+ * columns' first two coming in), two loads and two shifts per row of
+ * taps.  Three rows of taps one apart, stride 1 down: two output rows at a
+ * time read four input rows, the middle two feeding both.  Zeros are
+ * loaded outside the image, so the edges need no other masking. */
+#define UK_S1_SPLIT(q, base)                                                                   \
+	const float *p##q = (const float *)((base) + (uintptr_t)(c0[q] * 4));                  \
+	__m512 ev##q, hi##q;                                                                   \
+	if (full[q]) {                                                                         \
+		ev##q = _mm512_loadu_ps(p##q);                                                 \
+		hi##q = _mm512_castps128_ps512(_mm_loadl_pi(_mm_setzero_ps(),                 \
+							    (const __m64 *)(p##q + 16)));      \
+	} else {                                                                               \
+		ev##q = _mm512_maskz_loadu_ps(k[q][0], p##q);                                  \
+		hi##q = _mm512_maskz_loadu_ps(k[q][1], p##q + 16);                             \
+	}                                                                                      \
+	__m512 od##q = _mm512_castsi512_ps(                                                    \
+		_mm512_alignr_epi32(_mm512_castps_si512(hi##q), _mm512_castps_si512(ev##q), 1)); \
+	__m512 e2##q = _mm512_castsi512_ps(                                                    \
+		_mm512_alignr_epi32(_mm512_castps_si512(hi##q), _mm512_castps_si512(ev##q), 2))
+/* Row i (0..3) of the four under output rows oh, oh + 1: tap row i of the
+ * first (i < 3) and i - 1 of the second (i >= 1, when there is one). */
+#define UK_S1_VEC(q, i)                                                                        \
+	if (q < nv) {                                                                          \
+		UK_S1_SPLIT(q, base);                                                          \
+		if (i < 3)                                                                     \
+			UK_S2_FMA(a##q, q, wv[3 * i], wv[3 * i + 1], wv[3 * i + 2]);           \
+		if (i >= 1 && two)                                                             \
+			UK_S2_FMA(b##q, q, wv[3 * i - 3], wv[3 * i - 2], wv[3 * i - 1]);       \
+	}
+#define UK_S1_ROW(i)                                                                           \
+	do {                                                                                   \
+		int64_t h_ = h0 + (i);                                                         \
+		if (h_ < 0 || h_ >= H || ((i) >= 3 && !two))                                   \
+			break;                                                                 \
+		uintptr_t base = (uintptr_t)(x + h_ * XSH);                                    \
+		UK_S1_VEC(0, i)                                                                \
+		UK_S1_VEC(1, i)                                                                \
+		UK_S1_VEC(2, i)                                                                \
+		UK_S1_VEC(3, i)                                                                \
+	} while (0)
+
+static UK_AVX512 void uk_avx512_dw3s1(float *y, int64_t OH, int64_t OW, const float *x,
+				     int64_t H, int64_t W, int64_t XSH, int64_t SH,
+				     const int64_t *hoff, int nkh, int64_t off0, const float *w,
+				     const lathe_rt_uk_epi *ep, int64_t m)
+{
+	UK_SPLAT_DECL(o, nn, ep, m);
+	int paired = nkh == 3 && SH == 1 && hoff[1] == hoff[0] + 1 && hoff[2] == hoff[0] + 2;
+	__m512 wv[9];
+	for (int t = 0; paired && t < 9; t++)
+		wv[t] = _mm512_set1_ps(w[t]);
+	for (int64_t ob = 0; ob < OW; ob += 64) {
+		int nv = OW - ob >= 64 ? 4 : (int)((OW - ob + 15) / 16);
+		__mmask16 k[4][2];
+		int64_t c0[4];
+		int full[4];
+		for (int q = 0; q < 4; q++) {
+			c0[q] = ob + 16 * q + off0;
+			k[q][0] = q < nv ? uk_range16(c0[q], W) : 0;
+			k[q][1] = q < nv ? uk_range16(c0[q] + 16, W) & 3 : 0;
+			/* all 18 columns inside: plain loads */
+			full[q] = q < nv && c0[q] >= 0 && c0[q] + 18 <= W;
+		}
+		for (int64_t oh = 0; paired && oh < OH; oh += 2) {
+			int two = OH - oh >= 2;
+			int64_t h0 = oh + hoff[0];
+			__m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+			__m512 b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+			UK_S1_ROW(0);
+			UK_S1_ROW(1);
+			UK_S1_ROW(2);
+			UK_S1_ROW(3);
+			UK_S2_STORE(y + oh * OW, two);
+		}
+		for (int64_t oh = 0; !paired && oh < OH; oh++) {
+			__m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+			__m512 b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+			for (int kh = 0; kh < nkh; kh++) {
+				int64_t h = oh * SH + hoff[kh];
+				if (h < 0 || h >= H)
+					continue;
+				__m512 w0 = _mm512_set1_ps(w[3 * kh]), w1 = _mm512_set1_ps(w[3 * kh + 1]);
+				__m512 w2 = _mm512_set1_ps(w[3 * kh + 2]);
+				uintptr_t base = (uintptr_t)(x + h * XSH);
+				if (0 < nv) {
+					UK_S1_SPLIT(0, base);
+					UK_S2_FMA(a0, 0, w0, w1, w2);
+				}
+				if (1 < nv) {
+					UK_S1_SPLIT(1, base);
+					UK_S2_FMA(a1, 1, w0, w1, w2);
+				}
+				if (2 < nv) {
+					UK_S1_SPLIT(2, base);
+					UK_S2_FMA(a2, 2, w0, w1, w2);
+				}
+				if (3 < nv) {
+					UK_S1_SPLIT(3, base);
+					UK_S2_FMA(a3, 3, w0, w1, w2);
+				}
+			}
+			UK_S2_STORE(y + oh * OW, 0);
 		}
 	}
 }
@@ -1214,6 +1329,15 @@ LATHE_RT_UK_API lathe_rt_uk_dw3s2_fn lathe_rt_uk_dw3s2_kernel(void)
 #if UK_X86
 	if (has_avx512())
 		return uk_avx512_dw3s2;
+#endif
+	return NULL;
+}
+
+LATHE_RT_UK_API lathe_rt_uk_dw3s2_fn lathe_rt_uk_dw3s1_kernel(void)
+{
+#if UK_X86
+	if (has_avx512())
+		return uk_avx512_dw3s1;
 #endif
 	return NULL;
 }
