@@ -466,6 +466,19 @@ static void test_dw(lathe_rt_pool *pool)
 	run_dw(2, 15, 130, 3, 2, 1, 2, NULL);
 	run_dw2(2, 13, 40, 3, 1, 2, 1, 1, 45, NULL);
 	run_dw2(3, 21, 33, 3, 2, 2, 1, 1, 36, pool);
+	run_dw(2, 28, 28, 3, 2, 1, 1, NULL);
+	run_dw(3, 112, 112, 3, 2, 1, 1, pool);
+	/* three columns of stride 1 by rows (12 outputs or more): padding 0
+	 * to 2, odd row counts, strided rows, stride 2 down (one row at a
+	 * time), rows of 64 outputs and more */
+	run_dw(2, 9, 20, 3, 1, 1, 0, NULL);
+	run_dw(2, 11, 30, 3, 1, 1, 2, pool);
+	run_dw(3, 13, 14, 3, 1, 1, 1, NULL);
+	run_dw2(3, 11, 20, 3, 1, 1, 1, 1, 23, NULL);
+	run_dw2(2, 15, 40, 3, 2, 1, 1, 1, 41, pool);
+	run_dw(2, 6, 130, 3, 1, 1, 1, NULL);
+	run_dw(1, 1, 16, 3, 1, 1, 1, NULL);
+	run_dw(1, 2, 16, 3, 2, 1, 1, NULL);
 }
 
 /* ---- maxpool --------------------------------------------------------------------------- */
