@@ -283,17 +283,6 @@ typedef void (*lathe_rt_uk_dwflat_fn)(float *y, int64_t n, const float *src, con
 				      const float *w, int ntap, const uint16_t *mask,
 				      const struct lathe_rt_uk_epi *ep, int64_t m);
 LATHE_RT_UK_API lathe_rt_uk_dwflat_fn lathe_rt_uk_dwflat_kernel(void);
-/* The same for three columns of taps, stride 1 and padding 1 across:
- * y[j] = sum over kh < KH and kw < 3, in that order, of w[3*kh + kw] *
- * src[j + roff[kh] + kw - 1], where src[i] counts only for 0 <= i < nin
- * and, for output j in column c = j mod W, tap kw = 0 (2) only in the lanes
- * of the mask colm[c] (colm[2*W + c]) of the vector that starts there.  One load per row of
- * taps and vector, the two neighbours by shifts: depthwise convolution's
- * commonest case, where loads bound the flat kernel. */
-typedef void (*lathe_rt_uk_dw3_fn)(float *y, int64_t n, const float *src, int64_t nin,
-				   const int64_t *roff, int KH, const float *w, int64_t W,
-				   const uint16_t *colm, const struct lathe_rt_uk_epi *ep, int64_t m);
-LATHE_RT_UK_API lathe_rt_uk_dw3_fn lathe_rt_uk_dw3_kernel(void);
 /* Three columns of taps, stride 2 across, from the image in place:
  * y[oh*OW + ow] = sum over kh < nkh and kw < 3, in that order, of
  * w[3*kh + kw] * x[h*XSH + c] with h = oh*SH + hoff[kh] and

@@ -744,81 +744,6 @@ static inline __mmask16 uk_range16(int64_t i, int64_t nin)
 	return (__mmask16)((hi >= 16 ? 0xFFFFu : (1u << hi) - 1) & ~((1u << lo) - 1));
 }
 
-#define UK_DW3_LOAD(dst, at)                                                          \
-	(dst) = inner ? _mm512_loadu_ps((const float *)(s0 + (uintptr_t)((at) * 4)))   \
-		      : _mm512_maskz_loadu_ps(uk_range16((at), nin),                   \
-					      (const float *)(s0 + (uintptr_t)((at) * 4)))
-#define UK_DW3_SHL(k, hi, lo) /* [lo[15], hi[0..14]] */                                 \
-	_mm512_castsi512_ps(_mm512_maskz_alignr_epi32((k), _mm512_castps_si512(hi),        \
-						      _mm512_castps_si512(lo), 15))
-#define UK_DW3_SHR(k, hi, lo) /* [lo[1..15], hi[0]] */                                  \
-	_mm512_castsi512_ps(_mm512_maskz_alignr_epi32((k), _mm512_castps_si512(hi),        \
-						      _mm512_castps_si512(lo), 1))
-
-/* Four vectors of outputs at a time: per row of taps six loads (the
- * vectors before, under and after them), the left and right taps by
- * shifting across neighbours, masked at the image's left and right edges;
- * the loads are masked only near the flat run's ends. */
-static UK_AVX512 void uk_avx512_dw3(float *y, int64_t n, const float *src, int64_t nin,
-				   const int64_t *roff, int KH, const float *w, int64_t W,
-				   const uint16_t *colm, const lathe_rt_uk_epi *ep, int64_t m)
-{
-	UK_SPLAT_DECL(o, nn, ep, m);
-	int64_t rmin = 0, rmax = 0;
-	for (int kh = 0; kh < KH; kh++) {
-		if (!kh || roff[kh] < rmin)
-			rmin = roff[kh];
-		if (!kh || roff[kh] > rmax)
-			rmax = roff[kh];
-	}
-	uintptr_t s0 = (uintptr_t)src;
-	int64_t ph = 0;
-	for (int64_t j = 0; j < n; j += 64) {
-		__mmask16 kl[4], kr[4];
-		for (int v = 0; v < 4; v++) {
-			kl[v] = colm[ph];
-			kr[v] = colm[2 * W + ph];
-			for (ph += 16; ph >= W;)
-				ph -= W;
-		}
-		int inner = j + rmin - 16 >= 0 && j + rmax + 80 <= nin;
-		__m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-		for (int kh = 0; kh < KH; kh++) {
-			int64_t b = j + roff[kh];
-			__m512 p, v0, v1, v2, v3, nx;
-			UK_DW3_LOAD(p, b - 16);
-			UK_DW3_LOAD(v0, b);
-			UK_DW3_LOAD(v1, b + 16);
-			UK_DW3_LOAD(v2, b + 32);
-			UK_DW3_LOAD(v3, b + 48);
-			UK_DW3_LOAD(nx, b + 64);
-			__m512 w0 = _mm512_set1_ps(w[3 * kh]), w1 = _mm512_set1_ps(w[3 * kh + 1]);
-			__m512 w2 = _mm512_set1_ps(w[3 * kh + 2]);
-			a0 = _mm512_fmadd_ps(w0, UK_DW3_SHL(kl[0], v0, p), a0);
-			a1 = _mm512_fmadd_ps(w0, UK_DW3_SHL(kl[1], v1, v0), a1);
-			a2 = _mm512_fmadd_ps(w0, UK_DW3_SHL(kl[2], v2, v1), a2);
-			a3 = _mm512_fmadd_ps(w0, UK_DW3_SHL(kl[3], v3, v2), a3);
-			a0 = _mm512_fmadd_ps(w1, v0, a0);
-			a1 = _mm512_fmadd_ps(w1, v1, a1);
-			a2 = _mm512_fmadd_ps(w1, v2, a2);
-			a3 = _mm512_fmadd_ps(w1, v3, a3);
-			a0 = _mm512_fmadd_ps(w2, UK_DW3_SHR(kr[0], v1, v0), a0);
-			a1 = _mm512_fmadd_ps(w2, UK_DW3_SHR(kr[1], v2, v1), a1);
-			a2 = _mm512_fmadd_ps(w2, UK_DW3_SHR(kr[2], v3, v2), a2);
-			a3 = _mm512_fmadd_ps(w2, UK_DW3_SHR(kr[3], nx, v3), a3);
-		}
-		__m512 a[4] = {a0, a1, a2, a3};
-		UK_SPLAT_EPI(a, 4, ep, o)
-		if (j + 64 <= n) {
-			for (int v = 0; v < 4; v++)
-				_mm512_storeu_ps(y + j + 16 * v, a[v]);
-		} else {
-			for (int v = 0; v < 4 && j + 16 * v < n; v++)
-				_mm512_mask_storeu_ps(y + j + 16 * v, uk_range16(j + 16 * v, n), a[v]);
-		}
-	}
-}
-
 /* Three adjacent columns of taps, stride 2 across, straight from the
  * image: per row of taps the 33 input columns under 16 outputs are loaded
  * once (zeros outside the image), and the taps are their even columns,
@@ -827,7 +752,8 @@ static UK_AVX512 void uk_avx512_dw3(float *y, int64_t n, const float *src, int64
  * taps, one apart, stride 2 down) takes two output rows at a time, which
  * read five input rows: each is split once, and the middle one feeds both
  * (the first row's last tap row and the second's first): eight chains of
- * multiply-adds in flight.  Other cases take one output row at a time.
+ * multiply-adds in flight (rows of one vector: eight rows at a time,
+ * uk_avx512_dw3_narrow).  Other cases take one output row at a time.
  * The sums live in named registers (arrays indexed at run time would live
  * on the stack and bound the loop by store-to-load latency).  Sums in
  * (kh, kw) order. */
@@ -892,6 +818,67 @@ static UK_AVX512 void uk_avx512_dw3(float *y, int64_t n, const float *src, int64
 		}                                                                              \
 	} while (0)
 
+/* Rows of one vector (16 outputs or fewer) and three rows of taps one
+ * apart, stride S (1 or 2) both ways: eight output rows at a time, so that
+ * eight chains of multiply-adds are in flight where a pair of rows would
+ * leave the loop waiting on the latency of two; each input row is loaded
+ * and split once for the (up to three) output rows it feeds.  w holds the
+ * nine weights' splats; o, nn, code_ and ne_ are UK_SPLAT_DECL's. */
+static inline __attribute__((always_inline)) UK_AVX512 void
+uk_avx512_dw3_narrow(float *y, int64_t OH, int64_t OW, const float *x, int64_t H, int64_t W,
+		     int64_t XSH, const int S, int64_t hoff0, int64_t off0, const __m512 *wv,
+		     const __m512 *o, const int *nn, const int *code_, const int ne_)
+{
+	const __m512i ie = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+	const __m512i io = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+	const int64_t c0 = off0;
+	const __mmask16 k0 = uk_range16(c0, W), k1 = uk_range16(c0 + 16, W);
+	const __mmask16 k2 = uk_range16(c0 + 32, W) & 1, ks = uk_range16(0, OW);
+	for (int64_t oh = 0; oh < OH; oh += 8) {
+		int nr = OH - oh < 8 ? (int)(OH - oh) : 8;
+		__m512 acc[8];
+		_Pragma("GCC unroll 8") for (int r = 0; r < 8; r++)
+			acc[r] = _mm512_setzero_ps();
+		_Pragma("GCC unroll 17") for (int i = 0; i < 7 * S + 3; i++) {
+			int64_t h = oh * S + hoff0 + i;
+			if (i > (nr - 1) * S + 2)
+				break;
+			if (h < 0 || h >= H)
+				continue;
+			const float *p = (const float *)((uintptr_t)(x + h * XSH) + (uintptr_t)(c0 * 4));
+			__m512 t0, t1, t2;
+			if (S == 1) {
+				t0 = _mm512_maskz_loadu_ps(k0, p);
+				__m512 hi = _mm512_maskz_loadu_ps(k1 & 3, p + 16);
+				t1 = _mm512_castsi512_ps(_mm512_alignr_epi32(
+					_mm512_castps_si512(hi), _mm512_castps_si512(t0), 1));
+				t2 = _mm512_castsi512_ps(_mm512_alignr_epi32(
+					_mm512_castps_si512(hi), _mm512_castps_si512(t0), 2));
+			} else {
+				__m512 lo = _mm512_maskz_loadu_ps(k0, p);
+				__m512 hi = _mm512_maskz_loadu_ps(k1, p + 16);
+				__m512 nx = _mm512_maskz_loadu_ps(k2, p + 32);
+				t0 = _mm512_permutex2var_ps(lo, ie, hi);
+				t1 = _mm512_permutex2var_ps(lo, io, hi);
+				t2 = _mm512_castsi512_ps(_mm512_alignr_epi32(
+					_mm512_castps_si512(nx), _mm512_castps_si512(t0), 1));
+			}
+			_Pragma("GCC unroll 8") for (int r = 0; r < 8; r++) {
+				int kh = i - S * r;
+				if (kh < 0 || kh > 2 || r >= nr)
+					continue;
+				acc[r] = _mm512_fmadd_ps(wv[3 * kh], t0, acc[r]);
+				acc[r] = _mm512_fmadd_ps(wv[3 * kh + 1], t1, acc[r]);
+				acc[r] = _mm512_fmadd_ps(wv[3 * kh + 2], t2, acc[r]);
+			}
+		}
+		UK_SPLAT_EPI(acc, 8, ep, o)
+		_Pragma("GCC unroll 8") for (int r = 0; r < 8; r++)
+			if (r < nr)
+				_mm512_mask_storeu_ps(y + (oh + r) * OW, ks, acc[r]);
+	}
+}
+
 static UK_AVX512 void uk_avx512_dw3s2(float *y, int64_t OH, int64_t OW, const float *x,
 				     int64_t H, int64_t W, int64_t XSH, int64_t SH,
 				     const int64_t *hoff, int nkh, int64_t off0, const float *w,
@@ -904,6 +891,10 @@ static UK_AVX512 void uk_avx512_dw3s2(float *y, int64_t OH, int64_t OW, const fl
 	__m512 wv[9];
 	for (int t = 0; paired && t < 9; t++)
 		wv[t] = _mm512_set1_ps(w[t]);
+	if (paired && OW <= 16) {
+		uk_avx512_dw3_narrow(y, OH, OW, x, H, W, XSH, 2, hoff[0], off0, wv, o, nn, code_, ne_);
+		return;
+	}
 	for (int64_t ob = 0; ob < OW; ob += 64) {
 		int nv = OW - ob >= 64 ? 4 : (int)((OW - ob + 15) / 16);
 		__mmask16 k[4][3];
@@ -1014,6 +1005,10 @@ static UK_AVX512 void uk_avx512_dw3s1(float *y, int64_t OH, int64_t OW, const fl
 	__m512 wv[9];
 	for (int t = 0; paired && t < 9; t++)
 		wv[t] = _mm512_set1_ps(w[t]);
+	if (paired && OW <= 16) {
+		uk_avx512_dw3_narrow(y, OH, OW, x, H, W, XSH, 1, hoff[0], off0, wv, o, nn, code_, ne_);
+		return;
+	}
 	for (int64_t ob = 0; ob < OW; ob += 64) {
 		int nv = OW - ob >= 64 ? 4 : (int)((OW - ob + 15) / 16);
 		__mmask16 k[4][2];
@@ -1311,15 +1306,6 @@ LATHE_RT_UK_API lathe_rt_uk_dwflat_fn lathe_rt_uk_dwflat_kernel(void)
 #if UK_X86
 	if (has_avx512())
 		return uk_avx512_dwflat;
-#endif
-	return NULL;
-}
-
-LATHE_RT_UK_API lathe_rt_uk_dw3_fn lathe_rt_uk_dw3_kernel(void)
-{
-#if UK_X86
-	if (has_avx512())
-		return uk_avx512_dw3;
 #endif
 	return NULL;
 }
