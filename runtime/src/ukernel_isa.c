@@ -752,8 +752,8 @@ static inline __mmask16 uk_range16(int64_t i, int64_t nin)
  * taps, one apart, stride 2 down) takes two output rows at a time, which
  * read five input rows: each is split once, and the middle one feeds both
  * (the first row's last tap row and the second's first): eight chains of
- * multiply-adds in flight (rows of one vector: eight rows at a time,
- * uk_avx512_dw3_narrow).  Other cases take one output row at a time.
+ * multiply-adds in flight (rows of one or two vectors: eight or four rows
+ * at a time, uk_avx512_dw3_narrow).  Other cases take one output row at a time.
  * The sums live in named registers (arrays indexed at run time would live
  * on the stack and bound the loop by store-to-load latency).  Sums in
  * (kh, kw) order. */
@@ -818,64 +818,77 @@ static inline __mmask16 uk_range16(int64_t i, int64_t nin)
 		}                                                                              \
 	} while (0)
 
-/* Rows of one vector (16 outputs or fewer) and three rows of taps one
- * apart, stride S (1 or 2) both ways: eight output rows at a time, so that
- * eight chains of multiply-adds are in flight where a pair of rows would
- * leave the loop waiting on the latency of two; each input row is loaded
- * and split once for the (up to three) output rows it feeds.  w holds the
- * nine weights' splats; o, nn, code_ and ne_ are UK_SPLAT_DECL's. */
+/* Rows of NV vectors (NV 1 or 2: 32 outputs or fewer) and three rows of
+ * taps one apart, stride S (1 or 2) both ways: 8/NV output rows at a
+ * time, so that eight chains of multiply-adds are in flight where a pair
+ * of rows would leave the loop waiting on the latency of two or four;
+ * each input row is loaded and split once for the (up to three) output
+ * rows it feeds.  w holds the nine weights' splats; o, nn, code_ and ne_
+ * are UK_SPLAT_DECL's. */
 static inline __attribute__((always_inline)) UK_AVX512 void
 uk_avx512_dw3_narrow(float *y, int64_t OH, int64_t OW, const float *x, int64_t H, int64_t W,
-		     int64_t XSH, const int S, int64_t hoff0, int64_t off0, const __m512 *wv,
-		     const __m512 *o, const int *nn, const int *code_, const int ne_)
+		     int64_t XSH, const int S, const int NV, int64_t hoff0, int64_t off0,
+		     const __m512 *wv, const __m512 *o, const int *nn, const int *code_, const int ne_)
 {
 	const __m512i ie = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
 	const __m512i io = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
-	const int64_t c0 = off0;
-	const __mmask16 k0 = uk_range16(c0, W), k1 = uk_range16(c0 + 16, W);
-	const __mmask16 k2 = uk_range16(c0 + 32, W) & 1, ks = uk_range16(0, OW);
-	for (int64_t oh = 0; oh < OH; oh += 8) {
-		int nr = OH - oh < 8 ? (int)(OH - oh) : 8;
+	const int R = 8 / NV;
+	__mmask16 k0[2], k1[2], k2[2], ks[2];
+	for (int v = 0; v < NV; v++) {
+		int64_t c = off0 + 16 * S * v;
+		k0[v] = uk_range16(c, W);
+		k1[v] = uk_range16(c + 16, W);
+		k2[v] = uk_range16(c + 32, W) & 1;
+		ks[v] = uk_range16(16 * v, OW);
+	}
+	for (int64_t oh = 0; oh < OH; oh += R) {
+		int nr = OH - oh < R ? (int)(OH - oh) : R;
 		__m512 acc[8];
 		_Pragma("GCC unroll 8") for (int r = 0; r < 8; r++)
 			acc[r] = _mm512_setzero_ps();
-		_Pragma("GCC unroll 17") for (int i = 0; i < 7 * S + 3; i++) {
+		_Pragma("GCC unroll 17") for (int i = 0; i < (R - 1) * S + 3; i++) {
 			int64_t h = oh * S + hoff0 + i;
 			if (i > (nr - 1) * S + 2)
 				break;
 			if (h < 0 || h >= H)
 				continue;
-			const float *p = (const float *)((uintptr_t)(x + h * XSH) + (uintptr_t)(c0 * 4));
-			__m512 t0, t1, t2;
-			if (S == 1) {
-				t0 = _mm512_maskz_loadu_ps(k0, p);
-				__m512 hi = _mm512_maskz_loadu_ps(k1 & 3, p + 16);
-				t1 = _mm512_castsi512_ps(_mm512_alignr_epi32(
-					_mm512_castps_si512(hi), _mm512_castps_si512(t0), 1));
-				t2 = _mm512_castsi512_ps(_mm512_alignr_epi32(
-					_mm512_castps_si512(hi), _mm512_castps_si512(t0), 2));
-			} else {
-				__m512 lo = _mm512_maskz_loadu_ps(k0, p);
-				__m512 hi = _mm512_maskz_loadu_ps(k1, p + 16);
-				__m512 nx = _mm512_maskz_loadu_ps(k2, p + 32);
-				t0 = _mm512_permutex2var_ps(lo, ie, hi);
-				t1 = _mm512_permutex2var_ps(lo, io, hi);
-				t2 = _mm512_castsi512_ps(_mm512_alignr_epi32(
-					_mm512_castps_si512(nx), _mm512_castps_si512(t0), 1));
-			}
-			_Pragma("GCC unroll 8") for (int r = 0; r < 8; r++) {
-				int kh = i - S * r;
-				if (kh < 0 || kh > 2 || r >= nr)
-					continue;
-				acc[r] = _mm512_fmadd_ps(wv[3 * kh], t0, acc[r]);
-				acc[r] = _mm512_fmadd_ps(wv[3 * kh + 1], t1, acc[r]);
-				acc[r] = _mm512_fmadd_ps(wv[3 * kh + 2], t2, acc[r]);
+			_Pragma("GCC unroll 2") for (int v = 0; v < NV; v++) {
+				const float *p = (const float *)((uintptr_t)(x + h * XSH) +
+								 (uintptr_t)((off0 + 16 * S * v) * 4));
+				__m512 t0, t1, t2;
+				if (S == 1) {
+					t0 = _mm512_maskz_loadu_ps(k0[v], p);
+					__m512 hi = _mm512_maskz_loadu_ps(k1[v] & 3, p + 16);
+					t1 = _mm512_castsi512_ps(_mm512_alignr_epi32(
+						_mm512_castps_si512(hi), _mm512_castps_si512(t0), 1));
+					t2 = _mm512_castsi512_ps(_mm512_alignr_epi32(
+						_mm512_castps_si512(hi), _mm512_castps_si512(t0), 2));
+				} else {
+					__m512 lo = _mm512_maskz_loadu_ps(k0[v], p);
+					__m512 hi = _mm512_maskz_loadu_ps(k1[v], p + 16);
+					__m512 nx = _mm512_maskz_loadu_ps(k2[v], p + 32);
+					t0 = _mm512_permutex2var_ps(lo, ie, hi);
+					t1 = _mm512_permutex2var_ps(lo, io, hi);
+					t2 = _mm512_castsi512_ps(_mm512_alignr_epi32(
+						_mm512_castps_si512(nx), _mm512_castps_si512(t0), 1));
+				}
+				_Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {
+					int kh = i - S * r;
+					if (kh < 0 || kh > 2 || r >= nr)
+						continue;
+					__m512 a = acc[r * NV + v];
+					a = _mm512_fmadd_ps(wv[3 * kh], t0, a);
+					a = _mm512_fmadd_ps(wv[3 * kh + 1], t1, a);
+					acc[r * NV + v] = _mm512_fmadd_ps(wv[3 * kh + 2], t2, a);
+				}
 			}
 		}
 		UK_SPLAT_EPI(acc, 8, ep, o)
-		_Pragma("GCC unroll 8") for (int r = 0; r < 8; r++)
-			if (r < nr)
-				_mm512_mask_storeu_ps(y + (oh + r) * OW, ks, acc[r]);
+		_Pragma("GCC unroll 8") for (int r = 0; r < R; r++)
+			_Pragma("GCC unroll 2") for (int v = 0; v < NV; v++)
+				if (r < nr)
+					_mm512_mask_storeu_ps(y + (oh + r) * OW + 16 * v, ks[v],
+							      acc[r * NV + v]);
 	}
 }
 
@@ -892,7 +905,11 @@ static UK_AVX512 void uk_avx512_dw3s2(float *y, int64_t OH, int64_t OW, const fl
 	for (int t = 0; paired && t < 9; t++)
 		wv[t] = _mm512_set1_ps(w[t]);
 	if (paired && OW <= 16) {
-		uk_avx512_dw3_narrow(y, OH, OW, x, H, W, XSH, 2, hoff[0], off0, wv, o, nn, code_, ne_);
+		uk_avx512_dw3_narrow(y, OH, OW, x, H, W, XSH, 2, 1, hoff[0], off0, wv, o, nn, code_, ne_);
+		return;
+	}
+	if (paired && OW <= 32) {
+		uk_avx512_dw3_narrow(y, OH, OW, x, H, W, XSH, 2, 2, hoff[0], off0, wv, o, nn, code_, ne_);
 		return;
 	}
 	for (int64_t ob = 0; ob < OW; ob += 64) {
@@ -1006,7 +1023,11 @@ static UK_AVX512 void uk_avx512_dw3s1(float *y, int64_t OH, int64_t OW, const fl
 	for (int t = 0; paired && t < 9; t++)
 		wv[t] = _mm512_set1_ps(w[t]);
 	if (paired && OW <= 16) {
-		uk_avx512_dw3_narrow(y, OH, OW, x, H, W, XSH, 1, hoff[0], off0, wv, o, nn, code_, ne_);
+		uk_avx512_dw3_narrow(y, OH, OW, x, H, W, XSH, 1, 1, hoff[0], off0, wv, o, nn, code_, ne_);
+		return;
+	}
+	if (paired && OW <= 32) {
+		uk_avx512_dw3_narrow(y, OH, OW, x, H, W, XSH, 1, 2, hoff[0], off0, wv, o, nn, code_, ne_);
 		return;
 	}
 	for (int64_t ob = 0; ob < OW; ob += 64) {
