@@ -1100,6 +1100,32 @@ static UK_AVX512 void uk_avx512_dw3s1(float *y, int64_t OH, int64_t OW, const fl
 		acc = UK_MAX512(acc, x_);                                                  \
 	}
 
+/* The fold of input row h's three columns under vector q (-inf for a row
+ * outside the image, or a vector past nv). */
+#define UK_MX_ROW(h, q, dst)                                                                   \
+	do {                                                                                   \
+		(dst) = ninf;                                                                  \
+		if ((h) >= 0 && (h) < H && (q) < nv) {                                         \
+			const float *p_ = x + (h) * XSH;                                        \
+			p_ = (const float *)((uintptr_t)p_ + (uintptr_t)(c0[q] * 4));           \
+			__m512 lo_ = _mm512_mask_loadu_ps(ninf, k[q][0], p_);                   \
+			__m512 hi_ = _mm512_mask_loadu_ps(ninf, k[q][1], p_ + 16);              \
+			__m512 nx_ = _mm512_mask_loadu_ps(ninf, k[q][2], p_ + 32);              \
+			__m512 ev_ = _mm512_permutex2var_ps(lo_, ie, hi_);                      \
+			__m512 od_ = _mm512_permutex2var_ps(lo_, io, hi_);                      \
+			__m512 e2_ = _mm512_castsi512_ps(_mm512_alignr_epi32(                   \
+				_mm512_castps_si512(nx_), _mm512_castps_si512(ev_), 1));        \
+			(dst) = UK_MAX512(UK_MAX512(ev_, od_), e2_);                            \
+		}                                                                              \
+	} while (0)
+#define UK_MX_ROWS(h, d0, d1, d2, d3)                                                          \
+	do {                                                                                   \
+		UK_MX_ROW(h, 0, d0);                                                           \
+		UK_MX_ROW(h, 1, d1);                                                           \
+		UK_MX_ROW(h, 2, d2);                                                           \
+		UK_MX_ROW(h, 3, d3);                                                           \
+	} while (0)
+
 /* Three adjacent columns, stride 2 (the commonest pooling): one row's 33
  * input columns under 16 outputs are loaded once (-inf outside the
  * image), and the taps are their even columns, their odd ones and the
@@ -1111,17 +1137,48 @@ static UK_AVX512 void uk_avx512_max3s2(float *y, int64_t OH, int64_t OW, const f
 	const __m512 ninf = _mm512_set1_ps(-INFINITY);
 	const __m512i ie = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
 	const __m512i io = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+	int stream = nkh == 3 && SH == 2 && hoff[1] == hoff[0] + 1 && hoff[2] == hoff[0] + 2;
 	for (int64_t o = 0; o < OW; o += 64) {
 		int nv = OW - o >= 64 ? 4 : (int)((OW - o + 15) / 16);
 		__mmask16 k[4][3];
 		int64_t c0[4];
-		for (int q = 0; q < nv; q++) {
+		for (int q = 0; q < 4; q++) {
 			c0[q] = 2 * (o + 16 * q) + off0;
-			k[q][0] = uk_range16(c0[q], W);
-			k[q][1] = uk_range16(c0[q] + 16, W);
-			k[q][2] = uk_range16(c0[q] + 32, W) & 1;
+			k[q][0] = q < nv ? uk_range16(c0[q], W) : 0;
+			k[q][1] = q < nv ? uk_range16(c0[q] + 16, W) : 0;
+			k[q][2] = q < nv ? uk_range16(c0[q] + 32, W) & 1 : 0;
 		}
-		for (int64_t oh = 0; oh < OH; oh++) {
+		/* Three rows one apart, stride 2 down: each input row's three
+		 * columns folded once (r), and output row oh the fold of rows
+		 * 2*oh + hoff[0] + 0, 1, 2, the last carried over to the next
+		 * output row as its first.  The max taken as UK_MAX512 is
+		 * associative (the last NaN, else the first of the largest), so
+		 * this grouping gives the bits of the (kh, kw) order. */
+		__m512 c0v = ninf, c1v = ninf, c2v = ninf, c3v = ninf;
+		for (int64_t oh = 0; stream && oh < OH; oh++) {
+			int64_t h0 = 2 * oh + hoff[0];
+			__m512 r0, r1, r2, r3, t0, t1, t2, t3;
+			if (oh == 0)
+				UK_MX_ROWS(h0, c0v, c1v, c2v, c3v);
+			UK_MX_ROWS(h0 + 1, r0, r1, r2, r3);
+			c0v = UK_MAX512(c0v, r0), c1v = UK_MAX512(c1v, r1);
+			c2v = UK_MAX512(c2v, r2), c3v = UK_MAX512(c3v, r3);
+			UK_MX_ROWS(h0 + 2, t0, t1, t2, t3);
+			__m512 acc[4] = {UK_MAX512(c0v, t0), UK_MAX512(c1v, t1), UK_MAX512(c2v, t2),
+					 UK_MAX512(c3v, t3)};
+			c0v = t0, c1v = t1, c2v = t2, c3v = t3;
+			float *yr = y + oh * OW;
+			_Pragma("GCC unroll 4") for (int q = 0; q < 4; q++) {
+				int64_t ob = o + 16 * q;
+				if (q >= nv)
+					break;
+				if (OW - ob >= 16)
+					_mm512_storeu_ps(yr + ob, acc[q]);
+				else
+					_mm512_mask_storeu_ps(yr + ob, uk_range16(ob, OW), acc[q]);
+			}
+		}
+		for (int64_t oh = 0; !stream && oh < OH; oh++) {
 			__m512 acc[4] = {ninf, ninf, ninf, ninf};
 			for (int kh = 0; kh < nkh; kh++) {
 				int64_t h = oh * SH + hoff[kh];

@@ -502,6 +502,8 @@ static void run_mp(int64_t C, int64_t H, int64_t W, int64_t KH, int64_t KW, int6
 		X[i] = i % 3 ? -0.0f : 0.0f;
 	if (C * H * W > 40)
 		X[37] = NAN;
+	for (int64_t i = 1000; i < C * H * W; i += 1733) /* windows with two NaNs, some */
+		X[i] = X[i + (i % 2 ? 1 : W) < C * H * W ? i + (i % 2 ? 1 : W) : i] = NAN;
 	int64_t ip[LATHE_UK_D_FIXED + LATHE_UK_EPI_INTS] = {
 		C, H, W, OH, OW, KH, KW, SH, SW, D, D, P, P, H * W, W, 0, OH * OW, epi ? 1 : 0,
 		LATHE_UK_EPI_ADD_M, 1, 0};
@@ -557,6 +559,13 @@ static void test_maxpool(lathe_rt_pool *pool)
 	run_mp(2, 11, 11, 3, 3, 3, 3, 1, 1, 0, NULL); /* stride 3: plain loops */
 	run_mp(1, 5, 80, 1, 1, 1, 1, 1, 0, 1, NULL);
 	run_mp(2, 4, 4, 5, 5, 1, 1, 1, 2, 0, NULL);
+	/* three columns, stride 2: rows folded once and carried (stride 2
+	 * down), or window by window (stride 1 down) */
+	run_mp(3, 55, 55, 3, 3, 2, 2, 1, 0, 1, pool);
+	run_mp(5, 27, 27, 3, 3, 2, 2, 1, 0, 0, NULL);
+	run_mp(2, 10, 40, 3, 3, 2, 2, 1, 1, 0, NULL);
+	run_mp(2, 13, 40, 3, 3, 1, 2, 1, 1, 0, NULL);
+	run_mp(1, 2, 150, 3, 3, 2, 2, 1, 1, 0, NULL);
 }
 
 /* ---- epilogues ------------------------------------------------------------------------ */
