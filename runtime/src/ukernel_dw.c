@@ -12,7 +12,7 @@
  *    and the same stride down, output rows go by pairs (eight at a time
  *    on rows of one vector), each input row loaded once for all the
  *    output rows it feeds; edges by zero-masked loads.  No set-up per
- *    call;
+ *    call, and one kernel call for all of a task's channels;
  *  - flat (AVX-512, stride 1 or 2, an output row as wide as an input
  *    row, i.e. 'same' padding): a channel is one run of outputs; tap t of
  *    output i reads input i + off[t] (of the image in place, or of its
@@ -300,22 +300,20 @@ static void dw_flat_setup(dw_conv *d, uint16_t *mask, uint16_t *colm)
 	d->fmask = mask;
 }
 
-/* A channel by a three-column row kernel, X read in place. */
-static void dw_channel_rows3(const dw_conv *d, int64_t c)
+/* Channels [cb, ce) by a three-column row kernel, X read in place: one
+ * call for them all. */
+static void dw_channels_rows3(const dw_conv *d, int64_t cb, int64_t ce)
 {
-	const float *xc = d->X + c * d->XSC, *wc = d->Wt + c * d->WSC;
-	float *yc = d->Y + c * d->YSC;
-	d->rows3(yc, d->OH, d->OW, xc, d->H, d->W, d->XSH, d->SH, d->hoff, (int)d->KH, -d->PW, wc,
-		 d->splat_ep ? &d->ep : NULL, c);
-	if (d->ep.n && !d->splat_ep)
-		lathe_rt_uk_epi_rows(&d->ep, yc, d->OH * d->OW, 1, d->OH * d->OW, c, 0);
+	d->rows3(d->Y + cb * d->YSC, d->OH, d->OW, d->X + cb * d->XSC, d->H, d->W, d->XSH, d->SH,
+		 d->hoff, (int)d->KH, -d->PW, d->Wt + cb * d->WSC, d->splat_ep ? &d->ep : NULL, cb,
+		 ce - cb, d->XSC, d->WSC, d->YSC);
+	for (int64_t c = cb; d->ep.n && !d->splat_ep && c < ce; c++)
+		lathe_rt_uk_epi_rows(&d->ep, d->Y + c * d->YSC, d->OH * d->OW, 1, d->OH * d->OW, c, 0);
 }
 
 static void dw_channel(const dw_conv *d, int64_t c, float *buf)
 {
-	if (d->rows3) {
-		dw_channel_rows3(d, c);
-	} else if (d->fmask) {
+	if (d->fmask) {
 		dw_channel_flat(d, c, buf);
 	} else if (d->plane) {
 		dw_channel_plane(d, c, buf);
@@ -334,6 +332,10 @@ static void dw_channel(const dw_conv *d, int64_t c, float *buf)
 static void dw_task(void *ctx, int64_t begin, int64_t end)
 {
 	const dw_conv *d = ctx;
+	if (d->rows3) {
+		dw_channels_rows3(d, begin, end);
+		return;
+	}
 	float buf[DW_PLANE_MAX];
 	for (int64_t c = begin; c < end; c++)
 		dw_channel(d, c, buf);

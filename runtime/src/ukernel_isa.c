@@ -892,10 +892,10 @@ uk_avx512_dw3_narrow(float *y, int64_t OH, int64_t OW, const float *x, int64_t H
 	}
 }
 
-static UK_AVX512 void uk_avx512_dw3s2(float *y, int64_t OH, int64_t OW, const float *x,
-				     int64_t H, int64_t W, int64_t XSH, int64_t SH,
-				     const int64_t *hoff, int nkh, int64_t off0, const float *w,
-				     const lathe_rt_uk_epi *ep, int64_t m)
+static inline __attribute__((always_inline)) UK_AVX512 void
+uk_avx512_dw3s2_one(float *y, int64_t OH, int64_t OW, const float *x, int64_t H, int64_t W,
+		    int64_t XSH, int64_t SH, const int64_t *hoff, int nkh, int64_t off0,
+		    const float *w, const lathe_rt_uk_epi *ep, int64_t m)
 {
 	UK_SPLAT_DECL(o, nn, ep, m);
 	const __m512i ie = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
@@ -1012,10 +1012,10 @@ static UK_AVX512 void uk_avx512_dw3s2(float *y, int64_t OH, int64_t OW, const fl
 		UK_S1_VEC(3, i)                                                                \
 	} while (0)
 
-static UK_AVX512 void uk_avx512_dw3s1(float *y, int64_t OH, int64_t OW, const float *x,
-				     int64_t H, int64_t W, int64_t XSH, int64_t SH,
-				     const int64_t *hoff, int nkh, int64_t off0, const float *w,
-				     const lathe_rt_uk_epi *ep, int64_t m)
+static inline __attribute__((always_inline)) UK_AVX512 void
+uk_avx512_dw3s1_one(float *y, int64_t OH, int64_t OW, const float *x, int64_t H, int64_t W,
+		    int64_t XSH, int64_t SH, const int64_t *hoff, int nkh, int64_t off0,
+		    const float *w, const lathe_rt_uk_epi *ep, int64_t m)
 {
 	UK_SPLAT_DECL(o, nn, ep, m);
 	int paired = nkh == 3 && SH == 1 && hoff[1] == hoff[0] + 1 && hoff[2] == hoff[0] + 2;
@@ -1099,6 +1099,31 @@ static UK_AVX512 void uk_avx512_dw3s1(float *y, int64_t OH, int64_t OW, const fl
 				x_, ie, _mm512_mask_loadu_ps(ninf, kb[kw][q], p_ + 16));   \
 		acc = UK_MAX512(acc, x_);                                                  \
 	}
+
+/* The row kernels over channels m0 .. m0 + nch - 1 (X, W and Y advanced
+ * by XSC, WSC and YSC per channel): one call per task, not per channel,
+ * which small planes (7x7, 14x14) notice. */
+static UK_AVX512 void uk_avx512_dw3s2(float *y, int64_t OH, int64_t OW, const float *x,
+				     int64_t H, int64_t W, int64_t XSH, int64_t SH,
+				     const int64_t *hoff, int nkh, int64_t off0, const float *w,
+				     const lathe_rt_uk_epi *ep, int64_t m0, int64_t nch, int64_t XSC,
+				     int64_t WSC, int64_t YSC)
+{
+	for (int64_t c = 0; c < nch; c++)
+		uk_avx512_dw3s2_one(y + c * YSC, OH, OW, x + c * XSC, H, W, XSH, SH, hoff, nkh, off0,
+				    w + c * WSC, ep, m0 + c);
+}
+
+static UK_AVX512 void uk_avx512_dw3s1(float *y, int64_t OH, int64_t OW, const float *x,
+				     int64_t H, int64_t W, int64_t XSH, int64_t SH,
+				     const int64_t *hoff, int nkh, int64_t off0, const float *w,
+				     const lathe_rt_uk_epi *ep, int64_t m0, int64_t nch, int64_t XSC,
+				     int64_t WSC, int64_t YSC)
+{
+	for (int64_t c = 0; c < nch; c++)
+		uk_avx512_dw3s1_one(y + c * YSC, OH, OW, x + c * XSC, H, W, XSH, SH, hoff, nkh, off0,
+				    w + c * WSC, ep, m0 + c);
+}
 
 /* The fold of input row h's three columns under vector q (-inf for a row
  * outside the image, or a vector past nv). */
