@@ -313,28 +313,23 @@ typedef void (*lathe_rt_uk_dwflat_fn)(float *y, int64_t n, const float *src, con
 				      const float *w, int ntap, const uint16_t *mask,
 				      const struct lathe_rt_uk_epi *ep, int64_t m);
 LATHE_RT_UK_API lathe_rt_uk_dwflat_fn lathe_rt_uk_dwflat_kernel(void);
-/* The same for three columns of taps, stride 1 and padding 1 across:
- * y[j] = sum over kh < KH and kw < 3, in that order, of w[3*kh + kw] *
- * src[j + roff[kh] + kw - 1], where src[i] counts only for 0 <= i < nin
- * and, for output j in column c = j mod W, tap kw = 0 (2) only in the lanes
- * of the mask colm[c] (colm[2*W + c]) of the vector that starts there.  One load per row of
- * taps and vector, the two neighbours by shifts: depthwise convolution's
- * commonest case, where loads bound the flat kernel. */
-typedef void (*lathe_rt_uk_dw3_fn)(float *y, int64_t n, const float *src, int64_t nin,
-				   const int64_t *roff, int KH, const float *w, int64_t W,
-				   const uint16_t *colm, const struct lathe_rt_uk_epi *ep, int64_t m);
-LATHE_RT_UK_API lathe_rt_uk_dw3_fn lathe_rt_uk_dw3_kernel(void);
-/* Three columns of taps, stride 2 across, from the image in place:
- * y[oh*OW + ow] = sum over kh < nkh and kw < 3, in that order, of
+/* Three columns of taps, stride 2 across, from the image in place, for
+ * channels m0 .. m0 + nch - 1 (x, w and y advanced by XSC, WSC and YSC per
+ * channel): y[oh*OW + ow] = sum over kh < nkh and kw < 3, in that order, of
  * w[3*kh + kw] * x[h*XSH + c] with h = oh*SH + hoff[kh] and
  * c = 2*ow + off0 + kw, where (h, c) counts only inside [0, H) x [0, W);
- * then ep's operations with splat operands (of row m) when ep is given.
- * Reads only inside the image.  NULL where the CPU lacks AVX-512. */
+ * then ep's operations with splat operands (of the channel's row m) when
+ * ep is given.  Reads only inside the image.  NULL where the CPU lacks
+ * AVX-512. */
 typedef void (*lathe_rt_uk_dw3s2_fn)(float *y, int64_t OH, int64_t OW, const float *x,
 				     int64_t H, int64_t W, int64_t XSH, int64_t SH,
 				     const int64_t *hoff, int nkh, int64_t off0, const float *w,
-				     const struct lathe_rt_uk_epi *ep, int64_t m);
+				     const struct lathe_rt_uk_epi *ep, int64_t m0, int64_t nch,
+				     int64_t XSC, int64_t WSC, int64_t YSC);
 LATHE_RT_UK_API lathe_rt_uk_dw3s2_fn lathe_rt_uk_dw3s2_kernel(void);
+/* The same with stride 1 across: c = ow + off0 + kw (SH, hoff, nkh as
+ * there).  NULL where the CPU lacks AVX-512. */
+LATHE_RT_UK_API lathe_rt_uk_dw3s2_fn lathe_rt_uk_dw3s1_kernel(void);
 /* y[oh*OW + ow] for oh < OH, ow < OW: the max (the loop IR's: NaN if
  * either is), over kh < nkh and kw < nkw in order, of x[h*XSH + w] with
  * h = oh*SH + hoff[kh], w = ow*SW + off[kw] where (h, w) is inside

@@ -4,16 +4,21 @@
  *
  * A depthwise convolution does two flops per input load, so loads, not
  * multiply-adds, bound it.  The paths, fastest first:
+ *  - three columns of taps (KW 3, no dilation across), stride 1 or 2
+ *    across (AVX-512; dw3s1, dw3s2): the image in place, output row by
+ *    row; per row of taps the input columns under 16 outputs are loaded
+ *    once and turned into the three taps in registers (shifts for stride
+ *    1, even/odd splits for stride 2).  With three rows of taps one apart
+ *    and the same stride down, output rows go by pairs (eight at a time
+ *    on rows of one vector), each input row loaded once for all the
+ *    output rows it feeds; edges by zero-masked loads.  No set-up per
+ *    call, and one kernel call for all of a task's channels;
  *  - flat (AVX-512, stride 1 or 2, an output row as wide as an input
  *    row, i.e. 'same' padding): a channel is one run of outputs; tap t of
  *    output i reads input i + off[t] (of the image in place, or of its
  *    phase planes (h mod 2, w mod 2) for stride 2), and the lanes whose
  *    tap falls outside the image are masked (lane masks computed once per
- *    call).  Three-wide windows on wide rows load each input vector once
- *    per row of taps and take the neighbours by shifts (dw3);
- *  - three columns of stride 2 (AVX-512, rows of 16 outputs or more): the
- *    image in place, the 33 input columns under 16 outputs loaded once
- *    per row of taps and split into the three taps in registers (dw3s2);
+ *    call);
  *  - padded planes (strides up to 2): the channel copied, zero-padded,
  *    into one plane per phase, every tap a contiguous run over the padded
  *    width, then the valid columns copied out;
@@ -39,9 +44,6 @@ enum { DW_PLANE_MAX = 40960, DW_TAPS = 64 };
 /* The flat path's lane masks (vectors of outputs x taps) and its columns'
  * masks (kernel columns x output columns). */
 enum { DW_FLAT_MASKS = 16384, DW_FLAT_COLS = 4096 };
-/* The narrowest rows the three-column shifts (dw3) take: on narrower ones
- * masked loads beat the shifts (measured: 14 wide slower, 28 faster). */
-enum { DW3_MIN_W = 24 };
 
 typedef struct dw_conv {
 	int64_t C, H, W, OH, OW, KH, KW, SH, SW, DH, DW, PH, PW, XSC, XSH, WSC, YSC;
@@ -60,12 +62,10 @@ typedef struct dw_conv {
 	 * and lane masks; the input in place (stride 1) or split into phase
 	 * planes of Hq x Wq */
 	lathe_rt_uk_dwflat_fn flat;
-	lathe_rt_uk_dw3_fn dw3; /* three columns of taps, in place: by shifts */
-	lathe_rt_uk_dw3s2_fn dw3s2; /* three columns, stride 2, in place */
+	/* three columns of taps, stride 1 or 2 across, row by row in place */
+	lathe_rt_uk_dw3s2_fn rows3;
 	int64_t hoff[DW_TAPS];
 	int ntap, flat_copy;
-	int64_t roff[DW_TAPS];
-	const uint16_t *colm;
 	int64_t foff[DW_TAPS], ftap[DW_TAPS];
 	const uint16_t *fmask;
 } dw_conv;
@@ -223,11 +223,7 @@ static void dw_channel_flat(const dw_conv *d, int64_t c, float *buf)
 	for (int t = 0; t < d->ntap; t++)
 		wt[t] = wc[d->ftap[t]];
 	int64_t n = d->OH * d->OW;
-	if (d->dw3)
-		d->dw3(yc, n, src, d->H * d->W, d->roff, (int)d->KH, wt, d->W, d->colm,
-		       d->splat_ep ? &d->ep : NULL, c);
-	else
-		d->flat(yc, n, src, d->foff, wt, d->ntap, d->fmask, d->splat_ep ? &d->ep : NULL, c);
+	d->flat(yc, n, src, d->foff, wt, d->ntap, d->fmask, d->splat_ep ? &d->ep : NULL, c);
 	if (d->ep.n && !d->splat_ep)
 		lathe_rt_uk_epi_rows(&d->ep, yc, n, 1, n, c, 0);
 }
@@ -286,11 +282,7 @@ static void dw_flat_setup(dw_conv *d, uint16_t *mask, uint16_t *colm)
 			hi[t] = r1 > r0 ? r1 * d->OW : lo[t];
 		}
 	}
-	/* Shifts pay where most vectors are inside the image: wide rows. */
-	d->dw3 = !copy && d->KW == 3 && d->DW == 1 && d->PW == 1 && d->W >= DW3_MIN_W
-			 ? lathe_rt_uk_dw3_kernel()
-			 : NULL;
-	for (int64_t b = 0, s0 = 0; b < nb && !d->dw3; b++) {
+	for (int64_t b = 0, s0 = 0; b < nb; b++) {
 		int64_t j = b * 16;
 		for (t = 0; t < ntap; t++) {
 			int64_t l = lo[t] - j, h = hi[t] - j;
@@ -303,30 +295,25 @@ static void dw_flat_setup(dw_conv *d, uint16_t *mask, uint16_t *colm)
 	}
 	d->ntap = (int)ntap;
 	d->flat_copy = copy;
-	d->colm = colm;
-	for (int64_t kh = 0; d->dw3 && kh < d->KH; kh++)
-		d->roff[kh] = d->foff[kh * 3 + 1];
 	d->Hq = Hq;
 	d->Wq = Wq;
 	d->fmask = mask;
 }
 
-/* A channel by the stride-2 three-column kernel, X read in place. */
-static void dw_channel_s2(const dw_conv *d, int64_t c)
+/* Channels [cb, ce) by a three-column row kernel, X read in place: one
+ * call for them all. */
+static void dw_channels_rows3(const dw_conv *d, int64_t cb, int64_t ce)
 {
-	const float *xc = d->X + c * d->XSC, *wc = d->Wt + c * d->WSC;
-	float *yc = d->Y + c * d->YSC;
-	d->dw3s2(yc, d->OH, d->OW, xc, d->H, d->W, d->XSH, d->SH, d->hoff, (int)d->KH, -d->PW, wc,
-		 d->splat_ep ? &d->ep : NULL, c);
-	if (d->ep.n && !d->splat_ep)
-		lathe_rt_uk_epi_rows(&d->ep, yc, d->OH * d->OW, 1, d->OH * d->OW, c, 0);
+	d->rows3(d->Y + cb * d->YSC, d->OH, d->OW, d->X + cb * d->XSC, d->H, d->W, d->XSH, d->SH,
+		 d->hoff, (int)d->KH, -d->PW, d->Wt + cb * d->WSC, d->splat_ep ? &d->ep : NULL, cb,
+		 ce - cb, d->XSC, d->WSC, d->YSC);
+	for (int64_t c = cb; d->ep.n && !d->splat_ep && c < ce; c++)
+		lathe_rt_uk_epi_rows(&d->ep, d->Y + c * d->YSC, d->OH * d->OW, 1, d->OH * d->OW, c, 0);
 }
 
 static void dw_channel(const dw_conv *d, int64_t c, float *buf)
 {
-	if (d->dw3s2) {
-		dw_channel_s2(d, c);
-	} else if (d->fmask) {
+	if (d->fmask) {
 		dw_channel_flat(d, c, buf);
 	} else if (d->plane) {
 		dw_channel_plane(d, c, buf);
@@ -345,6 +332,10 @@ static void dw_channel(const dw_conv *d, int64_t c, float *buf)
 static void dw_task(void *ctx, int64_t begin, int64_t end)
 {
 	const dw_conv *d = ctx;
+	if (d->rows3) {
+		dw_channels_rows3(d, begin, end);
+		return;
+	}
 	float buf[DW_PLANE_MAX];
 	for (int64_t c = begin; c < end; c++)
 		dw_channel(d, c, buf);
@@ -408,15 +399,18 @@ LATHE_RT_UK_API int lathe_rt_uk_dwconv(const lathe_rt_uk_args *a)
 	d.deint = lathe_rt_uk_deint_kernel();
 	d.copy = lathe_rt_uk_copy_kernel();
 	d.flat = lathe_rt_uk_dwflat_kernel();
-	uint16_t fmask[DW_FLAT_MASKS], colm[DW_FLAT_COLS];
-	dw_flat_setup(&d, fmask, colm);
 	/* Sizes are below 2^24: the columns' offsets fit in int64_t. */
-	if (d.KW == 3 && d.DW == 1 && d.SW == 2 && d.OW >= 16 && d.KH && d.KH <= DW_TAPS &&
+	if (d.KW == 3 && d.DW == 1 && d.SW <= 2 && d.KH && d.KH <= DW_TAPS &&
 	    d.H && d.W) {
-		d.dw3s2 = lathe_rt_uk_dw3s2_kernel();
+		d.rows3 = d.SW == 2 ? lathe_rt_uk_dw3s2_kernel() : lathe_rt_uk_dw3s1_kernel();
 		for (int64_t kh = 0; kh < d.KH; kh++)
 			d.hoff[kh] = kh * d.DH - d.PH;
 	}
+	/* The flat path's masks cost about a microsecond per thousand
+	 * outputs: not computed when a row kernel takes the call. */
+	uint16_t fmask[DW_FLAT_MASKS], colm[DW_FLAT_COLS];
+	if (!d.rows3)
+		dw_flat_setup(&d, fmask, colm);
 	/* Sizes are below 2^24, so these products fit. */
 	if (!d.fmask && d.SH <= 2 && d.SW <= 2 && d.KH * d.KW <= DW_TAPS && d.KH && d.KW) {
 		d.Hq = d.OH + (d.KH - 1) * d.DH / d.SH;

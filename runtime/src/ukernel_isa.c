@@ -580,34 +580,47 @@ static UK_AVX512 void uk_avx512_epi_rows(const lathe_rt_uk_epi *ep, float *c, in
 		(o)[e] = _mm512_set1_ps(x_);                                                   \
 		(nn)[e] = x_ != x_;                                                            \
 	} while (0)
-/* Applies operations whose operands are the splats o (n-independent) to a.
- * max(a, o) is maxps(o, a) (a when either is NaN) unless o is NaN.  With
- * nacc a constant the loops unroll and a stays in registers. */
+/* Declares the splats o of ep's operands for row m, which are NaN (nn),
+ * and ep's operations as local copies (ne_, code_): stores through the
+ * kernel's float pointers cannot change them, so the epilogue does not
+ * reload ep after each store. */
+#define UK_SPLAT_DECL(o, nn, ep, m)                                                           \
+	__m512 o[LATHE_UK_EPI_MAX];                                                           \
+	int nn[LATHE_UK_EPI_MAX], code_[LATHE_UK_EPI_MAX];                                    \
+	const int ne_ = (ep) ? (ep)->n : 0;                                                   \
+	for (int e = 0; e < ne_; e++) {                                                       \
+		UK_SPLAT_SET(o, nn, ep, e, m);                                                \
+		code_[e] = (ep)->op[e] * 2 + (ep)->rev[e];                                    \
+	}
+/* Applies operations whose operands are the splats o (n-independent) to a
+ * (UK_SPLAT_DECL's; ep is not read).  max(a, o) is maxps(o, a) (a when
+ * either is NaN) unless o is NaN.  With nacc a constant (at most 8) the
+ * loops unroll and a stays in registers. */
 #define UK_SPLAT_EPI(a, nacc, ep, o)                                                          \
-	for (int e_ = 0; (ep) && e_ < (ep)->n; e_++) {                                         \
-		switch ((ep)->op[e_] * 2 + (ep)->rev[e_]) {                                     \
+	for (int e_ = 0; e_ < ne_; e_++) {                                                     \
+		switch (code_[e_]) {                                                            \
 		case LATHE_UK_OP_ADD * 2: case LATHE_UK_OP_ADD * 2 + 1:                         \
-			_Pragma("GCC unroll 4") for (int q_ = 0; q_ < (nacc); q_++)          \
+			_Pragma("GCC unroll 8") for (int q_ = 0; q_ < (nacc); q_++)          \
 				(a)[q_] = _mm512_add_ps((a)[q_], (o)[e_]);                      \
 			break;                                                                  \
 		case LATHE_UK_OP_MUL * 2: case LATHE_UK_OP_MUL * 2 + 1:                         \
-			_Pragma("GCC unroll 4") for (int q_ = 0; q_ < (nacc); q_++)          \
+			_Pragma("GCC unroll 8") for (int q_ = 0; q_ < (nacc); q_++)          \
 				(a)[q_] = _mm512_mul_ps((a)[q_], (o)[e_]);                      \
 			break;                                                                  \
 		case LATHE_UK_OP_MAX * 2:                                                       \
-			_Pragma("GCC unroll 4") for (int q_ = 0; q_ < (nacc); q_++)          \
+			_Pragma("GCC unroll 8") for (int q_ = 0; q_ < (nacc); q_++)          \
 				(a)[q_] = nn[e_] ? (o)[e_] : _mm512_max_ps((o)[e_], (a)[q_]);    \
 			break;                                                                  \
 		case LATHE_UK_OP_MAX * 2 + 1:                                                   \
-			_Pragma("GCC unroll 4") for (int q_ = 0; q_ < (nacc); q_++)          \
+			_Pragma("GCC unroll 8") for (int q_ = 0; q_ < (nacc); q_++)          \
 				(a)[q_] = UK_MAX512((o)[e_], (a)[q_]);                          \
 			break;                                                                  \
 		case LATHE_UK_OP_MIN * 2:                                                       \
-			_Pragma("GCC unroll 4") for (int q_ = 0; q_ < (nacc); q_++)          \
+			_Pragma("GCC unroll 8") for (int q_ = 0; q_ < (nacc); q_++)          \
 				(a)[q_] = nn[e_] ? (o)[e_] : _mm512_min_ps((o)[e_], (a)[q_]);    \
 			break;                                                                  \
 		default:                                                                        \
-			_Pragma("GCC unroll 4") for (int q_ = 0; q_ < (nacc); q_++)          \
+			_Pragma("GCC unroll 8") for (int q_ = 0; q_ < (nacc); q_++)          \
 				(a)[q_] = UK_MIN512((o)[e_], (a)[q_]);                          \
 			break;                                                                  \
 		}                                                                               \
@@ -617,10 +630,7 @@ static UK_AVX512 void uk_avx512_taps(float *y, int64_t n, const float *const *ro
 				     const int64_t *off, const float *w, const int64_t *lo,
 				     const int64_t *hi, int ntap, const lathe_rt_uk_epi *ep, int64_t m)
 {
-	__m512 o[LATHE_UK_EPI_MAX];
-	int nn[LATHE_UK_EPI_MAX];
-	for (int e = 0; ep && e < ep->n; e++)
-		UK_SPLAT_SET(o, nn, ep, e, m);
+	UK_SPLAT_DECL(o, nn, ep, m);
 	int64_t in_lo = 0, in_hi = n;
 	for (int t = 0; t < ntap; t++) {
 		if (lo[t] > in_lo)
@@ -683,10 +693,7 @@ static UK_AVX512 void uk_avx512_dwflat(float *y, int64_t n, const float *src, co
 				       const float *w, int ntap, const uint16_t *mask,
 				       const lathe_rt_uk_epi *ep, int64_t m)
 {
-	__m512 o[LATHE_UK_EPI_MAX];
-	int nn[LATHE_UK_EPI_MAX];
-	for (int e = 0; ep && e < ep->n; e++)
-		UK_SPLAT_SET(o, nn, ep, e, m);
+	UK_SPLAT_DECL(o, nn, ep, m);
 	/* Addresses are formed as integers: those of lanes outside are not
 	 * inside any object. */
 	uintptr_t s0 = (uintptr_t)src;
@@ -750,154 +757,343 @@ static inline __mmask16 uk_range16(int64_t i, int64_t nin)
 	return (__mmask16)((hi >= 16 ? 0xFFFFu : (1u << hi) - 1) & ~((1u << lo) - 1));
 }
 
-#define UK_DW3_LOAD(dst, at)                                                          \
-	(dst) = inner ? _mm512_loadu_ps((const float *)(s0 + (uintptr_t)((at) * 4)))   \
-		      : _mm512_maskz_loadu_ps(uk_range16((at), nin),                   \
-					      (const float *)(s0 + (uintptr_t)((at) * 4)))
-#define UK_DW3_SHL(k, hi, lo) /* [lo[15], hi[0..14]] */                                 \
-	_mm512_castsi512_ps(_mm512_maskz_alignr_epi32((k), _mm512_castps_si512(hi),        \
-						      _mm512_castps_si512(lo), 15))
-#define UK_DW3_SHR(k, hi, lo) /* [lo[1..15], hi[0]] */                                  \
-	_mm512_castsi512_ps(_mm512_maskz_alignr_epi32((k), _mm512_castps_si512(hi),        \
-						      _mm512_castps_si512(lo), 1))
-
-/* Four vectors of outputs at a time: per row of taps six loads (the
- * vectors before, under and after them), the left and right taps by
- * shifting across neighbours, masked at the image's left and right edges;
- * the loads are masked only near the flat run's ends. */
-static UK_AVX512 void uk_avx512_dw3(float *y, int64_t n, const float *src, int64_t nin,
-				   const int64_t *roff, int KH, const float *w, int64_t W,
-				   const uint16_t *colm, const lathe_rt_uk_epi *ep, int64_t m)
-{
-	__m512 o[LATHE_UK_EPI_MAX];
-	int nn[LATHE_UK_EPI_MAX];
-	for (int e = 0; ep && e < ep->n; e++)
-		UK_SPLAT_SET(o, nn, ep, e, m);
-	int64_t rmin = 0, rmax = 0;
-	for (int kh = 0; kh < KH; kh++) {
-		if (!kh || roff[kh] < rmin)
-			rmin = roff[kh];
-		if (!kh || roff[kh] > rmax)
-			rmax = roff[kh];
-	}
-	uintptr_t s0 = (uintptr_t)src;
-	int64_t ph = 0;
-	for (int64_t j = 0; j < n; j += 64) {
-		__mmask16 kl[4], kr[4];
-		for (int v = 0; v < 4; v++) {
-			kl[v] = colm[ph];
-			kr[v] = colm[2 * W + ph];
-			for (ph += 16; ph >= W;)
-				ph -= W;
-		}
-		int inner = j + rmin - 16 >= 0 && j + rmax + 80 <= nin;
-		__m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-		for (int kh = 0; kh < KH; kh++) {
-			int64_t b = j + roff[kh];
-			__m512 p, v0, v1, v2, v3, nx;
-			UK_DW3_LOAD(p, b - 16);
-			UK_DW3_LOAD(v0, b);
-			UK_DW3_LOAD(v1, b + 16);
-			UK_DW3_LOAD(v2, b + 32);
-			UK_DW3_LOAD(v3, b + 48);
-			UK_DW3_LOAD(nx, b + 64);
-			__m512 w0 = _mm512_set1_ps(w[3 * kh]), w1 = _mm512_set1_ps(w[3 * kh + 1]);
-			__m512 w2 = _mm512_set1_ps(w[3 * kh + 2]);
-			a0 = _mm512_fmadd_ps(w0, UK_DW3_SHL(kl[0], v0, p), a0);
-			a1 = _mm512_fmadd_ps(w0, UK_DW3_SHL(kl[1], v1, v0), a1);
-			a2 = _mm512_fmadd_ps(w0, UK_DW3_SHL(kl[2], v2, v1), a2);
-			a3 = _mm512_fmadd_ps(w0, UK_DW3_SHL(kl[3], v3, v2), a3);
-			a0 = _mm512_fmadd_ps(w1, v0, a0);
-			a1 = _mm512_fmadd_ps(w1, v1, a1);
-			a2 = _mm512_fmadd_ps(w1, v2, a2);
-			a3 = _mm512_fmadd_ps(w1, v3, a3);
-			a0 = _mm512_fmadd_ps(w2, UK_DW3_SHR(kr[0], v1, v0), a0);
-			a1 = _mm512_fmadd_ps(w2, UK_DW3_SHR(kr[1], v2, v1), a1);
-			a2 = _mm512_fmadd_ps(w2, UK_DW3_SHR(kr[2], v3, v2), a2);
-			a3 = _mm512_fmadd_ps(w2, UK_DW3_SHR(kr[3], nx, v3), a3);
-		}
-		__m512 a[4] = {a0, a1, a2, a3};
-		UK_SPLAT_EPI(a, 4, ep, o)
-		if (j + 64 <= n) {
-			for (int v = 0; v < 4; v++)
-				_mm512_storeu_ps(y + j + 16 * v, a[v]);
-		} else {
-			for (int v = 0; v < 4 && j + 16 * v < n; v++)
-				_mm512_mask_storeu_ps(y + j + 16 * v, uk_range16(j + 16 * v, n), a[v]);
-		}
-	}
-}
-
 /* Three adjacent columns of taps, stride 2 across, straight from the
  * image: per row of taps the 33 input columns under 16 outputs are loaded
  * once (zeros outside the image), and the taps are their even columns,
  * their odd ones and the even ones shifted by one, as in uk_avx512_max3s2.
- * Two output rows and up to four vectors of a row at a time: up to eight
- * chains of multiply-adds in flight.  Sums in (kh, kw) order. */
-static UK_AVX512 void uk_avx512_dw3s2(float *y, int64_t OH, int64_t OW, const float *x,
-				     int64_t H, int64_t W, int64_t XSH, int64_t SH,
-				     const int64_t *hoff, int nkh, int64_t off0, const float *w,
-				     const lathe_rt_uk_epi *ep, int64_t m)
+ * Up to four vectors of a row at a time.  The common case (three rows of
+ * taps, one apart, stride 2 down) takes two output rows at a time, which
+ * read five input rows: each is split once, and the middle one feeds both
+ * (the first row's last tap row and the second's first): eight chains of
+ * multiply-adds in flight (rows of one or two vectors: eight or four rows
+ * at a time, uk_avx512_dw3_narrow).  Other cases take one output row at a time.
+ * The sums live in named registers (arrays indexed at run time would live
+ * on the stack and bound the loop by store-to-load latency).  Sums in
+ * (kh, kw) order. */
+#define UK_S2_SPLIT(q, base)                                                                   \
+	const float *p##q = (const float *)((base) + (uintptr_t)(c0[q] * 4));                  \
+	__m512 lo##q, hi##q, nx##q;                                                            \
+	if (full[q]) {                                                                         \
+		lo##q = _mm512_loadu_ps(p##q);                                                 \
+		hi##q = _mm512_loadu_ps(p##q + 16);                                            \
+		nx##q = _mm512_castps128_ps512(_mm_load_ss(p##q + 32));                        \
+	} else {                                                                               \
+		lo##q = _mm512_maskz_loadu_ps(k[q][0], p##q);                                  \
+		hi##q = _mm512_maskz_loadu_ps(k[q][1], p##q + 16);                             \
+		nx##q = _mm512_maskz_loadu_ps(k[q][2], p##q + 32);                             \
+	}                                                                                      \
+	__m512 ev##q = _mm512_permutex2var_ps(lo##q, ie, hi##q);                               \
+	__m512 od##q = _mm512_permutex2var_ps(lo##q, io, hi##q);                               \
+	__m512 e2##q = _mm512_castsi512_ps(                                                    \
+		_mm512_alignr_epi32(_mm512_castps_si512(nx##q), _mm512_castps_si512(ev##q), 1))
+#define UK_S2_FMA(acc, q, w0, w1, w2)                                                          \
+	acc = _mm512_fmadd_ps(w2, e2##q, _mm512_fmadd_ps(w1, od##q, _mm512_fmadd_ps(w0, ev##q, acc)))
+/* Row i (0..4) of the five under output rows oh, oh + 1: tap row i of the
+ * first (i < 3) and i - 2 of the second (i >= 2, when there is one). */
+#define UK_S2_VEC(q, i)                                                                        \
+	if (q < nv) {                                                                          \
+		UK_S2_SPLIT(q, base);                                                          \
+		if (i < 3)                                                                     \
+			UK_S2_FMA(a##q, q, wv[3 * i], wv[3 * i + 1], wv[3 * i + 2]);           \
+		if (i >= 2 && two)                                                             \
+			UK_S2_FMA(b##q, q, wv[3 * i - 6], wv[3 * i - 5], wv[3 * i - 4]);       \
+	}
+#define UK_S2_ROW(i)                                                                           \
+	do {                                                                                   \
+		int64_t h_ = h0 + (i);                                                         \
+		if (h_ < 0 || h_ >= H || ((i) >= 3 && !two))                                   \
+			break;                                                                 \
+		uintptr_t base = (uintptr_t)(x + h_ * XSH);                                    \
+		UK_S2_VEC(0, i)                                                                \
+		UK_S2_VEC(1, i)                                                                \
+		UK_S2_VEC(2, i)                                                                \
+		UK_S2_VEC(3, i)                                                                \
+	} while (0)
+/* The epilogue over the sums of output rows oh (a) and, when two, oh + 1
+ * (b), in one pass; then their stores. */
+#define UK_S2_STORE_ROW(yr, s_, v0)                                                            \
+	_Pragma("GCC unroll 4") for (int q_ = 0; q_ < 4; q_++) {                               \
+		int64_t j_ = ob + 16 * q_;                                                     \
+		if (q_ >= nv)                                                                  \
+			break;                                                                 \
+		if (OW - j_ >= 16)                                                             \
+			_mm512_storeu_ps((yr) + j_, s_[(v0) + q_]);                            \
+		else                                                                           \
+			_mm512_mask_storeu_ps((yr) + j_, uk_range16(j_, OW), s_[(v0) + q_]);   \
+	}
+#define UK_S2_STORE(yr, two)                                                                   \
+	do {                                                                                   \
+		__m512 s_[8] = {a0, a1, a2, a3, b0, b1, b2, b3};                               \
+		UK_SPLAT_EPI(s_, 8, ep, o)                                                     \
+		UK_S2_STORE_ROW(yr, s_, 0)                                                     \
+		if (two) {                                                                     \
+			UK_S2_STORE_ROW((yr) + OW, s_, 4)                                      \
+		}                                                                              \
+	} while (0)
+
+/* Rows of NV vectors (NV 1 or 2: 32 outputs or fewer) and three rows of
+ * taps one apart, stride S (1 or 2) both ways: 8/NV output rows at a
+ * time, so that eight chains of multiply-adds are in flight where a pair
+ * of rows would leave the loop waiting on the latency of two or four;
+ * each input row is loaded and split once for the (up to three) output
+ * rows it feeds.  w holds the nine weights' splats; o, nn, code_ and ne_
+ * are UK_SPLAT_DECL's. */
+static inline __attribute__((always_inline)) UK_AVX512 void
+uk_avx512_dw3_narrow(float *y, int64_t OH, int64_t OW, const float *x, int64_t H, int64_t W,
+		     int64_t XSH, const int S, const int NV, int64_t hoff0, int64_t off0,
+		     const __m512 *wv, const __m512 *o, const int *nn, const int *code_, const int ne_)
 {
-	__m512 o[LATHE_UK_EPI_MAX];
-	int nn[LATHE_UK_EPI_MAX];
-	for (int e = 0; ep && e < ep->n; e++)
-		UK_SPLAT_SET(o, nn, ep, e, m);
 	const __m512i ie = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
 	const __m512i io = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+	const int R = 8 / NV;
+	__mmask16 k0[2], k1[2], k2[2], ks[2];
+	for (int v = 0; v < NV; v++) {
+		int64_t c = off0 + 16 * S * v;
+		k0[v] = uk_range16(c, W);
+		k1[v] = uk_range16(c + 16, W);
+		k2[v] = uk_range16(c + 32, W) & 1;
+		ks[v] = uk_range16(16 * v, OW);
+	}
+	for (int64_t oh = 0; oh < OH; oh += R) {
+		int nr = OH - oh < R ? (int)(OH - oh) : R;
+		__m512 acc[8];
+		_Pragma("GCC unroll 8") for (int r = 0; r < 8; r++)
+			acc[r] = _mm512_setzero_ps();
+		_Pragma("GCC unroll 17") for (int i = 0; i < (R - 1) * S + 3; i++) {
+			int64_t h = oh * S + hoff0 + i;
+			if (i > (nr - 1) * S + 2)
+				break;
+			if (h < 0 || h >= H)
+				continue;
+			_Pragma("GCC unroll 2") for (int v = 0; v < NV; v++) {
+				const float *p = (const float *)((uintptr_t)(x + h * XSH) +
+								 (uintptr_t)((off0 + 16 * S * v) * 4));
+				__m512 t0, t1, t2;
+				if (S == 1) {
+					t0 = _mm512_maskz_loadu_ps(k0[v], p);
+					__m512 hi = _mm512_maskz_loadu_ps(k1[v] & 3, p + 16);
+					t1 = _mm512_castsi512_ps(_mm512_alignr_epi32(
+						_mm512_castps_si512(hi), _mm512_castps_si512(t0), 1));
+					t2 = _mm512_castsi512_ps(_mm512_alignr_epi32(
+						_mm512_castps_si512(hi), _mm512_castps_si512(t0), 2));
+				} else {
+					__m512 lo = _mm512_maskz_loadu_ps(k0[v], p);
+					__m512 hi = _mm512_maskz_loadu_ps(k1[v], p + 16);
+					__m512 nx = _mm512_maskz_loadu_ps(k2[v], p + 32);
+					t0 = _mm512_permutex2var_ps(lo, ie, hi);
+					t1 = _mm512_permutex2var_ps(lo, io, hi);
+					t2 = _mm512_castsi512_ps(_mm512_alignr_epi32(
+						_mm512_castps_si512(nx), _mm512_castps_si512(t0), 1));
+				}
+				_Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {
+					int kh = i - S * r;
+					if (kh < 0 || kh > 2 || r >= nr)
+						continue;
+					__m512 a = acc[r * NV + v];
+					a = _mm512_fmadd_ps(wv[3 * kh], t0, a);
+					a = _mm512_fmadd_ps(wv[3 * kh + 1], t1, a);
+					acc[r * NV + v] = _mm512_fmadd_ps(wv[3 * kh + 2], t2, a);
+				}
+			}
+		}
+		UK_SPLAT_EPI(acc, 8, ep, o)
+		_Pragma("GCC unroll 8") for (int r = 0; r < R; r++)
+			_Pragma("GCC unroll 2") for (int v = 0; v < NV; v++)
+				if (r < nr)
+					_mm512_mask_storeu_ps(y + (oh + r) * OW + 16 * v, ks[v],
+							      acc[r * NV + v]);
+	}
+}
+
+static inline __attribute__((always_inline)) UK_AVX512 void
+uk_avx512_dw3s2_one(float *y, int64_t OH, int64_t OW, const float *x, int64_t H, int64_t W,
+		    int64_t XSH, int64_t SH, const int64_t *hoff, int nkh, int64_t off0,
+		    const float *w, const lathe_rt_uk_epi *ep, int64_t m)
+{
+	UK_SPLAT_DECL(o, nn, ep, m);
+	const __m512i ie = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+	const __m512i io = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+	int paired = nkh == 3 && SH == 2 && hoff[1] == hoff[0] + 1 && hoff[2] == hoff[0] + 2;
+	__m512 wv[9];
+	for (int t = 0; paired && t < 9; t++)
+		wv[t] = _mm512_set1_ps(w[t]);
+	if (paired && OW <= 16) {
+		uk_avx512_dw3_narrow(y, OH, OW, x, H, W, XSH, 2, 1, hoff[0], off0, wv, o, nn, code_, ne_);
+		return;
+	}
+	if (paired && OW <= 32) {
+		uk_avx512_dw3_narrow(y, OH, OW, x, H, W, XSH, 2, 2, hoff[0], off0, wv, o, nn, code_, ne_);
+		return;
+	}
 	for (int64_t ob = 0; ob < OW; ob += 64) {
 		int nv = OW - ob >= 64 ? 4 : (int)((OW - ob + 15) / 16);
 		__mmask16 k[4][3];
 		int64_t c0[4];
-		for (int q = 0; q < nv; q++) {
+		int full[4];
+		for (int q = 0; q < 4; q++) {
 			c0[q] = 2 * (ob + 16 * q) + off0;
-			k[q][0] = uk_range16(c0[q], W);
-			k[q][1] = uk_range16(c0[q] + 16, W);
-			k[q][2] = uk_range16(c0[q] + 32, W) & 1;
+			k[q][0] = q < nv ? uk_range16(c0[q], W) : 0;
+			k[q][1] = q < nv ? uk_range16(c0[q] + 16, W) : 0;
+			k[q][2] = q < nv ? uk_range16(c0[q] + 32, W) & 1 : 0;
+			/* all 33 columns inside: plain loads */
+			full[q] = q < nv && c0[q] >= 0 && c0[q] + 33 <= W;
 		}
-		for (int64_t oh = 0; oh < OH; oh += 2) {
-			__m512 acc[2][4];
-			for (int r = 0; r < 2; r++)
-				for (int q = 0; q < 4; q++)
-					acc[r][q] = _mm512_setzero_ps();
-			int nr = OH - oh >= 2 ? 2 : 1;
+		for (int64_t oh = 0; paired && oh < OH; oh += 2) {
+			int two = OH - oh >= 2;
+			int64_t h0 = 2 * oh + hoff[0];
+			__m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+			__m512 b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+			UK_S2_ROW(0);
+			UK_S2_ROW(1);
+			UK_S2_ROW(2);
+			UK_S2_ROW(3);
+			UK_S2_ROW(4);
+			UK_S2_STORE(y + oh * OW, two);
+		}
+		for (int64_t oh = 0; !paired && oh < OH; oh++) {
+			__m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+			__m512 b0 = a0, b1 = a0, b2 = a0, b3 = a0;
 			for (int kh = 0; kh < nkh; kh++) {
+				int64_t h = oh * SH + hoff[kh];
+				if (h < 0 || h >= H)
+					continue;
 				__m512 w0 = _mm512_set1_ps(w[3 * kh]), w1 = _mm512_set1_ps(w[3 * kh + 1]);
 				__m512 w2 = _mm512_set1_ps(w[3 * kh + 2]);
-				_Pragma("GCC unroll 2") for (int r = 0; r < 2; r++) {
-					int64_t h = (oh + r) * SH + hoff[kh];
-					if (r >= nr || h < 0 || h >= H)
-						continue;
-					uintptr_t base = (uintptr_t)(x + h * XSH);
-					_Pragma("GCC unroll 4") for (int q = 0; q < 4; q++) {
-						if (q >= nv)
-							break;
-						/* lanes outside the image are not read */
-						const float *p = (const float *)(base + (uintptr_t)(c0[q] * 4));
-						__m512 lo = _mm512_maskz_loadu_ps(k[q][0], p);
-						__m512 hi = _mm512_maskz_loadu_ps(k[q][1], p + 16);
-						__m512 nx = _mm512_maskz_loadu_ps(k[q][2], p + 32);
-						__m512 ev = _mm512_permutex2var_ps(lo, ie, hi);
-						__m512 od = _mm512_permutex2var_ps(lo, io, hi);
-						__m512 e2 = _mm512_castsi512_ps(_mm512_alignr_epi32(
-							_mm512_castps_si512(nx), _mm512_castps_si512(ev), 1));
-						acc[r][q] = _mm512_fmadd_ps(w0, ev, acc[r][q]);
-						acc[r][q] = _mm512_fmadd_ps(w1, od, acc[r][q]);
-						acc[r][q] = _mm512_fmadd_ps(w2, e2, acc[r][q]);
-					}
+				uintptr_t base = (uintptr_t)(x + h * XSH);
+				if (0 < nv) {
+					UK_S2_SPLIT(0, base);
+					UK_S2_FMA(a0, 0, w0, w1, w2);
+				}
+				if (1 < nv) {
+					UK_S2_SPLIT(1, base);
+					UK_S2_FMA(a1, 1, w0, w1, w2);
+				}
+				if (2 < nv) {
+					UK_S2_SPLIT(2, base);
+					UK_S2_FMA(a2, 2, w0, w1, w2);
+				}
+				if (3 < nv) {
+					UK_S2_SPLIT(3, base);
+					UK_S2_FMA(a3, 3, w0, w1, w2);
 				}
 			}
-			for (int r = 0; r < nr; r++) {
-				UK_SPLAT_EPI(acc[r], 4, ep, o)
-				float *yr = y + (oh + r) * OW;
-				for (int q = 0; q < nv; q++) {
-					int64_t j = ob + 16 * q;
-					if (OW - j >= 16)
-						_mm512_storeu_ps(yr + j, acc[r][q]);
-					else
-						_mm512_mask_storeu_ps(yr + j, uk_range16(j, OW), acc[r][q]);
+			UK_S2_STORE(y + oh * OW, 0);
+		}
+	}
+}
+
+/* The same, stride 1 across: the taps of a vector of outputs are the 16
+ * input columns under it and those shifted by one and two (the next 16
+ * columns' first two coming in), two loads and two shifts per row of
+ * taps.  Three rows of taps one apart, stride 1 down: two output rows at a
+ * time read four input rows, the middle two feeding both.  Zeros are
+ * loaded outside the image, so the edges need no other masking. */
+#define UK_S1_SPLIT(q, base)                                                                   \
+	const float *p##q = (const float *)((base) + (uintptr_t)(c0[q] * 4));                  \
+	__m512 ev##q, hi##q;                                                                   \
+	if (full[q]) {                                                                         \
+		ev##q = _mm512_loadu_ps(p##q);                                                 \
+		hi##q = _mm512_castps128_ps512(_mm_loadl_pi(_mm_setzero_ps(),                 \
+							    (const __m64 *)(p##q + 16)));      \
+	} else {                                                                               \
+		ev##q = _mm512_maskz_loadu_ps(k[q][0], p##q);                                  \
+		hi##q = _mm512_maskz_loadu_ps(k[q][1], p##q + 16);                             \
+	}                                                                                      \
+	__m512 od##q = _mm512_castsi512_ps(                                                    \
+		_mm512_alignr_epi32(_mm512_castps_si512(hi##q), _mm512_castps_si512(ev##q), 1)); \
+	__m512 e2##q = _mm512_castsi512_ps(                                                    \
+		_mm512_alignr_epi32(_mm512_castps_si512(hi##q), _mm512_castps_si512(ev##q), 2))
+/* Row i (0..3) of the four under output rows oh, oh + 1: tap row i of the
+ * first (i < 3) and i - 1 of the second (i >= 1, when there is one). */
+#define UK_S1_VEC(q, i)                                                                        \
+	if (q < nv) {                                                                          \
+		UK_S1_SPLIT(q, base);                                                          \
+		if (i < 3)                                                                     \
+			UK_S2_FMA(a##q, q, wv[3 * i], wv[3 * i + 1], wv[3 * i + 2]);           \
+		if (i >= 1 && two)                                                             \
+			UK_S2_FMA(b##q, q, wv[3 * i - 3], wv[3 * i - 2], wv[3 * i - 1]);       \
+	}
+#define UK_S1_ROW(i)                                                                           \
+	do {                                                                                   \
+		int64_t h_ = h0 + (i);                                                         \
+		if (h_ < 0 || h_ >= H || ((i) >= 3 && !two))                                   \
+			break;                                                                 \
+		uintptr_t base = (uintptr_t)(x + h_ * XSH);                                    \
+		UK_S1_VEC(0, i)                                                                \
+		UK_S1_VEC(1, i)                                                                \
+		UK_S1_VEC(2, i)                                                                \
+		UK_S1_VEC(3, i)                                                                \
+	} while (0)
+
+static inline __attribute__((always_inline)) UK_AVX512 void
+uk_avx512_dw3s1_one(float *y, int64_t OH, int64_t OW, const float *x, int64_t H, int64_t W,
+		    int64_t XSH, int64_t SH, const int64_t *hoff, int nkh, int64_t off0,
+		    const float *w, const lathe_rt_uk_epi *ep, int64_t m)
+{
+	UK_SPLAT_DECL(o, nn, ep, m);
+	int paired = nkh == 3 && SH == 1 && hoff[1] == hoff[0] + 1 && hoff[2] == hoff[0] + 2;
+	__m512 wv[9];
+	for (int t = 0; paired && t < 9; t++)
+		wv[t] = _mm512_set1_ps(w[t]);
+	if (paired && OW <= 16) {
+		uk_avx512_dw3_narrow(y, OH, OW, x, H, W, XSH, 1, 1, hoff[0], off0, wv, o, nn, code_, ne_);
+		return;
+	}
+	if (paired && OW <= 32) {
+		uk_avx512_dw3_narrow(y, OH, OW, x, H, W, XSH, 1, 2, hoff[0], off0, wv, o, nn, code_, ne_);
+		return;
+	}
+	for (int64_t ob = 0; ob < OW; ob += 64) {
+		int nv = OW - ob >= 64 ? 4 : (int)((OW - ob + 15) / 16);
+		__mmask16 k[4][2];
+		int64_t c0[4];
+		int full[4];
+		for (int q = 0; q < 4; q++) {
+			c0[q] = ob + 16 * q + off0;
+			k[q][0] = q < nv ? uk_range16(c0[q], W) : 0;
+			k[q][1] = q < nv ? uk_range16(c0[q] + 16, W) & 3 : 0;
+			/* all 18 columns inside: plain loads */
+			full[q] = q < nv && c0[q] >= 0 && c0[q] + 18 <= W;
+		}
+		for (int64_t oh = 0; paired && oh < OH; oh += 2) {
+			int two = OH - oh >= 2;
+			int64_t h0 = oh + hoff[0];
+			__m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+			__m512 b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+			UK_S1_ROW(0);
+			UK_S1_ROW(1);
+			UK_S1_ROW(2);
+			UK_S1_ROW(3);
+			UK_S2_STORE(y + oh * OW, two);
+		}
+		for (int64_t oh = 0; !paired && oh < OH; oh++) {
+			__m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+			__m512 b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+			for (int kh = 0; kh < nkh; kh++) {
+				int64_t h = oh * SH + hoff[kh];
+				if (h < 0 || h >= H)
+					continue;
+				__m512 w0 = _mm512_set1_ps(w[3 * kh]), w1 = _mm512_set1_ps(w[3 * kh + 1]);
+				__m512 w2 = _mm512_set1_ps(w[3 * kh + 2]);
+				uintptr_t base = (uintptr_t)(x + h * XSH);
+				if (0 < nv) {
+					UK_S1_SPLIT(0, base);
+					UK_S2_FMA(a0, 0, w0, w1, w2);
+				}
+				if (1 < nv) {
+					UK_S1_SPLIT(1, base);
+					UK_S2_FMA(a1, 1, w0, w1, w2);
+				}
+				if (2 < nv) {
+					UK_S1_SPLIT(2, base);
+					UK_S2_FMA(a2, 2, w0, w1, w2);
+				}
+				if (3 < nv) {
+					UK_S1_SPLIT(3, base);
+					UK_S2_FMA(a3, 3, w0, w1, w2);
 				}
 			}
+			UK_S2_STORE(y + oh * OW, 0);
 		}
 	}
 }
@@ -917,6 +1113,57 @@ static UK_AVX512 void uk_avx512_dw3s2(float *y, int64_t OH, int64_t OW, const fl
 		acc = UK_MAX512(acc, x_);                                                  \
 	}
 
+/* The row kernels over channels m0 .. m0 + nch - 1 (X, W and Y advanced
+ * by XSC, WSC and YSC per channel): one call per task, not per channel,
+ * which small planes (7x7, 14x14) notice. */
+static UK_AVX512 void uk_avx512_dw3s2(float *y, int64_t OH, int64_t OW, const float *x,
+				     int64_t H, int64_t W, int64_t XSH, int64_t SH,
+				     const int64_t *hoff, int nkh, int64_t off0, const float *w,
+				     const lathe_rt_uk_epi *ep, int64_t m0, int64_t nch, int64_t XSC,
+				     int64_t WSC, int64_t YSC)
+{
+	for (int64_t c = 0; c < nch; c++)
+		uk_avx512_dw3s2_one(y + c * YSC, OH, OW, x + c * XSC, H, W, XSH, SH, hoff, nkh, off0,
+				    w + c * WSC, ep, m0 + c);
+}
+
+static UK_AVX512 void uk_avx512_dw3s1(float *y, int64_t OH, int64_t OW, const float *x,
+				     int64_t H, int64_t W, int64_t XSH, int64_t SH,
+				     const int64_t *hoff, int nkh, int64_t off0, const float *w,
+				     const lathe_rt_uk_epi *ep, int64_t m0, int64_t nch, int64_t XSC,
+				     int64_t WSC, int64_t YSC)
+{
+	for (int64_t c = 0; c < nch; c++)
+		uk_avx512_dw3s1_one(y + c * YSC, OH, OW, x + c * XSC, H, W, XSH, SH, hoff, nkh, off0,
+				    w + c * WSC, ep, m0 + c);
+}
+
+/* The fold of input row h's three columns under vector q (-inf for a row
+ * outside the image, or a vector past nv). */
+#define UK_MX_ROW(h, q, dst)                                                                   \
+	do {                                                                                   \
+		(dst) = ninf;                                                                  \
+		if ((h) >= 0 && (h) < H && (q) < nv) {                                         \
+			const float *p_ = x + (h) * XSH;                                        \
+			p_ = (const float *)((uintptr_t)p_ + (uintptr_t)(c0[q] * 4));           \
+			__m512 lo_ = _mm512_mask_loadu_ps(ninf, k[q][0], p_);                   \
+			__m512 hi_ = _mm512_mask_loadu_ps(ninf, k[q][1], p_ + 16);              \
+			__m512 nx_ = _mm512_mask_loadu_ps(ninf, k[q][2], p_ + 32);              \
+			__m512 ev_ = _mm512_permutex2var_ps(lo_, ie, hi_);                      \
+			__m512 od_ = _mm512_permutex2var_ps(lo_, io, hi_);                      \
+			__m512 e2_ = _mm512_castsi512_ps(_mm512_alignr_epi32(                   \
+				_mm512_castps_si512(nx_), _mm512_castps_si512(ev_), 1));        \
+			(dst) = UK_MAX512(UK_MAX512(ev_, od_), e2_);                            \
+		}                                                                              \
+	} while (0)
+#define UK_MX_ROWS(h, d0, d1, d2, d3)                                                          \
+	do {                                                                                   \
+		UK_MX_ROW(h, 0, d0);                                                           \
+		UK_MX_ROW(h, 1, d1);                                                           \
+		UK_MX_ROW(h, 2, d2);                                                           \
+		UK_MX_ROW(h, 3, d3);                                                           \
+	} while (0)
+
 /* Three adjacent columns, stride 2 (the commonest pooling): one row's 33
  * input columns under 16 outputs are loaded once (-inf outside the
  * image), and the taps are their even columns, their odd ones and the
@@ -928,17 +1175,48 @@ static UK_AVX512 void uk_avx512_max3s2(float *y, int64_t OH, int64_t OW, const f
 	const __m512 ninf = _mm512_set1_ps(-INFINITY);
 	const __m512i ie = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
 	const __m512i io = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+	int stream = nkh == 3 && SH == 2 && hoff[1] == hoff[0] + 1 && hoff[2] == hoff[0] + 2;
 	for (int64_t o = 0; o < OW; o += 64) {
 		int nv = OW - o >= 64 ? 4 : (int)((OW - o + 15) / 16);
 		__mmask16 k[4][3];
 		int64_t c0[4];
-		for (int q = 0; q < nv; q++) {
+		for (int q = 0; q < 4; q++) {
 			c0[q] = 2 * (o + 16 * q) + off0;
-			k[q][0] = uk_range16(c0[q], W);
-			k[q][1] = uk_range16(c0[q] + 16, W);
-			k[q][2] = uk_range16(c0[q] + 32, W) & 1;
+			k[q][0] = q < nv ? uk_range16(c0[q], W) : 0;
+			k[q][1] = q < nv ? uk_range16(c0[q] + 16, W) : 0;
+			k[q][2] = q < nv ? uk_range16(c0[q] + 32, W) & 1 : 0;
 		}
-		for (int64_t oh = 0; oh < OH; oh++) {
+		/* Three rows one apart, stride 2 down: each input row's three
+		 * columns folded once (r), and output row oh the fold of rows
+		 * 2*oh + hoff[0] + 0, 1, 2, the last carried over to the next
+		 * output row as its first.  The max taken as UK_MAX512 is
+		 * associative (the last NaN, else the first of the largest), so
+		 * this grouping gives the bits of the (kh, kw) order. */
+		__m512 c0v = ninf, c1v = ninf, c2v = ninf, c3v = ninf;
+		for (int64_t oh = 0; stream && oh < OH; oh++) {
+			int64_t h0 = 2 * oh + hoff[0];
+			__m512 r0, r1, r2, r3, t0, t1, t2, t3;
+			if (oh == 0)
+				UK_MX_ROWS(h0, c0v, c1v, c2v, c3v);
+			UK_MX_ROWS(h0 + 1, r0, r1, r2, r3);
+			c0v = UK_MAX512(c0v, r0), c1v = UK_MAX512(c1v, r1);
+			c2v = UK_MAX512(c2v, r2), c3v = UK_MAX512(c3v, r3);
+			UK_MX_ROWS(h0 + 2, t0, t1, t2, t3);
+			__m512 acc[4] = {UK_MAX512(c0v, t0), UK_MAX512(c1v, t1), UK_MAX512(c2v, t2),
+					 UK_MAX512(c3v, t3)};
+			c0v = t0, c1v = t1, c2v = t2, c3v = t3;
+			float *yr = y + oh * OW;
+			_Pragma("GCC unroll 4") for (int q = 0; q < 4; q++) {
+				int64_t ob = o + 16 * q;
+				if (q >= nv)
+					break;
+				if (OW - ob >= 16)
+					_mm512_storeu_ps(yr + ob, acc[q]);
+				else
+					_mm512_mask_storeu_ps(yr + ob, uk_range16(ob, OW), acc[q]);
+			}
+		}
+		for (int64_t oh = 0; !stream && oh < OH; oh++) {
 			__m512 acc[4] = {ninf, ninf, ninf, ninf};
 			for (int kh = 0; kh < nkh; kh++) {
 				int64_t h = oh * SH + hoff[kh];
@@ -1150,20 +1428,20 @@ LATHE_RT_UK_API lathe_rt_uk_dwflat_fn lathe_rt_uk_dwflat_kernel(void)
 	return NULL;
 }
 
-LATHE_RT_UK_API lathe_rt_uk_dw3_fn lathe_rt_uk_dw3_kernel(void)
-{
-#if UK_X86
-	if (has_avx512())
-		return uk_avx512_dw3;
-#endif
-	return NULL;
-}
-
 LATHE_RT_UK_API lathe_rt_uk_dw3s2_fn lathe_rt_uk_dw3s2_kernel(void)
 {
 #if UK_X86
 	if (has_avx512())
 		return uk_avx512_dw3s2;
+#endif
+	return NULL;
+}
+
+LATHE_RT_UK_API lathe_rt_uk_dw3s2_fn lathe_rt_uk_dw3s1_kernel(void)
+{
+#if UK_X86
+	if (has_avx512())
+		return uk_avx512_dw3s1;
 #endif
 	return NULL;
 }

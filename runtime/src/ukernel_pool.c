@@ -6,7 +6,10 @@
  * keeps a vector of outputs in a register over the whole window, reading
  * a tap's columns with one load (two and a shuffle for stride 2), masked
  * at the image's edges, instead of a scalar loop per output with its
- * bounds tests.  Where the CPU has no plane kernel, or the stride is
+ * bounds tests; for 3x3 windows of stride 2 each input row's three taps
+ * are folded once and the fold shared by the two output rows it serves
+ * (the max is associative, so the bits stay those of the window order).
+ * Where the CPU has no plane kernel, or the stride is
  * neither 1 nor 2, plain loops do the same.  Padding positions are
  * skipped, as the loop IR's max with -inf leaves the value; the window's
  * taps are taken in (kh, kw) order, so a NaN or a signed zero comes out

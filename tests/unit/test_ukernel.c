@@ -466,6 +466,19 @@ static void test_dw(lathe_rt_pool *pool)
 	run_dw(2, 15, 130, 3, 2, 1, 2, NULL);
 	run_dw2(2, 13, 40, 3, 1, 2, 1, 1, 45, NULL);
 	run_dw2(3, 21, 33, 3, 2, 2, 1, 1, 36, pool);
+	run_dw(2, 28, 28, 3, 2, 1, 1, NULL);
+	run_dw(3, 112, 112, 3, 2, 1, 1, pool);
+	/* three columns of stride 1 by rows (12 outputs or more): padding 0
+	 * to 2, odd row counts, strided rows, stride 2 down (one row at a
+	 * time), rows of 64 outputs and more */
+	run_dw(2, 9, 20, 3, 1, 1, 0, NULL);
+	run_dw(2, 11, 30, 3, 1, 1, 2, pool);
+	run_dw(3, 13, 14, 3, 1, 1, 1, NULL);
+	run_dw2(3, 11, 20, 3, 1, 1, 1, 1, 23, NULL);
+	run_dw2(2, 15, 40, 3, 2, 1, 1, 1, 41, pool);
+	run_dw(2, 6, 130, 3, 1, 1, 1, NULL);
+	run_dw(1, 1, 16, 3, 1, 1, 1, NULL);
+	run_dw(1, 2, 16, 3, 2, 1, 1, NULL);
 }
 
 /* ---- maxpool --------------------------------------------------------------------------- */
@@ -489,6 +502,8 @@ static void run_mp(int64_t C, int64_t H, int64_t W, int64_t KH, int64_t KW, int6
 		X[i] = i % 3 ? -0.0f : 0.0f;
 	if (C * H * W > 40)
 		X[37] = NAN;
+	for (int64_t i = 1000; i < C * H * W; i += 1733) /* windows with two NaNs, some */
+		X[i] = X[i + (i % 2 ? 1 : W) < C * H * W ? i + (i % 2 ? 1 : W) : i] = NAN;
 	int64_t ip[LATHE_UK_D_FIXED + LATHE_UK_EPI_INTS] = {
 		C, H, W, OH, OW, KH, KW, SH, SW, D, D, P, P, H * W, W, 0, OH * OW, epi ? 1 : 0,
 		LATHE_UK_EPI_ADD_M, 1, 0};
@@ -544,6 +559,13 @@ static void test_maxpool(lathe_rt_pool *pool)
 	run_mp(2, 11, 11, 3, 3, 3, 3, 1, 1, 0, NULL); /* stride 3: plain loops */
 	run_mp(1, 5, 80, 1, 1, 1, 1, 1, 0, 1, NULL);
 	run_mp(2, 4, 4, 5, 5, 1, 1, 1, 2, 0, NULL);
+	/* three columns, stride 2: rows folded once and carried (stride 2
+	 * down), or window by window (stride 1 down) */
+	run_mp(3, 55, 55, 3, 3, 2, 2, 1, 0, 1, pool);
+	run_mp(5, 27, 27, 3, 3, 2, 2, 1, 0, 0, NULL);
+	run_mp(2, 10, 40, 3, 3, 2, 2, 1, 1, 0, NULL);
+	run_mp(2, 13, 40, 3, 3, 1, 2, 1, 1, 0, NULL);
+	run_mp(1, 2, 150, 3, 3, 2, 2, 1, 1, 0, NULL);
 }
 
 /* ---- epilogues ------------------------------------------------------------------------ */
@@ -617,6 +639,64 @@ static void test_epilogue(void)
 	CHECK(lathe_rt_uk_epi_parse(&a3, 0, 1, 0, 1, 2, &ep) == 1);
 }
 
+/* The tile's in-register max and min of splat operands, a row panel with a
+ * NaN operand and one without; exact sums (small integers), so the bits
+ * (NaN rows, the sign of a zero) can be compared. */
+static void run_epi_splat(lathe_rt_pool *pool, int nan_scalar)
+{
+	int mr, nr;
+	lathe_rt_uk_native_tile(&mr, &nr);
+	int64_t M = 2 * mr, N = 2 * nr, K = 4;
+	float *A = rnd_buf(M * K), *B = rnd_buf(K * N), *C = rnd_buf(M * N), *bias = rnd_buf(M);
+	for (int64_t m = 0; m < M; m++)
+		for (int64_t k = 0; k < K; k++)
+			A[m * K + k] = m == 5 ? 0.0f : (float)((m + k) % 5 - 2);
+	for (int64_t i = 0; i < K * N; i++)
+		B[i] = (float)((i * 3) % 7 - 3);
+	for (int64_t m = 0; m < M; m++)
+		bias[m] = (float)(m % 3 - 1);
+	bias[M - 2] = NAN, bias[5] = -0.0f; /* a NaN in the second row panel only */
+	enum { NI = LATHE_UK_G_FIXED + 2 * LATHE_UK_EPI_INTS };
+	int64_t ip[NI] = {0};
+	ip[LATHE_UK_G_M] = M, ip[LATHE_UK_G_N] = N;
+	ip[LATHE_UK_G_K0] = K, ip[LATHE_UK_G_K1] = 1, ip[LATHE_UK_G_K2] = 1;
+	ip[LATHE_UK_G_MR] = mr, ip[LATHE_UK_G_NR] = nr;
+	ip[LATHE_UK_G_AFMT] = LATHE_UK_FMT_STRIDED, ip[LATHE_UK_G_ARS] = K, ip[LATHE_UK_G_AK0] = 1;
+	ip[LATHE_UK_G_BFMT] = LATHE_UK_FMT_STRIDED, ip[LATHE_UK_G_BCS] = 1, ip[LATHE_UK_G_BK0] = N;
+	ip[LATHE_UK_G_LDC] = N, ip[LATHE_UK_G_SLOTS] = 2, ip[LATHE_UK_G_IM_OW] = 1;
+	int64_t *q = ip + LATHE_UK_G_FIXED;
+	ip[LATHE_UK_G_NEPI] = 2;
+	q[0] = LATHE_UK_EPI_MAX_T, q[1] = 1, q[2] = 0; /* max(t, bias[m]) */
+	q[3] = LATHE_UK_EPI_MIN_S, q[4] = 0, q[5] = 0; /* min(t, s) */
+	double fp[1] = {nan_scalar ? NAN : 2.0};
+	int64_t ns = lathe_rt_uk_sgemm_scratch(ip, NI);
+	float *S = malloc(sizeof(float) * (size_t)ns);
+	void *ptr[5] = {A, B, C, S, bias};
+	int64_t av[5] = {M * K, K * N, M * N, ns, M};
+	lathe_rt_uk_args a = {.pool = pool, .ptr = ptr, .avail = av, .nptr = 5, .ip = ip, .nip = NI,
+			      .fp = fp, .nfp = 1};
+	CHECK(lathe_rt_uk_sgemm(&a) == 0);
+	int bad = 0;
+	for (int64_t m = 0; m < M; m++)
+		for (int64_t n = 0; n < N; n++) {
+			float t = 0;
+			for (int64_t k = 0; k < K; k++)
+				t += A[m * K + k] * B[k * N + n];
+			float v = bias[m], s = (float)fp[0];
+			t = isnan(t) || isnan(v) ? NAN : (v > t ? v : t);
+			t = isnan(t) || isnan(s) ? NAN : (s < t ? s : t);
+			float got = C[m * N + n];
+			if (isnan(t) ? !isnan(got) : memcmp(&t, &got, sizeof t) != 0) {
+				if (!bad)
+					fprintf(stderr, "  sgemm max/min [%lld,%lld] = %g, want %g\n",
+						(long long)m, (long long)n, got, t);
+				bad++;
+			}
+		}
+	CHECK(!bad);
+	free(A), free(B), free(C), free(bias), free(S);
+}
+
 /* ---- misc -------------------------------------------------------------------------- */
 
 static void test_misc(void)
@@ -684,14 +764,19 @@ static void bench_conv(const char *name, const ccase *c, lathe_rt_pool *pool, in
 	if (epi)
 		ip[LATHE_UK_G_NEPI] = 3, q[0] = LATHE_UK_EPI_ADD_M, q[1] = 1,
 		q[3] = LATHE_UK_EPI_ADD_MN, q[4] = N, q[5] = 1, q[6] = LATHE_UK_EPI_MAX_S;
-	double fp[1] = {0};
+	/* BENCH_CLIP: + bias[m], then max 0 and min 6 (scalars): Conv+Clip */
+	if (getenv("BENCH_CLIP"))
+		epi = 0, ip[LATHE_UK_G_NEPI] = 3, q[0] = LATHE_UK_EPI_ADD_M, q[1] = 1,
+		q[3] = LATHE_UK_EPI_MAX_S, q[4] = 0, q[6] = LATHE_UK_EPI_MIN_S, q[7] = 1;
+	double fp[2] = {0, 6};
 	float *bias = rnd_buf(M), *R = rnd_buf(M * N);
 	int64_t ns = lathe_rt_uk_sgemm_scratch(ip, NI);
 	float *S = aligned_alloc(64, sizeof(float) * (size_t)(ns + 16));
 	void *ptr[6] = {Wp, X, Y, S, bias, R};
 	int64_t av[6] = {nap, c->C * c->H * c->W, M * N, ns, M, M * N};
-	lathe_rt_uk_args ga = {.pool = pool, .ptr = ptr, .avail = av, .nptr = epi ? 6 : 4, .ip = ip,
-			       .nip = NI, .fp = fp, .nfp = 1};
+	lathe_rt_uk_args ga = {.pool = pool, .ptr = ptr, .avail = av,
+			       .nptr = epi ? 6 : getenv("BENCH_CLIP") ? 5 : 4, .ip = ip, .nip = NI,
+			       .fp = fp, .nfp = 2};
 	double best = 1e9;
 	int runs = getenv("BENCH_RUNS") ? atoi(getenv("BENCH_RUNS")) : 30;
 	for (int r = 0; r < runs; r++) {
@@ -838,6 +923,8 @@ static int bench(void)
 		ccase c;
 	} cs[] = {
 		{"r18 conv1 7x7s2", {3, 224, 224, 64, 7, 7, 2, 1, 3}},
+		{"mnv2 conv0 3x3s2", {3, 224, 224, 32, 3, 3, 2, 1, 1}},
+		{"sq conv0 3x3s2 p0", {3, 224, 224, 64, 3, 3, 2, 1, 0}},
 		{"r18 l1 3x3 64", {64, 56, 56, 64, 3, 3, 1, 1, 1}},
 		{"r18 l2 3x3 128", {128, 28, 28, 128, 3, 3, 1, 1, 1}},
 		{"r18 l3 3x3 256", {256, 14, 14, 256, 3, 3, 1, 1, 1}},
@@ -896,6 +983,8 @@ int main(int argc, char **argv)
 	lathe_rt_pool *pool = lathe_rt_pool_create(4);
 	test_misc();
 	test_epilogue();
+	run_epi_splat(pool, 0);
+	run_epi_splat(NULL, 1);
 	test_gemm(pool);
 	test_conv(pool);
 	test_dw(pool);
