@@ -149,7 +149,14 @@ typedef int32_t uk_i4 __attribute__((vector_size(16)));
  * epilogue when its operands are contiguous along n), the rest through a
  * buffer, with the epilogue applied row by row afterwards.  Kn: kernels of
  * rows MR, R2, R3 for packed B; Kni the same reading rows in place. */
+/* The longest K a partial tile of at most NR/2 columns takes the half-width
+ * kernel for (its row offsets go on the stack). */
+enum { UK_HALF_KMAX = 512 };
 #define UK_TILE(NAME, ATTR, MR, NR, R2, R3, K1, K2, K3, K1i, K2i, K3i)                         \
+	UK_TILE_H(NAME, ATTR, MR, NR, R2, R3, K1, K2, K3, K1i, K2i, K3i, K1i, 0)
+/* HALF (when HAS_HALF): an MR x NR/2 kernel reading B's rows at offsets,
+ * for partial tiles of at most NR/2 columns (a matrix's last panel). */
+#define UK_TILE_H(NAME, ATTR, MR, NR, R2, R3, K1, K2, K3, K1i, K2i, K3i, HALF, HAS_HALF)       \
 	static ATTR void NAME(int64_t kc, const float *a, const float *b, const int64_t *boff,  \
 			      float *c, int64_t ldc, int m, int n, int accumulate,              \
 			      const lathe_rt_uk_epi *ep, int64_t m0, int64_t n0)                \
@@ -173,7 +180,12 @@ typedef int32_t uk_i4 __attribute__((vector_size(16)));
 		if (accumulate)                                                                 \
 			for (int i = 0; i < m; i++)                                             \
 				memcpy(t + i * (NR), c + i * ldc, sizeof(float) * (size_t)n);   \
-		if (m <= (R3))                                                                  \
+		if ((HAS_HALF) && n <= (NR) / 2 && kc <= UK_HALF_KMAX) {                        \
+			int64_t hoff[UK_HALF_KMAX];                                             \
+			for (int64_t k = 0; k < kc; k++)                                        \
+				hoff[k] = boff ? boff[k] : k * (NR);                            \
+			HALF(kc, a, b, hoff, t, (NR), 1, NULL, 0, 0);                           \
+		} else if (m <= (R3))                                                           \
 			(boff ? K3i : K3)(kc, a, b, boff, t, (NR), 1, NULL, 0, 0);              \
 		else if (m <= (R2))                                                             \
 			(boff ? K2i : K2)(kc, a, b, boff, t, (NR), 1, NULL, 0, 0);              \
@@ -308,10 +320,9 @@ UK_K512(uk_avx512_4, 4, UK_BPACKED)
 UK_K512(uk_avx512_12i, 12, UK_BROWS)
 UK_K512(uk_avx512_8i, 8, UK_BROWS)
 UK_K512(uk_avx512_4i, 4, UK_BROWS)
-UK_TILE(uk_avx512_tile, UK_AVX512, 12, 32, 8, 4, uk_avx512_12, uk_avx512_8, uk_avx512_4,
-	uk_avx512_12i, uk_avx512_8i, uk_avx512_4i)
 /* Half as wide (12 x 16): for products with few columns (the Winograd
- * convolution's blocks of 16 tiles). */
+ * convolution's blocks of 16 tiles), and for the 12 x 32 tile's partial
+ * tiles of at most 16 columns (half the multiply-adds of a full one). */
 #define UK_K512H(NAME, ROWS, PACKED) UK_K512V(NAME, 1, ROWS, PACKED)
 UK_K512H(uk_avx512_h12, 12, UK_BPACKED)
 UK_K512H(uk_avx512_h8, 8, UK_BPACKED)
@@ -321,6 +332,8 @@ UK_K512H(uk_avx512_h8i, 8, UK_BROWS)
 UK_K512H(uk_avx512_h4i, 4, UK_BROWS)
 UK_TILE(uk_avx512_tile_h, UK_AVX512, 12, 16, 8, 4, uk_avx512_h12, uk_avx512_h8, uk_avx512_h4,
 	uk_avx512_h12i, uk_avx512_h8i, uk_avx512_h4i)
+UK_TILE_H(uk_avx512_tile, UK_AVX512, 12, 32, 8, 4, uk_avx512_12, uk_avx512_8, uk_avx512_4,
+	  uk_avx512_12i, uk_avx512_8i, uk_avx512_4i, uk_avx512_h12i, 1)
 /* The same tile prefetching B's panel rather than A's: for a B of weights
  * packed at compile time and an A of activations packed per call (a
  * transformer's Linear: A is hot in the caches, B comes from memory, and
@@ -332,8 +345,8 @@ UK_TILE(uk_avx512_tile_h, UK_AVX512, 12, 16, 8, 4, uk_avx512_h12, uk_avx512_h8, 
 UK_K512B(uk_avx512_12b, 12)
 UK_K512B(uk_avx512_8b, 8)
 UK_K512B(uk_avx512_4b, 4)
-UK_TILE(uk_avx512_tile_b, UK_AVX512, 12, 32, 8, 4, uk_avx512_12b, uk_avx512_8b, uk_avx512_4b,
-	uk_avx512_12i, uk_avx512_8i, uk_avx512_4i)
+UK_TILE_H(uk_avx512_tile_b, UK_AVX512, 12, 32, 8, 4, uk_avx512_12b, uk_avx512_8b, uk_avx512_4b,
+	  uk_avx512_12i, uk_avx512_8i, uk_avx512_4i, uk_avx512_h12i, 1)
 
 /* The transposed tile (sgemm's 32 x 14): 14 rows of C^T by 32 columns, 28
  * accumulators, two loads of the 32-wide panel and 14 broadcasts per k;

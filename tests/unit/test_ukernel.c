@@ -216,6 +216,10 @@ static void test_gemm(lathe_rt_pool *pool)
 		{37, 50, 100, 1, 1, 0, 1, false, false, 1, 2, {LATHE_UK_EPI_ADD_M, LATHE_UK_EPI_ERF}},
 		{100, 700, 600, 1, 1, 0, 1, false, false, 3, 3,
 		 {LATHE_UK_EPI_ADD_N, LATHE_UK_EPI_ERF, LATHE_UK_EPI_MUL_S}},
+		/* last column panels of at most half a tile (the half-width
+		 * kernel), over several K blocks */
+		{20, 40, 600, 1, 1, 1, 0, false, false, 2, 2, {LATHE_UK_EPI_ADD_M, LATHE_UK_EPI_MAX_S}},
+		{30, 169, 512, 1, 1, 0, 1, false, false, 2, 1, {LATHE_UK_EPI_ADD_N}},
 		{0, 5, 3, 1, 1, 0, 0, false, false, 1, 0, {0}},
 		{4, 5, 0, 1, 1, 0, 0, false, false, 1, 1, {LATHE_UK_EPI_ADD_M}},
 	};
