@@ -396,6 +396,7 @@ static void test_no_winograd(void)
 		f->sched_class = lathe_sched_class_parse(tc->cls);
 		CHECK_OK(lathe_sched_default(f, &t));
 		CHECK(has_call(f->body, "sgemm") && !has_call(f->body, "wino"));
+		lathe_tir_func_deinit(f);
 	}
 	CHECK_OK(lathe_target_parse("avx512,winograd=1", &t));
 	CHECK(!t.no_winograd);
