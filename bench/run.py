@@ -536,7 +536,11 @@ reruns everything and rewrites this file.
 
 GFLOP: 2 x the multiply-adds of the model's Conv, MatMul and Gemm nodes
 (counted by lathe at compile time); lathe GFLOP/s: that over lathe's
-median; % of peak: of the peak at the same thread count (above).
+median; % of peak: of the peak at the same thread count (above). Where
+lathe runs 3x3 convolutions by Winograd's algorithm (resnet18,
+squeezenet1_1: the winograd class below) it executes fewer multiply-adds
+than counted, so their GFLOP/s and % of peak are effective rates, not
+hardware ones.
 
 ## lathe per kernel class
 
