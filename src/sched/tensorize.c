@@ -1124,18 +1124,9 @@ static bool tensorize_dw(tz *z)
 		lathe_vec_free(&args);
 		return false;
 	}
-	int ni = LATHE_UK_D_FIXED, nf = 0;
-	double flts[LATHE_UK_EPI_MAX];
-	epi_args(z, &ep, &args, ip, &ni, flts, &nf);
-	for (int i = 0; i < ni; i++)
-		arg_int(z, &args, ip[i]);
-	for (int i = 0; i < nf; i++)
-		arg_f64(z, &args, flts[i]);
-	lathe_tir_stmt *call = lathe_tir_call(z->f, "dwconv", (int)args.len, args.data);
-	lathe_vec_free(&args);
 	lathe_tir_stmt *out[2];
 	int n = 0;
-	out[n++] = wrap_batch(z, call);
+	out[n++] = wrap_batch(z, kernel_call(z, "dwconv", &args, &ep, ip, LATHE_UK_D_FIXED));
 	if (!chain)
 		out[n++] = epilogue_nest(z);
 	replace_nest(z, out, n);
@@ -1308,18 +1299,9 @@ static bool tensorize_pool(tz *z)
 		lathe_vec_free(&args);
 		return false;
 	}
-	int ni = LATHE_UK_D_FIXED, nf = 0;
-	double flts[LATHE_UK_EPI_MAX];
-	epi_args(z, &ep, &args, ip, &ni, flts, &nf);
-	for (int i = 0; i < ni; i++)
-		arg_int(z, &args, ip[i]);
-	for (int i = 0; i < nf; i++)
-		arg_f64(z, &args, flts[i]);
-	lathe_tir_stmt *call = lathe_tir_call(z->f, "maxpool", (int)args.len, args.data);
-	lathe_vec_free(&args);
 	lathe_tir_stmt *out[2];
 	int n = 0;
-	out[n++] = wrap_batch(z, call);
+	out[n++] = wrap_batch(z, kernel_call(z, "maxpool", &args, &ep, ip, LATHE_UK_D_FIXED));
 	if (!chain)
 		out[n++] = epilogue_nest(z);
 	replace_nest(z, out, n);
