@@ -918,83 +918,6 @@ uk_avx512_dw3_narrow(float *y, int64_t OH, int64_t OW, const float *x, int64_t H
 	}
 }
 
-static inline __attribute__((always_inline)) UK_AVX512 void
-uk_avx512_dw3s2_one(float *y, int64_t OH, int64_t OW, const float *x, int64_t H, int64_t W,
-		    int64_t XSH, int64_t SH, const int64_t *hoff, int nkh, int64_t off0,
-		    const float *w, const lathe_rt_uk_epi *ep, int64_t m)
-{
-	UK_SPLAT_DECL(o, nn, ep, m);
-	const __m512i ie = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
-	const __m512i io = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
-	int paired = nkh == 3 && SH == 2 && hoff[1] == hoff[0] + 1 && hoff[2] == hoff[0] + 2;
-	__m512 wv[9];
-	for (int t = 0; paired && t < 9; t++)
-		wv[t] = _mm512_set1_ps(w[t]);
-	if (paired && OW <= 16) {
-		uk_avx512_dw3_narrow(y, OH, OW, x, H, W, XSH, 2, 1, hoff[0], off0, wv, o, nn, code_, ne_);
-		return;
-	}
-	if (paired && OW <= 32) {
-		uk_avx512_dw3_narrow(y, OH, OW, x, H, W, XSH, 2, 2, hoff[0], off0, wv, o, nn, code_, ne_);
-		return;
-	}
-	for (int64_t ob = 0; ob < OW; ob += 64) {
-		int nv = OW - ob >= 64 ? 4 : (int)((OW - ob + 15) / 16);
-		__mmask16 k[4][3];
-		int64_t c0[4];
-		int full[4];
-		for (int q = 0; q < 4; q++) {
-			c0[q] = 2 * (ob + 16 * q) + off0;
-			k[q][0] = q < nv ? uk_range16(c0[q], W) : 0;
-			k[q][1] = q < nv ? uk_range16(c0[q] + 16, W) : 0;
-			k[q][2] = q < nv ? uk_range16(c0[q] + 32, W) & 1 : 0;
-			/* all 33 columns inside: plain loads */
-			full[q] = q < nv && c0[q] >= 0 && c0[q] + 33 <= W;
-		}
-		for (int64_t oh = 0; paired && oh < OH; oh += 2) {
-			int two = OH - oh >= 2;
-			int64_t h0 = 2 * oh + hoff[0];
-			__m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-			__m512 b0 = a0, b1 = a0, b2 = a0, b3 = a0;
-			UK_S2_ROW(0);
-			UK_S2_ROW(1);
-			UK_S2_ROW(2);
-			UK_S2_ROW(3);
-			UK_S2_ROW(4);
-			UK_S2_STORE(y + oh * OW, two);
-		}
-		for (int64_t oh = 0; !paired && oh < OH; oh++) {
-			__m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-			__m512 b0 = a0, b1 = a0, b2 = a0, b3 = a0;
-			for (int kh = 0; kh < nkh; kh++) {
-				int64_t h = oh * SH + hoff[kh];
-				if (h < 0 || h >= H)
-					continue;
-				__m512 w0 = _mm512_set1_ps(w[3 * kh]), w1 = _mm512_set1_ps(w[3 * kh + 1]);
-				__m512 w2 = _mm512_set1_ps(w[3 * kh + 2]);
-				uintptr_t base = (uintptr_t)(x + h * XSH);
-				if (0 < nv) {
-					UK_S2_SPLIT(0, base);
-					UK_S2_FMA(a0, 0, w0, w1, w2);
-				}
-				if (1 < nv) {
-					UK_S2_SPLIT(1, base);
-					UK_S2_FMA(a1, 1, w0, w1, w2);
-				}
-				if (2 < nv) {
-					UK_S2_SPLIT(2, base);
-					UK_S2_FMA(a2, 2, w0, w1, w2);
-				}
-				if (3 < nv) {
-					UK_S2_SPLIT(3, base);
-					UK_S2_FMA(a3, 3, w0, w1, w2);
-				}
-			}
-			UK_S2_STORE(y + oh * OW, 0);
-		}
-	}
-}
-
 /* The same, stride 1 across: the taps of a vector of outputs are the 16
  * input columns under it and those shifted by one and two (the next 16
  * columns' first two coming in), two loads and two shifts per row of
@@ -1038,45 +961,62 @@ uk_avx512_dw3s2_one(float *y, int64_t OH, int64_t OW, const float *x, int64_t H,
 		UK_S1_VEC(3, i)                                                                \
 	} while (0)
 
+/* A channel of dw3s1 (S 1) or dw3s2 (S 2): rows of 32 outputs or fewer
+ * go to dw3_narrow; wider ones 64 outputs at a time, two output rows per
+ * pass where the three rows of taps are one apart and the stride down is
+ * S, else row by row. */
 static inline __attribute__((always_inline)) UK_AVX512 void
-uk_avx512_dw3s1_one(float *y, int64_t OH, int64_t OW, const float *x, int64_t H, int64_t W,
-		    int64_t XSH, int64_t SH, const int64_t *hoff, int nkh, int64_t off0,
-		    const float *w, const lathe_rt_uk_epi *ep, int64_t m)
+uk_avx512_dw3_one(float *y, int64_t OH, int64_t OW, const float *x, int64_t H, int64_t W,
+		  int64_t XSH, int64_t SH, const int64_t *hoff, int nkh, int64_t off0,
+		  const float *w, const lathe_rt_uk_epi *ep, int64_t m, const int S)
 {
 	UK_SPLAT_DECL(o, nn, ep, m);
-	int paired = nkh == 3 && SH == 1 && hoff[1] == hoff[0] + 1 && hoff[2] == hoff[0] + 2;
+	const __m512i ie = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+	const __m512i io = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+	int paired = nkh == 3 && SH == S && hoff[1] == hoff[0] + 1 && hoff[2] == hoff[0] + 2;
 	__m512 wv[9];
 	for (int t = 0; paired && t < 9; t++)
 		wv[t] = _mm512_set1_ps(w[t]);
+	/* NV a constant in each call: the kernel is specialized for it */
 	if (paired && OW <= 16) {
-		uk_avx512_dw3_narrow(y, OH, OW, x, H, W, XSH, 1, 1, hoff[0], off0, wv, o, nn, code_, ne_);
+		uk_avx512_dw3_narrow(y, OH, OW, x, H, W, XSH, S, 1, hoff[0], off0, wv, o, nn, code_, ne_);
 		return;
 	}
 	if (paired && OW <= 32) {
-		uk_avx512_dw3_narrow(y, OH, OW, x, H, W, XSH, 1, 2, hoff[0], off0, wv, o, nn, code_, ne_);
+		uk_avx512_dw3_narrow(y, OH, OW, x, H, W, XSH, S, 2, hoff[0], off0, wv, o, nn, code_, ne_);
 		return;
 	}
 	for (int64_t ob = 0; ob < OW; ob += 64) {
 		int nv = OW - ob >= 64 ? 4 : (int)((OW - ob + 15) / 16);
-		__mmask16 k[4][2];
+		__mmask16 k[4][3];
 		int64_t c0[4];
 		int full[4];
 		for (int q = 0; q < 4; q++) {
-			c0[q] = ob + 16 * q + off0;
+			c0[q] = S * (ob + 16 * q) + off0;
 			k[q][0] = q < nv ? uk_range16(c0[q], W) : 0;
-			k[q][1] = q < nv ? uk_range16(c0[q] + 16, W) & 3 : 0;
-			/* all 18 columns inside: plain loads */
-			full[q] = q < nv && c0[q] >= 0 && c0[q] + 18 <= W;
+			k[q][1] = q < nv ? uk_range16(c0[q] + 16, W) & (S == 1 ? 3 : 0xffff) : 0;
+			k[q][2] = q < nv ? uk_range16(c0[q] + 32, W) & 1 : 0;
+			/* all the columns under the vector inside (18, or 33 for
+			 * stride 2): plain loads */
+			full[q] = q < nv && c0[q] >= 0 && c0[q] + (S == 1 ? 18 : 33) <= W;
 		}
 		for (int64_t oh = 0; paired && oh < OH; oh += 2) {
 			int two = OH - oh >= 2;
-			int64_t h0 = oh + hoff[0];
+			int64_t h0 = S * oh + hoff[0];
 			__m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
 			__m512 b0 = a0, b1 = a0, b2 = a0, b3 = a0;
-			UK_S1_ROW(0);
-			UK_S1_ROW(1);
-			UK_S1_ROW(2);
-			UK_S1_ROW(3);
+			if (S == 1) {
+				UK_S1_ROW(0);
+				UK_S1_ROW(1);
+				UK_S1_ROW(2);
+				UK_S1_ROW(3);
+			} else {
+				UK_S2_ROW(0);
+				UK_S2_ROW(1);
+				UK_S2_ROW(2);
+				UK_S2_ROW(3);
+				UK_S2_ROW(4);
+			}
 			UK_S2_STORE(y + oh * OW, two);
 		}
 		for (int64_t oh = 0; !paired && oh < OH; oh++) {
@@ -1089,22 +1029,21 @@ uk_avx512_dw3s1_one(float *y, int64_t OH, int64_t OW, const float *x, int64_t H,
 				__m512 w0 = _mm512_set1_ps(w[3 * kh]), w1 = _mm512_set1_ps(w[3 * kh + 1]);
 				__m512 w2 = _mm512_set1_ps(w[3 * kh + 2]);
 				uintptr_t base = (uintptr_t)(x + h * XSH);
-				if (0 < nv) {
-					UK_S1_SPLIT(0, base);
-					UK_S2_FMA(a0, 0, w0, w1, w2);
-				}
-				if (1 < nv) {
-					UK_S1_SPLIT(1, base);
-					UK_S2_FMA(a1, 1, w0, w1, w2);
-				}
-				if (2 < nv) {
-					UK_S1_SPLIT(2, base);
-					UK_S2_FMA(a2, 2, w0, w1, w2);
-				}
-				if (3 < nv) {
-					UK_S1_SPLIT(3, base);
-					UK_S2_FMA(a3, 3, w0, w1, w2);
-				}
+#define UK_DW3_VEC(q)                                                                          \
+	if (q < nv) {                                                                          \
+		if (S == 1) {                                                                  \
+			UK_S1_SPLIT(q, base);                                                  \
+			UK_S2_FMA(a##q, q, w0, w1, w2);                                        \
+		} else {                                                                       \
+			UK_S2_SPLIT(q, base);                                                  \
+			UK_S2_FMA(a##q, q, w0, w1, w2);                                        \
+		}                                                                              \
+	}
+				UK_DW3_VEC(0)
+				UK_DW3_VEC(1)
+				UK_DW3_VEC(2)
+				UK_DW3_VEC(3)
+#undef UK_DW3_VEC
 			}
 			UK_S2_STORE(y + oh * OW, 0);
 		}
@@ -1136,8 +1075,8 @@ static UK_AVX512 void uk_avx512_dw3s2(float *y, int64_t OH, int64_t OW, const fl
 				     int64_t WSC, int64_t YSC)
 {
 	for (int64_t c = 0; c < nch; c++)
-		uk_avx512_dw3s2_one(y + c * YSC, OH, OW, x + c * XSC, H, W, XSH, SH, hoff, nkh, off0,
-				    w + c * WSC, ep, m0 + c);
+		uk_avx512_dw3_one(y + c * YSC, OH, OW, x + c * XSC, H, W, XSH, SH, hoff, nkh, off0,
+				  w + c * WSC, ep, m0 + c, 2);
 }
 
 static UK_AVX512 void uk_avx512_dw3s1(float *y, int64_t OH, int64_t OW, const float *x,
@@ -1147,8 +1086,8 @@ static UK_AVX512 void uk_avx512_dw3s1(float *y, int64_t OH, int64_t OW, const fl
 				     int64_t WSC, int64_t YSC)
 {
 	for (int64_t c = 0; c < nch; c++)
-		uk_avx512_dw3s1_one(y + c * YSC, OH, OW, x + c * XSC, H, W, XSH, SH, hoff, nkh, off0,
-				    w + c * WSC, ep, m0 + c);
+		uk_avx512_dw3_one(y + c * YSC, OH, OW, x + c * XSC, H, W, XSH, SH, hoff, nkh, off0,
+				  w + c * WSC, ep, m0 + c, 1);
 }
 
 /* The fold of input row h's three columns under vector q (-inf for a row
