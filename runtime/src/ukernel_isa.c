@@ -801,27 +801,30 @@ static inline __mmask16 uk_range16(int64_t i, int64_t nin)
 		_mm512_alignr_epi32(_mm512_castps_si512(nx##q), _mm512_castps_si512(ev##q), 1))
 #define UK_S2_FMA(acc, q, w0, w1, w2)                                                          \
 	acc = _mm512_fmadd_ps(w2, e2##q, _mm512_fmadd_ps(w1, od##q, _mm512_fmadd_ps(w0, ev##q, acc)))
-/* Row i (0..4) of the five under output rows oh, oh + 1: tap row i of the
- * first (i < 3) and i - 2 of the second (i >= 2, when there is one). */
-#define UK_S2_VEC(q, i)                                                                        \
+/* Input row i (0..S + 2) of those under output rows oh, oh + 1 (stride S
+ * down, SPLIT the taps of stride S across): tap row i of the first
+ * (i < 3) and i - S of the second (i >= S, when there is one). */
+#define UK_DW3_VEC(q, i, S, SPLIT)                                                             \
 	if (q < nv) {                                                                          \
-		UK_S2_SPLIT(q, base);                                                          \
+		SPLIT(q, base);                                                                \
 		if (i < 3)                                                                     \
 			UK_S2_FMA(a##q, q, wv[3 * i], wv[3 * i + 1], wv[3 * i + 2]);           \
-		if (i >= 2 && two)                                                             \
-			UK_S2_FMA(b##q, q, wv[3 * i - 6], wv[3 * i - 5], wv[3 * i - 4]);       \
+		if (i >= (S) && two)                                                           \
+			UK_S2_FMA(b##q, q, wv[3 * (i - (S))], wv[3 * (i - (S)) + 1],           \
+				  wv[3 * (i - (S)) + 2]);                                      \
 	}
-#define UK_S2_ROW(i)                                                                           \
+#define UK_DW3_ROW(i, S, SPLIT)                                                                \
 	do {                                                                                   \
 		int64_t h_ = h0 + (i);                                                         \
 		if (h_ < 0 || h_ >= H || ((i) >= 3 && !two))                                   \
 			break;                                                                 \
 		uintptr_t base = (uintptr_t)(x + h_ * XSH);                                    \
-		UK_S2_VEC(0, i)                                                                \
-		UK_S2_VEC(1, i)                                                                \
-		UK_S2_VEC(2, i)                                                                \
-		UK_S2_VEC(3, i)                                                                \
+		UK_DW3_VEC(0, i, S, SPLIT)                                                     \
+		UK_DW3_VEC(1, i, S, SPLIT)                                                     \
+		UK_DW3_VEC(2, i, S, SPLIT)                                                     \
+		UK_DW3_VEC(3, i, S, SPLIT)                                                     \
 	} while (0)
+#define UK_S2_ROW(i) UK_DW3_ROW(i, 2, UK_S2_SPLIT)
 /* The epilogue over the sums of output rows oh (a) and, when two, oh + 1
  * (b), in one pass; then their stores. */
 #define UK_S2_STORE_ROW(yr, s_, v0)                                                            \
@@ -939,27 +942,7 @@ uk_avx512_dw3_narrow(float *y, int64_t OH, int64_t OW, const float *x, int64_t H
 		_mm512_alignr_epi32(_mm512_castps_si512(hi##q), _mm512_castps_si512(ev##q), 1)); \
 	__m512 e2##q = _mm512_castsi512_ps(                                                    \
 		_mm512_alignr_epi32(_mm512_castps_si512(hi##q), _mm512_castps_si512(ev##q), 2))
-/* Row i (0..3) of the four under output rows oh, oh + 1: tap row i of the
- * first (i < 3) and i - 1 of the second (i >= 1, when there is one). */
-#define UK_S1_VEC(q, i)                                                                        \
-	if (q < nv) {                                                                          \
-		UK_S1_SPLIT(q, base);                                                          \
-		if (i < 3)                                                                     \
-			UK_S2_FMA(a##q, q, wv[3 * i], wv[3 * i + 1], wv[3 * i + 2]);           \
-		if (i >= 1 && two)                                                             \
-			UK_S2_FMA(b##q, q, wv[3 * i - 3], wv[3 * i - 2], wv[3 * i - 1]);       \
-	}
-#define UK_S1_ROW(i)                                                                           \
-	do {                                                                                   \
-		int64_t h_ = h0 + (i);                                                         \
-		if (h_ < 0 || h_ >= H || ((i) >= 3 && !two))                                   \
-			break;                                                                 \
-		uintptr_t base = (uintptr_t)(x + h_ * XSH);                                    \
-		UK_S1_VEC(0, i)                                                                \
-		UK_S1_VEC(1, i)                                                                \
-		UK_S1_VEC(2, i)                                                                \
-		UK_S1_VEC(3, i)                                                                \
-	} while (0)
+#define UK_S1_ROW(i) UK_DW3_ROW(i, 1, UK_S1_SPLIT)
 
 /* A channel of dw3s1 (S 1) or dw3s2 (S 2): rows of 32 outputs or fewer
  * go to dw3_narrow; wider ones 64 outputs at a time, two output rows per
@@ -1029,7 +1012,7 @@ uk_avx512_dw3_one(float *y, int64_t OH, int64_t OW, const float *x, int64_t H, i
 				__m512 w0 = _mm512_set1_ps(w[3 * kh]), w1 = _mm512_set1_ps(w[3 * kh + 1]);
 				__m512 w2 = _mm512_set1_ps(w[3 * kh + 2]);
 				uintptr_t base = (uintptr_t)(x + h * XSH);
-#define UK_DW3_VEC(q)                                                                          \
+#define UK_DW3_TAPS(q)                                                                          \
 	if (q < nv) {                                                                          \
 		if (S == 1) {                                                                  \
 			UK_S1_SPLIT(q, base);                                                  \
@@ -1039,11 +1022,11 @@ uk_avx512_dw3_one(float *y, int64_t OH, int64_t OW, const float *x, int64_t H, i
 			UK_S2_FMA(a##q, q, w0, w1, w2);                                        \
 		}                                                                              \
 	}
-				UK_DW3_VEC(0)
-				UK_DW3_VEC(1)
-				UK_DW3_VEC(2)
-				UK_DW3_VEC(3)
-#undef UK_DW3_VEC
+				UK_DW3_TAPS(0)
+				UK_DW3_TAPS(1)
+				UK_DW3_TAPS(2)
+				UK_DW3_TAPS(3)
+#undef UK_DW3_TAPS
 			}
 			UK_S2_STORE(y + oh * OW, 0);
 		}
