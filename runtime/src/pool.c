@@ -128,7 +128,7 @@ static uint64_t await_job(lathe_rt_pool *p, uint64_t seen)
  * replaced it. */
 static bool join_job(lathe_rt_pool *p, uint64_t g)
 {
-	uint64_t s = atomic_load(&p->state);
+	unsigned long long s = atomic_load(&p->state);
 	while ((s >> 32) == (g & 0xffffffffu) && !(s & ST_CLOSED))
 		if (atomic_compare_exchange_weak(&p->state, &s, s + 1))
 			return true;
