@@ -249,9 +249,9 @@ static inline __mmask16 uw_range(int64_t s, int64_t n)
 		(out)[3] = _mm512_shuffle_f32x4(g0_, g1_, 0xdd);                               \
 	} while (0)
 
-/* Stores the cnt lanes of v at p (tiles t.. of a row of V whose column in
- * its panel is off): within the panel, or its end and the start of the
- * same row in the next panel, at q (NR >= 16). */
+/* Stores the cnt lanes of v at p, in a row of V whose panel has room for
+ * first of them; lanes first.. go to q + lane, q being the same row of the
+ * next panel less first (NR >= 16: two panels at most). */
 static UW_AVX512 inline void uw_put16(float *p, float *q, int64_t first, int64_t cnt, __m512 v)
 {
 	if (first >= cnt) {
