@@ -344,6 +344,14 @@ LATHE_RT_UK_API lathe_rt_uk_maxplane_fn lathe_rt_uk_maxplane_kernel(void);
 typedef void (*lathe_rt_uk_deint_fn)(float *even, float *odd, const float *src, int64_t n);
 LATHE_RT_UK_API lathe_rt_uk_deint_fn lathe_rt_uk_deint_kernel(void);
 
+/* The loop IR's max: b where b > a, NaN where either is (a's NaN first). */
+static inline float lathe_rt_uk_maxf(float a, float b)
+{
+	if (a != a || b != b)
+		return a != a ? a : b;
+	return b > a ? b : a;
+}
+
 /* Reads nepi operations from a->ip[at..], their tensors from a->ptr[p0..],
  * for rows M and columns N; 0, or 1 with a->err set. */
 LATHE_RT_UK_API int lathe_rt_uk_epi_parse(const lathe_rt_uk_args *a, int at, int64_t nepi, int p0,

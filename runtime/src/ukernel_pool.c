@@ -34,14 +34,6 @@ typedef struct mp_pool {
 	lathe_rt_uk_maxplane_fn plane;
 } mp_pool;
 
-/* The loop IR's max: b where b > a, NaN where either is. */
-static float mp_max(float a, float b)
-{
-	if (a != a || b != b)
-		return a != a ? a : b;
-	return b > a ? b : a;
-}
-
 static void mp_row_plain(const mp_pool *p, const float *xc, float *y, int64_t oh)
 {
 	for (int64_t ow = 0; ow < p->OW; ow++) {
@@ -53,7 +45,7 @@ static void mp_row_plain(const mp_pool *p, const float *xc, float *y, int64_t oh
 			for (int64_t kw = 0; kw < p->KW; kw++) {
 				int64_t w = ow * p->SW + kw * p->DW - p->PW;
 				if (w >= 0 && w < p->W)
-					m = mp_max(m, xc[h * p->XSH + w]);
+					m = lathe_rt_uk_maxf(m, xc[h * p->XSH + w]);
 			}
 		}
 		y[ow] = m;

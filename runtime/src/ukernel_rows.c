@@ -51,19 +51,11 @@ typedef struct ur_job {
 	ur_row_fn row;
 } ur_job;
 
-/* The loop IR's max: b where b > a, NaN where either is. */
-static float ur_max(float a, float b)
-{
-	if (a != a || b != b)
-		return a != a ? a : b;
-	return b > a ? b : a;
-}
-
 static void ur_row_plain(float *y, const float *x, int64_t n, int log)
 {
 	float m = -INFINITY, s = 0;
 	for (int64_t j = 0; j < n; j++)
-		m = ur_max(m, x[j]);
+		m = lathe_rt_uk_maxf(m, x[j]);
 	if (log) {
 		for (int64_t j = 0; j < n; j++)
 			s += expf(x[j] - m);
