@@ -245,6 +245,44 @@ static bool match_diff(tr *r, const tr_loops *L, lathe_tir_expr *e, const int64_
 	return flat_coefs(r, L, r->M, e->b->idx, k) && row_of(r, L, kx, k);
 }
 
+/* The output nest (softmax's and layer normalization's last): a store
+ * into Y, an f32 tensor of X's size that is neither X nor a local; its
+ * loops go to L.  The store, or NULL. */
+static lathe_tir_stmt *out_store(tr *r, tr_loops *L, lathe_tir_stmt *nest)
+{
+	lathe_tir_stmt *st;
+	L->n = 0;
+	if (!add_band(L, nest, &st))
+		return NULL;
+	st = sched_unwrap(st);
+	if (st->kind != LATHE_TIR_S_STORE)
+		return NULL;
+	r->Y = st->buf;
+	if (r->Y->dtype != LATHE_DT_F32 || r->Y->kind == LATHE_TIR_LOCAL || r->Y == r->X ||
+	    sched_numel(r->Y) != r->numel)
+		return NULL;
+	return st;
+}
+
+/* In the output nest st (loops L): d is X - M read over all of X (index
+ * coefficients kx), Y is written at the same positions, and the loops
+ * below N cover exactly [0, N); k gets Y's coefficients. */
+static bool out_diff(tr *r, const tr_loops *L, lathe_tir_expr *d, const lathe_tir_stmt *st,
+		     int64_t *k, int64_t *kx)
+{
+	if (!is_binary(d, LATHE_TIR_SUB) || !is_load(d->a, r->X) ||
+	    !flat_coefs(r, L, r->X, d->a->idx, kx) || !covers(L, kx, NULL, r->numel) ||
+	    !flat_coefs(r, L, r->Y, st->idx, k))
+		return false;
+	for (int i = 0; i < L->n; i++)
+		if (k[i] != kx[i])
+			return false;
+	bool sel[TR_MAXV] = {0};
+	for (int i = 0; i < L->n; i++)
+		sel[i] = kx[i] < r->N;
+	return covers(L, kx, sel, r->N) && match_diff(r, L, d, kx);
+}
+
 static bool match_softmax(tr *r)
 {
 	lathe_tir_func *f = r->f;
@@ -313,18 +351,10 @@ static bool match_softmax(tr *r)
 		return false;
 
 	/* 3: the output */
-	lathe_tir_stmt *n3 = f->body->stmts[2], *st;
-	L.n = 0;
-	if (!add_band(&L, n3, &st))
+	lathe_tir_stmt *st = out_store(r, &L, f->body->stmts[2]);
+	if (!st)
 		return false;
-	st = sched_unwrap(st);
-	if (st->kind != LATHE_TIR_S_STORE)
-		return false;
-	r->Y = st->buf;
 	v = st->value;
-	if (r->Y->dtype != LATHE_DT_F32 || r->Y->kind == LATHE_TIR_LOCAL || r->Y == r->X ||
-	    sched_numel(r->Y) != r->numel)
-		return false;
 	lathe_tir_expr *d, *sl;
 	if (is_binary(v, LATHE_TIR_DIV) && is_unary(v->a, LATHE_TIR_EXP)) {
 		d = v->a->a;
@@ -337,18 +367,7 @@ static bool match_softmax(tr *r)
 	} else {
 		return false;
 	}
-	if (!is_binary(d, LATHE_TIR_SUB) || !is_load(d->a, r->X) || !is_load(sl, r->S) ||
-	    !flat_coefs(r, &L, r->X, d->a->idx, kx) || !covers(&L, kx, NULL, r->numel) ||
-	    !flat_coefs(r, &L, r->Y, st->idx, k))
-		return false;
-	for (int i = 0; i < L.n; i++)
-		if (k[i] != kx[i])
-			return false;
-	/* the loops below N cover exactly [0, N) */
-	bool sel[TR_MAXV] = {0};
-	for (int i = 0; i < L.n; i++)
-		sel[i] = kx[i] < r->N;
-	if (!covers(&L, kx, sel, r->N) || !match_diff(r, &L, d, kx) ||
+	if (!is_load(sl, r->S) || !out_diff(r, &L, d, st, k, kx) ||
 	    !flat_coefs(r, &L, r->S, sl->idx, k) || !row_of(r, &L, kx, k))
 		return false;
 	/* X is only read; M and S are only these statements' */
@@ -447,17 +466,9 @@ static bool match_layernorm(tr *r)
 			return false;
 
 	/* the output */
-	L.n = 0;
-	if (!add_band(&L, f->body->stmts[3], &st))
+	if (!(st = out_store(r, &L, f->body->stmts[3])))
 		return false;
-	st = sched_unwrap(st);
-	if (st->kind != LATHE_TIR_S_STORE)
-		return false;
-	r->Y = st->buf;
 	v = st->value;
-	if (r->Y->dtype != LATHE_DT_F32 || r->Y->kind == LATHE_TIR_LOCAL || r->Y == r->X ||
-	    sched_numel(r->Y) != r->numel)
-		return false;
 	r->B = NULL;
 	if (is_binary(v, LATHE_TIR_ADD)) {
 		if (v->b->kind != LATHE_TIR_E_LOAD)
@@ -471,18 +482,8 @@ static bool match_layernorm(tr *r)
 		return false;
 	r->G = v->b->u.buf;
 	lathe_tir_expr *d = v->a->a, *g = v->b, *iv = v->a->b;
-	if (!is_binary(d, LATHE_TIR_SUB) || !is_load(d->a, r->X) ||
-	    !flat_coefs(r, &L, r->X, d->a->idx, kx) || !covers(&L, kx, NULL, r->numel) ||
-	    !flat_coefs(r, &L, r->Y, st->idx, k))
-		return false;
-	for (int i = 0; i < L.n; i++)
-		if (k[i] != kx[i])
-			return false;
-	bool sel[TR_MAXV] = {0};
-	for (int i = 0; i < L.n; i++)
-		sel[i] = kx[i] < r->N;
-	if (!covers(&L, kx, sel, r->N) || !match_diff(r, &L, d, kx) ||
-	    !flat_coefs(r, &L, r->inv, iv->idx, k) || !row_of(r, &L, kx, k))
+	if (!out_diff(r, &L, d, st, k, kx) || !flat_coefs(r, &L, r->inv, iv->idx, k) ||
+	    !row_of(r, &L, kx, k))
 		return false;
 	/* scale and bias: position j in the row */
 	lathe_tir_expr *pj[2] = {g, r->B ? r->bload : NULL};
