@@ -74,6 +74,10 @@ lathe_tir_stmt *sched_block(lathe_tir_func *f, int n, lathe_tir_stmt *const *s);
 lathe_tir_stmt *sched_unwrap(lathe_tir_stmt *s);
 /* Statements of s: a SEQ's (flattened one level), or s itself. */
 int sched_stmts(lathe_tir_stmt *s, lathe_tir_stmt ***out, lathe_tir_stmt **one);
+/* body = { ACC[] = v; for ...; S }, ACC a local f32 scalar: a reduction
+ * nest's body (the initial store, the reduction loop, the final store
+ * with S a store), out[0..2] = those three statements; false otherwise. */
+bool sched_reduce_shell(lathe_tir_stmt *body, lathe_tir_stmt **out);
 /* The constant value of an i64 constant expression. */
 bool sched_const(const lathe_tir_expr *e, int64_t *out);
 /* Constant extent (and lo) of a FOR. */

@@ -215,7 +215,7 @@ static bool add_loop(tz *z, lathe_tir_stmt *l, bool red)
 /* for o... { acc = 0; for r... { acc = acc + P*Q }; OUT[...] = E(acc) } */
 static bool match_nest(tz *z, lathe_tir_stmt *nest)
 {
-	lathe_tir_stmt *loops[TZ_MAXV], *body, **ss, *one;
+	lathe_tir_stmt *loops[TZ_MAXV], *body;
 	int nl = sched_band(nest, loops, TZ_MAXV, &body);
 	if (nl < 1)
 		return false;
@@ -225,16 +225,11 @@ static bool match_nest(tz *z, lathe_tir_stmt *nest)
 		if (!add_loop(z, loops[i], false))
 			return false;
 	z->nout = z->nv;
-	if (sched_stmts(body, &ss, &one) != 3)
+	lathe_tir_stmt *sh[3];
+	if (!sched_reduce_shell(body, sh) || !is_zero_f32(sh[0]->value))
 		return false;
-	lathe_tir_stmt *init = ss[0], *red = ss[1], *fin = ss[2];
-	if (init->kind != LATHE_TIR_S_STORE || red->kind != LATHE_TIR_S_FOR ||
-	    fin->kind != LATHE_TIR_S_STORE)
-		return false;
-	z->acc = init->buf;
-	if (z->acc->kind != LATHE_TIR_LOCAL || z->acc->dtype != LATHE_DT_F32 ||
-	    sched_numel(z->acc) != 1 || !is_zero_f32(init->value))
-		return false;
+	lathe_tir_stmt *red = sh[1], *fin = sh[2];
+	z->acc = sh[0]->buf;
 	lathe_tir_stmt *rl[TZ_MAXV], *rbody;
 	int nr = sched_band(red, rl, TZ_MAXV, &rbody);
 	if (nr < 1 || nr > TZ_MAXK)
@@ -1146,7 +1141,7 @@ static bool is_ninf_f32(const lathe_tir_expr *e)
  * select(in-bounds, X[idx], -inf); sets z->op[0]. */
 static bool match_pool(tz *z, lathe_tir_stmt *nest)
 {
-	lathe_tir_stmt *loops[TZ_MAXV], *body, **ss, *one;
+	lathe_tir_stmt *loops[TZ_MAXV], *body;
 	int nl = sched_band(nest, loops, TZ_MAXV, &body);
 	if (nl < 1)
 		return false;
@@ -1156,16 +1151,11 @@ static bool match_pool(tz *z, lathe_tir_stmt *nest)
 		if (!add_loop(z, loops[i], false))
 			return false;
 	z->nout = z->nv;
-	if (sched_stmts(body, &ss, &one) != 3)
+	lathe_tir_stmt *sh[3];
+	if (!sched_reduce_shell(body, sh) || !is_ninf_f32(sh[0]->value))
 		return false;
-	lathe_tir_stmt *init = ss[0], *red = ss[1], *fin = ss[2];
-	if (init->kind != LATHE_TIR_S_STORE || red->kind != LATHE_TIR_S_FOR ||
-	    fin->kind != LATHE_TIR_S_STORE)
-		return false;
-	z->acc = init->buf;
-	if (z->acc->kind != LATHE_TIR_LOCAL || z->acc->dtype != LATHE_DT_F32 ||
-	    sched_numel(z->acc) != 1 || !is_ninf_f32(init->value))
-		return false;
+	lathe_tir_stmt *red = sh[1], *fin = sh[2];
+	z->acc = sh[0]->buf;
 	lathe_tir_stmt *rl[TZ_MAXV], *rbody;
 	int nr = sched_band(red, rl, TZ_MAXV, &rbody);
 	if (nr < 1 || nr > 2)

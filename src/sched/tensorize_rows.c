@@ -178,21 +178,16 @@ static bool match_reduce(tr *r, lathe_tir_stmt *nest, bool ninf, bool mean, lath
 			 lathe_tir_buf **acc, lathe_tir_buf **out, lathe_tir_expr **val,
 			 tr_loops *L, int64_t *kx)
 {
-	lathe_tir_stmt *body, **ss, *one;
+	lathe_tir_stmt *body;
 	L->n = 0;
 	if (!add_band(L, nest, &body))
 		return false;
 	int no = L->n;
-	if (sched_stmts(body, &ss, &one) != 3)
+	lathe_tir_stmt *sh[3];
+	if (!sched_reduce_shell(body, sh) || !is_const_f32(sh[0]->value, ninf))
 		return false;
-	lathe_tir_stmt *init = ss[0], *red = ss[1], *fin = ss[2];
-	if (init->kind != LATHE_TIR_S_STORE || red->kind != LATHE_TIR_S_FOR ||
-	    fin->kind != LATHE_TIR_S_STORE)
-		return false;
-	*acc = init->buf;
-	if ((*acc)->kind != LATHE_TIR_LOCAL || (*acc)->dtype != LATHE_DT_F32 ||
-	    sched_numel(*acc) != 1 || !is_const_f32(init->value, ninf))
-		return false;
+	lathe_tir_stmt *red = sh[1], *fin = sh[2];
+	*acc = sh[0]->buf;
 	lathe_tir_stmt *rb;
 	if (!add_band(L, red, &rb))
 		return false;

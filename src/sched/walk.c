@@ -325,6 +325,22 @@ int sched_stmts(lathe_tir_stmt *s, lathe_tir_stmt ***out, lathe_tir_stmt **one)
 	return 1;
 }
 
+bool sched_reduce_shell(lathe_tir_stmt *body, lathe_tir_stmt **out)
+{
+	lathe_tir_stmt **ss, *one;
+	if (sched_stmts(body, &ss, &one) != 3)
+		return false;
+	lathe_tir_stmt *init = ss[0], *red = ss[1], *fin = ss[2];
+	if (init->kind != LATHE_TIR_S_STORE || red->kind != LATHE_TIR_S_FOR ||
+	    fin->kind != LATHE_TIR_S_STORE)
+		return false;
+	const lathe_tir_buf *acc = init->buf;
+	if (acc->kind != LATHE_TIR_LOCAL || acc->dtype != LATHE_DT_F32 || sched_numel(acc) != 1)
+		return false;
+	out[0] = init, out[1] = red, out[2] = fin;
+	return true;
+}
+
 bool sched_loop_const(const lathe_tir_stmt *loop, int64_t *lo, int64_t *extent)
 {
 	int64_t l, e;
