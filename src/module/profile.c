@@ -96,28 +96,6 @@ static const char *ops_text(lathe_arena *a, const lathe_graph *g, size_t first, 
 	return s;
 }
 
-/* Whether s calls the micro-kernel named name. */
-static bool calls(const lathe_tir_stmt *s, const char *name)
-{
-	if (!s)
-		return false;
-	switch (s->kind) {
-	case LATHE_TIR_S_SEQ:
-		for (int32_t i = 0; i < s->n; i++)
-			if (calls(s->stmts[i], name))
-				return true;
-		return false;
-	case LATHE_TIR_S_FOR: case LATHE_TIR_S_LET:
-		return calls(s->body, name);
-	case LATHE_TIR_S_IF:
-		return calls(s->body, name) || calls(s->orelse, name);
-	case LATHE_TIR_S_CALL:
-		return !strcmp(s->callee, name);
-	default:
-		return false;
-	}
-}
-
 void mod_profile_steps(mod_unit *u)
 {
 	lathe_manifest *m = &u->manifest;
@@ -135,7 +113,7 @@ void mod_profile_steps(mod_unit *u)
 		}
 		ps->kind = st->kind == STEP_FUNC ? lathe_sched_class_name(st->fn->sched_class)
 			   : st->kind == STEP_KERNEL ? "kernel" : "copy";
-		if (st->kind == STEP_FUNC && calls(st->fn->body, "wino"))
+		if (st->kind == STEP_FUNC && lathe_sched_calls(st->fn->body, "wino"))
 			ps->kind = "conv_winograd";
 		ps->flops = 0;
 		for (size_t k = first; k < first + count; k++)

@@ -782,7 +782,7 @@ lathe_err lathe_sched_default(lathe_tir_func *f, const lathe_target *t)
 	lathe_tir_simplify(f);
 	/* Hand-scheduled (or already tensorized) functions keep their schedule. */
 	if (f->sched_class == LATHE_SCHED_NONE || already_scheduled(f->body) ||
-	    sched_stmt_has_call(f->body))
+	    lathe_sched_calls(f->body, NULL))
 		return NULL;
 	lathe_target tt = *t;
 	if (tt.vector_bytes < 16)
@@ -799,7 +799,7 @@ lathe_err lathe_sched_default(lathe_tir_func *f, const lathe_target *t)
 	LATHE_VEC(lathe_tir_var *) tops = {0};
 	for (int k = 0; k < f->body->n; k++) {
 		lathe_tir_stmt *s = f->body->stmts[k];
-		if (s->kind == LATHE_TIR_S_FOR && !already_scheduled(s) && !sched_stmt_has_call(s))
+		if (s->kind == LATHE_TIR_S_FOR && !already_scheduled(s) && !lathe_sched_calls(s, NULL))
 			lathe_vec_push(&tops, s->var);
 	}
 	for (size_t i = 0; i < tops.len; i++)

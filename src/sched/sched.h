@@ -173,6 +173,9 @@ lathe_err lathe_sched_cache_write(lathe_tir_func *f, lathe_tir_buf *buf, lathe_t
  * simplified.  Errors are internal only (a failed step is undone). */
 lathe_err lathe_sched_default(lathe_tir_func *f, const lathe_target *t);
 const char *lathe_sched_class_name(int sched_class);
+/* Whether s contains a call of the micro-kernel named name (any call when
+ * name is NULL): a tensorized nest, or one using a given kernel. */
+bool lathe_sched_calls(const lathe_tir_stmt *s, const char *name);
 int lathe_sched_class_parse(const char *name); /* -1 if unknown */
 
 /* ---- scripts ------------------------------------------------------------------ */

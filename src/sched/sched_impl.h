@@ -299,7 +299,5 @@ void sched_tensorize(lathe_tir_func *f, const lathe_target *t);
  * LayerNormalization as one call of layernorm (tensorize_rows.c); false, with f untouched, when f is not exactly their
  * lowering. */
 bool sched_tensorize_rows(lathe_tir_func *f, const lathe_target *t);
-/* True if s contains a call statement. */
-bool sched_stmt_has_call(lathe_tir_stmt *s);
 
 #endif

@@ -166,22 +166,22 @@ static bool idx_in_bounds(tz *z, const lathe_tir_buf *b, lathe_tir_expr *const *
 	return true;
 }
 
-bool sched_stmt_has_call(lathe_tir_stmt *s)
+bool lathe_sched_calls(const lathe_tir_stmt *s, const char *name)
 {
 	if (!s)
 		return false;
 	switch (s->kind) {
 	case LATHE_TIR_S_CALL:
-		return true;
+		return !name || !strcmp(s->callee, name);
 	case LATHE_TIR_S_SEQ:
 		for (int i = 0; i < s->n; i++)
-			if (sched_stmt_has_call(s->stmts[i]))
+			if (lathe_sched_calls(s->stmts[i], name))
 				return true;
 		return false;
 	case LATHE_TIR_S_IF:
-		return sched_stmt_has_call(s->body) || sched_stmt_has_call(s->orelse);
+		return lathe_sched_calls(s->body, name) || lathe_sched_calls(s->orelse, name);
 	case LATHE_TIR_S_FOR: case LATHE_TIR_S_LET:
-		return sched_stmt_has_call(s->body);
+		return lathe_sched_calls(s->body, name);
 	}
 	return false;
 }

@@ -184,26 +184,6 @@ static int count_calls(const lathe_tir_stmt *s)
 	}
 }
 
-/* Whether s calls the kernel named name. */
-static bool has_call(const lathe_tir_stmt *s, const char *name)
-{
-	if (!s)
-		return false;
-	switch (s->kind) {
-	case LATHE_TIR_S_CALL:
-		return !strcmp(s->callee, name);
-	case LATHE_TIR_S_SEQ:
-		for (int i = 0; i < s->n; i++)
-			if (has_call(s->stmts[i], name))
-				return true;
-		return false;
-	case LATHE_TIR_S_IF:
-		return has_call(s->body, name) || has_call(s->orelse, name);
-	default:
-		return has_call(s->body, name);
-	}
-}
-
 static uint64_t rng = 0x9E3779B97F4A7C15ull;
 static float rndf(void)
 {
@@ -232,7 +212,7 @@ static void run_case(const tcase *tc, const char *dir, int idx)
 	}
 	/* Only the case made for it runs Winograd's algorithm (conv3x3 has
 	 * too few channels for it to pay). */
-	CHECK(has_call(f->body, "wino") == (strstr(tc->name, "wino") != NULL));
+	CHECK(lathe_sched_calls(f->body, "wino") == (strstr(tc->name, "wino") != NULL));
 	/* The text form round-trips. */
 	lathe_buf p1 = {0}, p2 = {0};
 	lathe_tir_print(&p1, f);
@@ -395,7 +375,7 @@ static void test_no_winograd(void)
 	if (f) {
 		f->sched_class = lathe_sched_class_parse(tc->cls);
 		CHECK_OK(lathe_sched_default(f, &t));
-		CHECK(has_call(f->body, "sgemm") && !has_call(f->body, "wino"));
+		CHECK(lathe_sched_calls(f->body, "sgemm") && !lathe_sched_calls(f->body, "wino"));
 		lathe_tir_func_deinit(f);
 	}
 	CHECK_OK(lathe_target_parse("avx512,winograd=1", &t));
