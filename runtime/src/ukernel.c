@@ -336,9 +336,11 @@ typedef struct uk_gemm {
 	/* im2col */
 	int64_t cc[3], ch[3], cw[3], sc, shs, sws, H, W, OW, sh, sw, h0, w0;
 	/* direct convolution: padded input [nch][Hp][Wp], outputs over the
-	 * padded width (n' = oh*Wp + ow, NP of them in panels); planes of
-	 * [Hp][Wp] per channel and phase (h mod dsh, w mod sw) */
-	int64_t nch, dsh, Hp, Wp, xpad, NP, cq[3]; /* cq: the channel step of each K loop */
+	 * padded width (n' = oh*Wp + ow, NP of them in panels), or, with row
+	 * tiles (OWR > 0), over each output row rounded up to whole tiles
+	 * (n' = oh*OWR + ow); planes of [Hp][Wp] per channel and phase
+	 * (h mod dsh, w mod sw) */
+	int64_t nch, dsh, Hp, Wp, xpad, NP, OWR, cq[3]; /* cq: the channel step of each K loop */
 	int64_t nphr, nphc; /* phases of rows, of columns with planes: those up to the
 			     * largest tap offset (a 1x1 convolution of stride 2 has one) */
 	int ep_nfree; /* no operand of the epilogue depends on the column */
@@ -353,7 +355,7 @@ typedef struct uk_gemm {
 						      * input, sums */
 	float *xp, *cacc;
 	const int64_t *boff;
-	lathe_rt_uk_tile_fn tile;
+	lathe_rt_uk_tile_fn tile, half; /* half: MR x NR/2 tiles, for row tiles' last (or NULL) */
 	lathe_rt_uk_copy_fn copy;
 	lathe_rt_uk_deint_fn deint;
 	unsigned char rused[64], cused[64]; /* phases of rows, of columns some tap reads */
@@ -373,6 +375,34 @@ static int64_t uk_kc(int64_t K)
 {
 	int64_t nk = uk_ceil(K > 0 ? K : 1, KC_MAX);
 	return uk_ceil(K > 0 ? K : 1, nk);
+}
+
+/* A direct convolution's tiles either run along the padded rows, one
+ * after the other (a tile may straddle two output rows: it then goes
+ * through a buffer, its valid runs copied to C), or stay within one
+ * output row each (row tiles: C written in place).  Row tiles are taken
+ * where a row is a whole number of tiles or ends in a half tile (the
+ * tile kernel's half-width sibling writes it in place too: 112 columns are
+ * three tiles of 32 and one of 16), and where they cost no more columns
+ * than the padded row (113 for 112) or, where K is short and the copies
+ * would weigh (a first layer's 3 channels), up to an eighth more.  The
+ * reads stay inside the padded input: a row tile's last column is below
+ * oh*Wp + OW + NR, which the flat tiles read too. */
+static void uk_row_tiles(uk_gemm *g, int64_t oh_n)
+{
+	int64_t NR = g->NR, r = g->OW % NR, cols = g->OW - r;
+	if (g->trans || g->OW < 1)
+		return;
+	if (r && 2 * r != NR)
+		return;
+	cols += r;
+	int64_t owr = uk_ceil(g->OW, NR) * NR, np;
+	if ((cols <= g->Wp || (g->K <= 256 && 8 * cols <= 9 * g->Wp)) &&
+	    !__builtin_mul_overflow(oh_n, owr, &np) && np < ((int64_t)1 << 40) &&
+	    (np + NR) * g->M < ((int64_t)1 << 40)) {
+		g->OWR = owr;
+		g->NP = np;
+	}
 }
 
 static void uk_block(uk_gemm *g)
@@ -423,6 +453,7 @@ static void uk_block(uk_gemm *g)
 			g->Wp = wq;
 			g->xpad = x + dw / g->sw + g->NR;
 			g->NP = np;
+			uk_row_tiles(g, oh_n);
 		}
 	}
 	int64_t ncols = g->bmode == BM_DIRECT && !g->trans ? g->NP : g->N;
@@ -800,21 +831,34 @@ static int uk_direct_epi_tile(const uk_gemm *g, int64_t kc, const float *a, cons
 /* A direct convolution's tile over padded columns [n0', n0'+NR): sums of
  * this K block (plus the earlier ones, kept in cacc), then, after the last
  * block, the valid columns to C with the epilogue: in registers where the
- * tile is one run of C's columns or the epilogue does not depend on the
- * column, else on each run copied. */
+ * tile is one run of C's columns (always, with row tiles) or the epilogue
+ * does not depend on the column, else on each run copied. */
 static void uk_direct_tile(const uk_gemm *g, int64_t kc, const float *a, int64_t pc, int m,
 			   int64_t m0, int64_t np0, int last)
 {
 	int64_t NR = g->NR, ldp = uk_ceil(g->NP, NR) * NR;
-	const float *b = g->xp + np0;
+	const float *b = g->xp + (g->OWR ? np0 / g->OWR * g->Wp + np0 % g->OWR : np0);
 	const int64_t *boff = g->boff + pc;
 	float *acc = g->cacc ? g->cacc + m0 * ldp + np0 : NULL;
 	if (!last) {
 		uk_tile(g, kc, a, b, boff, acc, ldp, m, (int)NR, pc > 0, NULL, 0, 0);
 		return;
 	}
-	int64_t oh0 = np0 / g->Wp, ow0 = np0 % g->Wp;
 	const uk_epi *ep = g->ep.n ? &g->ep : NULL;
+	if (g->OWR) { /* a row tile: its columns of C, in place */
+		int64_t ow0 = np0 % g->OWR, n = g->OW - ow0 < NR ? g->OW - ow0 : NR;
+		int64_t nc = np0 / g->OWR * g->OW + ow0;
+		float *c = g->C + m0 * g->ldc + nc;
+		if (pc > 0)
+			for (int i = 0; i < m; i++)
+				memcpy(c + i * g->ldc, acc + i * ldp, sizeof(float) * (size_t)n);
+		if (n < NR && g->half)
+			g->half(kc, a, b, boff, c, g->ldc, m, (int)n, pc > 0, ep, m0, nc);
+		else
+			uk_tile(g, kc, a, b, boff, c, g->ldc, m, (int)n, pc > 0, ep, m0, nc);
+		return;
+	}
+	int64_t oh0 = np0 / g->Wp, ow0 = np0 % g->Wp;
 	if (ow0 + NR <= g->OW || (g->Wp == g->OW && np0 + NR <= g->NP)) {
 		/* All in one output row, or no padding columns (a 1x1
 		 * convolution): all valid, straight into C. */
@@ -1170,6 +1214,7 @@ LATHE_RT_UK_API int lathe_rt_uk_sgemm(const lathe_rt_uk_args *a)
 		 : g.bmode == BM_PACKED && g.afmt == LATHE_UK_FMT_STRIDED
 			 ? lathe_rt_uk_tile_kernel_pfb((int)g.MR, (int)g.NR)
 			 : lathe_rt_uk_tile_kernel((int)g.MR, (int)g.NR);
+	g.half = g.OWR && g.OW % g.NR ? lathe_rt_uk_tile_kernel((int)g.MR, (int)g.NR / 2) : NULL;
 	g.copy = lathe_rt_uk_copy_kernel();
 	uk_gemm_prepare(&g, a->pool);
 	int64_t ncols = g.bmode == BM_DIRECT && !g.trans ? g.NP : g.N;

@@ -359,6 +359,12 @@ static void test_conv(lathe_rt_pool *pool)
 		 * (tiles straight into C across output rows); with padding */
 		{40, 30, 30, 48, 1, 1, 2, 1, 0}, {24, 20, 22, 36, 1, 1, 2, 1, 1},
 		{6, 13, 14, 7, 1, 1, 3, 1, 0},
+		/* row tiles (output rows of whole tiles, or ending in a half
+		 * tile): few channels, stride 2, the 7x7 of a first layer; K
+		 * blocks with rows of one and of one half tile */
+		{3, 32, 32, 13, 3, 3, 1, 1, 1}, {3, 96, 96, 20, 3, 3, 2, 1, 1},
+		{3, 64, 64, 16, 7, 7, 2, 1, 3}, {80, 6, 32, 12, 3, 3, 1, 1, 1},
+		{64, 8, 16, 20, 3, 3, 1, 1, 1},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		for (int layout = 0; layout < 3; layout++) {
