@@ -288,11 +288,24 @@ LATHE_RT_UK_API void lathe_rt_uk_native_tile(int *mr, int *nr);
 typedef void (*lathe_rt_uk_copy_fn)(float *dst, const float *row, int64_t w, int64_t len,
 				    int64_t W);
 LATHE_RT_UK_API lathe_rt_uk_copy_fn lathe_rt_uk_copy_kernel(void);
+/* One panel of a B whose rows are contiguous: dst[k*nr + j] =
+ * src[off[k] + j] for j < cols, 0 for cols <= j < nr, k < kc (nr <= 64). */
+typedef void (*lathe_rt_uk_panel_fn)(float *dst, const float *src, const int64_t *off,
+				     int64_t kc, int nr, int cols);
+LATHE_RT_UK_API lathe_rt_uk_panel_fn lathe_rt_uk_panel_kernel(void);
 /* The epilogue function for this CPU (NULL: lathe_rt_uk_epi_rows' own
  * loops). */
 LATHE_RT_UK_API void (*lathe_rt_uk_epi_rows_kernel(void))(const struct lathe_rt_uk_epi *ep,
 							    float *c, int64_t ldc, int64_t nrows,
 							    int64_t n, int64_t m0, int64_t n0);
+
+/* c[i*ldc + j] = t[j*ldt + i] for i < m, j < n, then ep's operations on
+ * them as lathe_rt_uk_epi_rows(ep, c, ldc, m, n, m0, n0) would apply them
+ * (ep may be NULL): the transposed tile's sums (C^T) to C. */
+typedef void (*lathe_rt_uk_untrans_fn)(float *c, int64_t ldc, const float *t, int64_t ldt,
+				       int64_t m, int64_t n, const struct lathe_rt_uk_epi *ep,
+				       int64_t m0, int64_t n0);
+LATHE_RT_UK_API lathe_rt_uk_untrans_fn lathe_rt_uk_untrans_kernel(void);
 
 /* y[j] = sum over taps t < ntap, in order, of w[t] * row[t][off[t] + j]
  * for j < n, where tap t counts only for lo[t] <= j < hi[t] (row[t] is

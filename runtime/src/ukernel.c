@@ -357,6 +357,8 @@ typedef struct uk_gemm {
 	const int64_t *boff;
 	lathe_rt_uk_tile_fn tile, half; /* half: MR x NR/2 tiles, for row tiles' last (or NULL) */
 	lathe_rt_uk_copy_fn copy;
+	lathe_rt_uk_panel_fn panel;
+	lathe_rt_uk_untrans_fn untrans; /* the transposed tile's C^T to C */
 	lathe_rt_uk_deint_fn deint;
 	unsigned char rused[64], cused[64]; /* phases of rows, of columns some tap reads */
 } uk_gemm;
@@ -670,6 +672,12 @@ static void uk_pack_b(const uk_gemm *g, float *dst, int64_t n0, int64_t nlen, in
 	int64_t off[KC_MAX];
 	uk_koffsets(g, g->bk, pc, kc, off);
 	int64_t NR = g->NR;
+	if (g->bcs == 1 && NR <= 64) { /* rows contiguous */
+		for (int64_t p = 0; p < nlen; p += NR)
+			g->panel(dst + (p / NR) * kc * NR, g->B + n0 + p, off, kc, (int)NR,
+				 (int)(nlen - p < NR ? nlen - p : NR));
+		return;
+	}
 	for (int64_t p = 0; p < nlen; p += NR) {
 		float *d = dst + (p / NR) * kc * NR;
 		int64_t cols = nlen - p < NR ? nlen - p : NR;
@@ -677,14 +685,10 @@ static void uk_pack_b(const uk_gemm *g, float *dst, int64_t n0, int64_t nlen, in
 		for (int64_t k = 0; k < kc; k++) {
 			const float *s = src + off[k];
 			float *dk = d + k * NR;
-			if (g->bcs == 1) {
-				g->copy(dk, s, 0, NR, cols);
-			} else {
-				for (int64_t j = 0; j < cols; j++)
-					dk[j] = s[j * g->bcs];
-				for (int64_t j = cols; j < NR; j++)
-					dk[j] = 0;
-			}
+			for (int64_t j = 0; j < cols; j++)
+				dk[j] = s[j * g->bcs];
+			for (int64_t j = cols; j < NR; j++)
+				dk[j] = 0;
 		}
 	}
 }
@@ -961,12 +965,8 @@ static void uk_trans_k_blocks(const uk_gemm *g, float *bblk, int64_t mbeg, int64
 					NULL, 0, 0);
 			}
 	}
-	float *c = g->C + mbeg * g->ldc + n0;
-	for (int64_t i = 0; i < mlen; i++)
-		for (int64_t j = 0; j < nlen; j++)
-			c[i * g->ldc + j] = t[j * ldt + i];
-	if (g->ep.n)
-		lathe_rt_uk_epi_rows(&g->ep, c, g->ldc, mlen, nlen, mbeg, n0);
+	g->untrans(g->C + mbeg * g->ldc + n0, g->ldc, t, ldt, mlen, nlen, g->ep.n ? &g->ep : NULL,
+		   mbeg, n0);
 }
 
 /* The K blocks of a task: rows [mbeg, mend), columns [n0, n0+nlen). */
@@ -1216,6 +1216,8 @@ LATHE_RT_UK_API int lathe_rt_uk_sgemm(const lathe_rt_uk_args *a)
 			 : lathe_rt_uk_tile_kernel((int)g.MR, (int)g.NR);
 	g.half = g.OWR && g.OW % g.NR ? lathe_rt_uk_tile_kernel((int)g.MR, (int)g.NR / 2) : NULL;
 	g.copy = lathe_rt_uk_copy_kernel();
+	g.untrans = lathe_rt_uk_untrans_kernel();
+	g.panel = lathe_rt_uk_panel_kernel();
 	uk_gemm_prepare(&g, a->pool);
 	int64_t ncols = g.bmode == BM_DIRECT && !g.trans ? g.NP : g.N;
 	uk_gemm_run r = {.g = &g, .scratch = g.scratch,

@@ -230,6 +230,20 @@ LATHE_RT_UK_API void lathe_rt_uk_any_tile(int mr, int nr, int64_t kc, const floa
 		lathe_rt_uk_epi_rows(ep, c, ldc, m, n, m0, n0);
 }
 
+/* The portable panel of rows. */
+static void uk_gen_panel(float *dst, const float *src, const int64_t *off, int64_t kc, int nr,
+			 int cols)
+{
+	for (int64_t k = 0; k < kc; k++) {
+		const float *s = src + off[k];
+		float *d = dst + k * nr;
+		for (int j = 0; j < cols; j++)
+			d[j] = s[j];
+		for (int j = cols; j < nr; j++)
+			d[j] = 0;
+	}
+}
+
 /* The portable row copy. */
 static void uk_gen_copy(float *dst, const float *row, int64_t w, int64_t len, int64_t W)
 {
@@ -263,6 +277,16 @@ static void uk_gen_taps(float *y, int64_t n, const float *const *row, const int6
 	}
 	if (ep)
 		lathe_rt_uk_epi_rows(ep, y, n, 1, n, m, 0);
+}
+
+static void uk_gen_untrans(float *c, int64_t ldc, const float *t, int64_t ldt, int64_t m,
+			   int64_t n, const lathe_rt_uk_epi *ep, int64_t m0, int64_t n0)
+{
+	for (int64_t i = 0; i < m; i++)
+		for (int64_t j = 0; j < n; j++)
+			c[i * ldc + j] = t[j * ldt + i];
+	if (ep)
+		lathe_rt_uk_epi_rows(ep, c, ldc, m, n, m0, n0);
 }
 
 static void uk_gen_deint(float *even, float *odd, const float *src, int64_t n)
@@ -391,6 +415,31 @@ static UK_AVX512 void uk_avx512_copy(float *dst, const float *row, int64_t w, in
 			_mm512_storeu_ps(dst + j, v);
 		else
 			_mm512_mask_storeu_ps(dst + j, (__mmask16)keep, v);
+	}
+}
+
+/* A panel of rows: up to four vectors per row, their masks (the columns
+ * read, the lanes written) worked out once for all the rows. */
+static UK_AVX512 void uk_avx512_panel(float *dst, const float *src, const int64_t *off,
+				      int64_t kc, int nr, int cols)
+{
+	__mmask16 rd[4], wr[4];
+	int nv = (nr + 15) / 16;
+	if (nr > 64) {
+		uk_gen_panel(dst, src, off, kc, nr, cols);
+		return;
+	}
+	for (int v = 0; v < 4; v++) {
+		int r = cols - 16 * v, w = nr - 16 * v;
+		rd[v] = (__mmask16)(r >= 16 ? 0xFFFFu : r > 0 ? (1u << r) - 1 : 0);
+		wr[v] = (__mmask16)(w >= 16 ? 0xFFFFu : w > 0 ? (1u << w) - 1 : 0);
+	}
+	for (int64_t k = 0; k < kc; k++) {
+		const float *s = src + off[k];
+		float *d = dst + k * nr;
+		for (int v = 0; v < nv; v++)
+			_mm512_mask_storeu_ps(d + 16 * v, wr[v],
+					      _mm512_maskz_loadu_ps(rd[v], s + 16 * v));
 	}
 }
 
@@ -579,6 +628,117 @@ static UK_AVX512 void uk_avx512_epi_rows(const lathe_rt_uk_epi *ep, float *c, in
 				_mm512_storeu_ps(r + j, x);
 			else
 				_mm512_mask_storeu_ps(r + j, k, x);
+		}
+	}
+}
+
+/* r[p] lane q <- r[q] lane p: a 16 x 16 transpose in registers (32-bit
+ * interleaves, then 64-bit, then two rounds of 128-bit blocks). */
+static inline __attribute__((always_inline)) UK_AVX512 void uk_avx512_tr16(__m512 *r)
+{
+	__m512 a[16], b[16];
+	for (int q = 0; q < 16; q += 2) {
+		a[q] = _mm512_unpacklo_ps(r[q], r[q + 1]);
+		a[q + 1] = _mm512_unpackhi_ps(r[q], r[q + 1]);
+	}
+	/* b[4g + s], block L: rows 4g .. 4g+3 at column 4L + s */
+	for (int g = 0; g < 16; g += 4) {
+		b[g] = _mm512_shuffle_ps(a[g], a[g + 2], 0x44);
+		b[g + 1] = _mm512_shuffle_ps(a[g], a[g + 2], 0xEE);
+		b[g + 2] = _mm512_shuffle_ps(a[g + 1], a[g + 3], 0x44);
+		b[g + 3] = _mm512_shuffle_ps(a[g + 1], a[g + 3], 0xEE);
+	}
+	for (int s = 0; s < 4; s++) {
+		__m512 c0 = _mm512_shuffle_f32x4(b[s], b[4 + s], 0x88);
+		__m512 c1 = _mm512_shuffle_f32x4(b[s], b[4 + s], 0xDD);
+		__m512 c2 = _mm512_shuffle_f32x4(b[8 + s], b[12 + s], 0x88);
+		__m512 c3 = _mm512_shuffle_f32x4(b[8 + s], b[12 + s], 0xDD);
+		r[s] = _mm512_shuffle_f32x4(c0, c2, 0x88);
+		r[8 + s] = _mm512_shuffle_f32x4(c0, c2, 0xDD);
+		r[4 + s] = _mm512_shuffle_f32x4(c1, c3, 0x88);
+		r[12 + s] = _mm512_shuffle_f32x4(c1, c3, 0xDD);
+	}
+}
+
+/* C^T to C by blocks of 16 x 16: 16 rows of t loaded (16 of C's rows
+ * each, masked past m), transposed in registers, and each row of C's 16
+ * columns stored once, masked at the right edge; in place of a copy
+ * element by element and a pass of the epilogue over C.  An epilogue
+ * whose operands do not depend on the column (bias, activation) is
+ * applied before the transpose, on t's rows, its operands a vector
+ * along them (one per 16 rows of C); else after it, on C's rows. */
+static UK_AVX512 void uk_avx512_untrans(float *c, int64_t ldc, const float *t, int64_t ldt,
+					int64_t m, int64_t n, const lathe_rt_uk_epi *ep,
+					int64_t m0, int64_t n0)
+{
+	const float *w[LATHE_UK_EPI_MAX];
+	__m512 o[LATHE_UK_EPI_MAX];
+	int ne = ep ? ep->n : 0, before = 1;
+	for (int e = 0; e < ne; e++)
+		before &= !(ep->v[e] && ep->sn[e]);
+	for (int64_t i = 0; i < m; i += 16) {
+		int64_t mi = m - i < 16 ? m - i : 16;
+		__mmask16 km = (__mmask16)(mi == 16 ? 0xFFFFu : (1u << mi) - 1);
+		for (int e = 0; before && e < ne; e++) {
+			float f[16] = {0};
+			for (int64_t p = 0; p < mi; p++)
+				f[p] = ep->v[e] ? ep->v[e][(m0 + i + p) * ep->sm[e]] : (float)ep->f[e];
+			o[e] = _mm512_loadu_ps(f);
+		}
+		for (int64_t j = 0; j < n; j += 16) {
+			int64_t len = n - j < 16 ? n - j : 16;
+			__mmask16 k = (__mmask16)(len == 16 ? 0xFFFFu : (1u << len) - 1);
+			__m512 r[16], kept[16];
+			for (int q = 0; q < 16; q++)
+				r[q] = q >= len ? _mm512_setzero_ps()
+				       : mi == 16 ? _mm512_loadu_ps(t + (j + q) * ldt + i)
+						  : _mm512_maskz_loadu_ps(km, t + (j + q) * ldt + i);
+			for (int e = 0; before && e < ne; e++) {
+				int op = ep->op[e], rev = ep->rev[e];
+				for (int q = 0; q < len; q++) {
+					if (op == LATHE_UK_OP_SAVE)
+						kept[q] = r[q];
+					else if (op == LATHE_UK_OP_ERF)
+						r[q] = uk_avx512_erf(r[q]);
+					else
+						r[q] = uk_avx512_epi_op(op, rev, r[q],
+									ep->saved[e] ? kept[q] : o[e]);
+				}
+			}
+			uk_avx512_tr16(r);
+			for (int p = 0; p < mi && before; p++) {
+				float *d = c + (i + p) * ldc + j;
+				if (len == 16)
+					_mm512_storeu_ps(d, r[p]);
+				else
+					_mm512_mask_storeu_ps(d, k, r[p]);
+			}
+			for (int p = 0; p < mi && !before; p++) {
+				int64_t mm = m0 + i + p;
+				__m512 x = r[p], kept = _mm512_setzero_ps();
+				for (int e = 0; e < ne; e++) {
+					const float *v = ep->v[e];
+					w[e] = v && ep->sn[e] ? v + mm * ep->sm[e] + n0 * ep->sn[e]
+							      : NULL;
+					o[e] = _mm512_set1_ps(v ? v[mm * ep->sm[e]] : ep->f[e]);
+				}
+				for (int e = 0; e < ne; e++) {
+					int op = ep->op[e];
+					if (op == LATHE_UK_OP_SAVE)
+						kept = x;
+					else if (op == LATHE_UK_OP_ERF)
+						x = uk_avx512_erf(x);
+					else
+						x = uk_avx512_epi_op(
+							op, ep->rev[e], x,
+							uk_avx512_epi_y(ep, e, w, o, kept, j, n, k));
+				}
+				float *d = c + (i + p) * ldc + j;
+				if (len == 16)
+					_mm512_storeu_ps(d, x);
+				else
+					_mm512_mask_storeu_ps(d, k, x);
+			}
 		}
 	}
 }
@@ -1343,6 +1503,24 @@ LATHE_RT_UK_API void (*lathe_rt_uk_epi_rows_kernel(void))(const struct lathe_rt_
 		return uk_avx512_epi_rows;
 #endif
 	return NULL;
+}
+
+LATHE_RT_UK_API lathe_rt_uk_panel_fn lathe_rt_uk_panel_kernel(void)
+{
+#if UK_X86
+	if (has_avx512())
+		return uk_avx512_panel;
+#endif
+	return uk_gen_panel;
+}
+
+LATHE_RT_UK_API lathe_rt_uk_untrans_fn lathe_rt_uk_untrans_kernel(void)
+{
+#if UK_X86
+	if (has_avx512())
+		return uk_avx512_untrans;
+#endif
+	return uk_gen_untrans;
 }
 
 LATHE_RT_UK_API lathe_rt_uk_taps_fn lathe_rt_uk_taps_kernel(void)
