@@ -398,10 +398,10 @@ static void uk_row_tiles(uk_gemm *g, int64_t oh_n)
 	if (r && 2 * r != NR)
 		return;
 	cols += r;
-	int64_t owr = uk_ceil(g->OW, NR) * NR, np;
+	int64_t owr = uk_ceil(g->OW, NR) * NR, np, c;
 	if ((cols <= g->Wp || (g->K <= 256 && 8 * cols <= 9 * g->Wp)) &&
 	    !__builtin_mul_overflow(oh_n, owr, &np) && np < ((int64_t)1 << 40) &&
-	    (np + NR) * g->M < ((int64_t)1 << 40)) {
+	    !__builtin_mul_overflow(np + NR, g->M, &c) && c < ((int64_t)1 << 40)) {
 		g->OWR = owr;
 		g->NP = np;
 	}
