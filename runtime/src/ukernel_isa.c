@@ -666,12 +666,12 @@ static inline __attribute__((always_inline)) UK_AVX512 void uk_avx512_tr16(__m51
  * element by element and a pass of the epilogue over C.  An epilogue
  * whose operands do not depend on the column (bias, activation) is
  * applied before the transpose, on t's rows, its operands a vector
- * along them (one per 16 rows of C); else after it, on C's rows. */
+ * along them (one per 16 rows of C); else by the row epilogue over each
+ * block of 16 rows of C once they are stored. */
 static UK_AVX512 void uk_avx512_untrans(float *c, int64_t ldc, const float *t, int64_t ldt,
 					int64_t m, int64_t n, const lathe_rt_uk_epi *ep,
 					int64_t m0, int64_t n0)
 {
-	const float *w[LATHE_UK_EPI_MAX];
 	__m512 o[LATHE_UK_EPI_MAX];
 	int ne = ep ? ep->n : 0, before = 1;
 	for (int e = 0; e < ne; e++)
@@ -706,40 +706,16 @@ static UK_AVX512 void uk_avx512_untrans(float *c, int64_t ldc, const float *t, i
 				}
 			}
 			uk_avx512_tr16(r);
-			for (int p = 0; p < mi && before; p++) {
+			for (int p = 0; p < mi; p++) {
 				float *d = c + (i + p) * ldc + j;
 				if (len == 16)
 					_mm512_storeu_ps(d, r[p]);
 				else
 					_mm512_mask_storeu_ps(d, k, r[p]);
 			}
-			for (int p = 0; p < mi && !before; p++) {
-				int64_t mm = m0 + i + p;
-				__m512 x = r[p], kept = _mm512_setzero_ps();
-				for (int e = 0; e < ne; e++) {
-					const float *v = ep->v[e];
-					w[e] = v && ep->sn[e] ? v + mm * ep->sm[e] + n0 * ep->sn[e]
-							      : NULL;
-					o[e] = _mm512_set1_ps(v ? v[mm * ep->sm[e]] : ep->f[e]);
-				}
-				for (int e = 0; e < ne; e++) {
-					int op = ep->op[e];
-					if (op == LATHE_UK_OP_SAVE)
-						kept = x;
-					else if (op == LATHE_UK_OP_ERF)
-						x = uk_avx512_erf(x);
-					else
-						x = uk_avx512_epi_op(
-							op, ep->rev[e], x,
-							uk_avx512_epi_y(ep, e, w, o, kept, j, n, k));
-				}
-				float *d = c + (i + p) * ldc + j;
-				if (len == 16)
-					_mm512_storeu_ps(d, x);
-				else
-					_mm512_mask_storeu_ps(d, k, x);
-			}
 		}
+		if (!before) /* the block's rows, still in L1 */
+			uk_avx512_epi_rows(ep, c + i * ldc, ldc, mi, n, m0 + i, n0);
 	}
 }
 
