@@ -1,8 +1,9 @@
 /* ukernel.c: the sgemm and pack micro-kernels (lathe_rt_ukernel.h): checks,
  * blocking, packing, threads, epilogues; the register tiles themselves are
  * in ukernel_isa.c, depthwise convolution in ukernel_dw.c, max pooling in
- * ukernel_pool.c, softmax and layer normalization in ukernel_rows.c, the
- * one-row case of sgemm (sgemv) in ukernel_gemv.c.
+ * ukernel_pool.c (their plane kernels in ukernel_plane.c), softmax and
+ * layer normalization in ukernel_rows.c, the one-row case of sgemm (sgemv)
+ * in ukernel_gemv.c.
  *
  * sgemm follows the usual blocked scheme.  K is cut into blocks of at most
  * KC_MAX (a block of B's panel then stays in the L1 cache while the tile

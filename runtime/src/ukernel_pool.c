@@ -2,7 +2,7 @@
  * window, stride, dilation and padding, with sgemm's epilogues.
  *
  * Pooling reads each input about KH*KW/(SH*SW) times and computes nothing
- * else, so the loads decide its speed: the plane kernel (ukernel_isa.c)
+ * else, so the loads decide its speed: the plane kernel (ukernel_plane.c)
  * keeps a vector of outputs in a register over the whole window, reading
  * a tap's columns with one load (two and a shuffle for stride 2), masked
  * at the image's edges, instead of a scalar loop per output with its

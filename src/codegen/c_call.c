@@ -24,6 +24,7 @@
 static const char *const uk_sources[] = {
 	"runtime/src/ukernel.c",
 	"runtime/src/ukernel_isa.c",
+	"runtime/src/ukernel_plane.c",
 	"runtime/src/ukernel_dw.c",
 	"runtime/src/ukernel_gemv.c",
 	"runtime/src/ukernel_pool.c",

@@ -170,6 +170,28 @@ static const char *line_end(const char *p)
 	return e ? e : p + strlen(p);
 }
 
+/* Where the name of the static declaration at p ends: at its first '(',
+ * '[', '=', ';' or '{' that does not open an __attribute__ (the name may
+ * be on a later line: "static inline __attribute__((...)) T\nname(..."). */
+static const char *static_stop(const char *p)
+{
+	for (;;) {
+		const char *stop = p + strcspn(p, "([=;{");
+		const char *b = stop;
+		while (b > p && isspace((unsigned char)b[-1]))
+			b--;
+		if (*stop != '(' || b - p < 13 || strncmp(b - 13, "__attribute__", 13))
+			return stop;
+		int depth = 0;
+		do {
+			depth += *stop == '(';
+			depth -= *stop == ')';
+			stop++;
+		} while (*stop && depth > 0);
+		p = stop;
+	}
+}
+
 /* File-scope declarations and macros of a piece. */
 static void scan_piece(lathe_arena *a, piece *pc)
 {
@@ -186,7 +208,7 @@ static void scan_piece(lathe_arena *a, piece *pc)
 				q++;
 			add_name(a, &pc->macros, b, (size_t)(q - b));
 		} else if (len > 7 && !strncmp(p, "static ", 7) && strncmp(p, "static_assert", 13)) {
-			const char *stop = p + strcspn(p, "([=;{\n");
+			const char *stop = static_stop(p);
 			if (*stop == '{') /* "static struct tag {": the tag */
 				add_tag(a, &pc->names, p, stop);
 			else
