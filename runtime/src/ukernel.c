@@ -383,22 +383,22 @@ static int64_t uk_kc(int64_t K)
 /* A direct convolution's tiles either run along the padded rows, one
  * after the other (a tile may straddle two output rows: it then goes
  * through a buffer, its valid runs copied to C), or stay within one
- * output row each (row tiles: C written in place).  Row tiles are taken
- * where a row is a whole number of tiles or ends in a half tile (the
- * tile kernel's half-width sibling writes it in place too: 112 columns are
- * three tiles of 32 and one of 16), and where they cost no more columns
- * than the padded row (113 for 112) or, where K is short and the copies
- * would weigh (a first layer's 3 channels), up to an eighth more.  The
- * reads stay inside the padded input: a row tile's last column is below
+ * output row each (row tiles: C written in place).  A row's last tile,
+ * of r < NR columns, is computed by the tile kernel's half-width sibling
+ * when r <= NR/2 (112 columns: three tiles of 32 and one of 16), else by
+ * the full one, both writing only its r columns (masked stores; a family
+ * without them puts that tile through a buffer).  Row tiles are taken
+ * where the columns they compute are no more than the padded row's (112
+ * for OW 111 and Wp 112) or, where K is short and the copies would weigh
+ * (a first layer's 3 channels), up to an eighth more.  The reads stay
+ * inside the padded input: a row tile's last column is below
  * oh*Wp + OW + NR, which the flat tiles read too. */
 static void uk_row_tiles(uk_gemm *g, int64_t oh_n)
 {
 	int64_t NR = g->NR, r = g->OW % NR, cols = g->OW - r;
 	if (g->trans || g->OW < 1)
 		return;
-	if (r && 2 * r != NR)
-		return;
-	cols += r;
+	cols += r == 0 ? 0 : 2 * r <= NR ? NR / 2 : NR;
 	int64_t owr = uk_ceil(g->OW, NR) * NR, np, c;
 	if ((cols <= g->Wp || (g->K <= 256 && 8 * cols <= 9 * g->Wp)) &&
 	    !__builtin_mul_overflow(oh_n, owr, &np) && np < ((int64_t)1 << 40) &&
@@ -794,9 +794,12 @@ static void uk_tile(const uk_gemm *g, int64_t kc, const float *a, const float *b
  * values are gathered into tiles of the same shape (zeros in the padding
  * columns) so that the tile kernel applies it in registers; 0 when done,
  * 1 when there are too many such operands (the caller's runs get it). */
-static int uk_direct_epi_tile(const uk_gemm *g, int64_t kc, const float *a, const float *b,
-			      const int64_t *boff, float *t, int m, int64_t m0, int64_t pc,
-			      const int64_t *rj, const int64_t *rn, const int64_t *rlen, int nrun)
+static __attribute__((noinline)) int uk_direct_epi_tile(const uk_gemm *g, int64_t kc,
+							const float *a, const float *b,
+							const int64_t *boff, float *t, int m,
+							int64_t m0, int64_t pc, const int64_t *rj,
+							const int64_t *rn, const int64_t *rlen,
+							int nrun)
 {
 	enum { NOPS = 2 };
 	float ob[NOPS][MAX_R * MAX_R] __attribute__((aligned(64)));
@@ -831,6 +834,52 @@ static int uk_direct_epi_tile(const uk_gemm *g, int64_t kc, const float *a, cons
 	e.unit = 1;
 	uk_tile(g, kc, a, b, boff, t, NR, m, (int)NR, pc > 0, &e, 0, 0);
 	return 0;
+}
+
+/* uk_direct_tile's tile that straddles output rows: computed into a
+ * buffer (its own function: the buffers' stack frame stays out of the
+ * common paths), its runs of valid columns copied to C. */
+static __attribute__((noinline)) void uk_direct_runs(const uk_gemm *g, int64_t kc, const float *a,
+						     const float *b, const int64_t *boff,
+						     const float *acc, int64_t ldp, int64_t pc,
+						     int m, int64_t m0, int64_t np0,
+						     const uk_epi *ep)
+{
+	int64_t NR = g->NR;
+	float t[MAX_R * MAX_R] __attribute__((aligned(64)));
+	if (pc > 0)
+		for (int i = 0; i < m; i++)
+			memcpy(t + i * NR, acc + i * ldp, sizeof(float) * (size_t)NR);
+	/* Runs of valid columns: output row oh, columns ow.., at tile column j. */
+	int64_t rj[MAX_R], rn[MAX_R], rlen[MAX_R];
+	int nrun = 0;
+	for (int64_t j = 0; j < NR && np0 + j < g->NP;) {
+		int64_t np = np0 + j, oh = np / g->Wp, ow = np % g->Wp;
+		int64_t run = g->Wp - ow < NR - j ? g->Wp - ow : NR - j;
+		if (np0 + j + run > g->NP)
+			run = g->NP - np0 - j;
+		if (ow < g->OW) {
+			rj[nrun] = j;
+			rn[nrun] = oh * g->OW + ow;
+			rlen[nrun++] = g->OW - ow < run ? g->OW - ow : run;
+		}
+		j += run;
+	}
+	int done = 0; /* the tile with its epilogue */
+	if (ep && !g->ep_nfree)
+		done = !uk_direct_epi_tile(g, kc, a, b, boff, t, m, m0, pc, rj, rn, rlen, nrun);
+	if (done)
+		ep = NULL;
+	else
+		uk_tile(g, kc, a, b, boff, t, NR, m, (int)NR, pc > 0, ep && g->ep_nfree ? ep : NULL,
+			m0, 0);
+	for (int r = 0; r < nrun; r++) {
+		float *c = g->C + m0 * g->ldc + rn[r];
+		for (int i = 0; i < m; i++)
+			memcpy(c + i * g->ldc, t + i * NR + rj[r], sizeof(float) * (size_t)rlen[r]);
+		if (ep && !g->ep_nfree)
+			lathe_rt_uk_epi_rows(ep, c, g->ldc, m, rlen[r], m0, rn[r]);
+	}
 }
 
 /* A direct convolution's tile over padded columns [n0', n0'+NR): sums of
@@ -875,40 +924,7 @@ static void uk_direct_tile(const uk_gemm *g, int64_t kc, const float *a, int64_t
 		uk_tile(g, kc, a, b, boff, c, g->ldc, m, (int)NR, pc > 0, ep, m0, n);
 		return;
 	}
-	float t[MAX_R * MAX_R] __attribute__((aligned(64)));
-	if (pc > 0)
-		for (int i = 0; i < m; i++)
-			memcpy(t + i * NR, acc + i * ldp, sizeof(float) * (size_t)NR);
-	/* Runs of valid columns: output row oh, columns ow.., at tile column j. */
-	int64_t rj[MAX_R], rn[MAX_R], rlen[MAX_R];
-	int nrun = 0;
-	for (int64_t j = 0; j < NR && np0 + j < g->NP;) {
-		int64_t np = np0 + j, oh = np / g->Wp, ow = np % g->Wp;
-		int64_t run = g->Wp - ow < NR - j ? g->Wp - ow : NR - j;
-		if (np0 + j + run > g->NP)
-			run = g->NP - np0 - j;
-		if (ow < g->OW) {
-			rj[nrun] = j;
-			rn[nrun] = oh * g->OW + ow;
-			rlen[nrun++] = g->OW - ow < run ? g->OW - ow : run;
-		}
-		j += run;
-	}
-	int done = 0; /* the tile with its epilogue */
-	if (ep && !g->ep_nfree)
-		done = !uk_direct_epi_tile(g, kc, a, b, boff, t, m, m0, pc, rj, rn, rlen, nrun);
-	if (done)
-		ep = NULL;
-	else
-		uk_tile(g, kc, a, b, boff, t, NR, m, (int)NR, pc > 0, ep && g->ep_nfree ? ep : NULL,
-			m0, 0);
-	for (int r = 0; r < nrun; r++) {
-		float *c = g->C + m0 * g->ldc + rn[r];
-		for (int i = 0; i < m; i++)
-			memcpy(c + i * g->ldc, t + i * NR + rj[r], sizeof(float) * (size_t)rlen[r]);
-		if (ep && !g->ep_nfree)
-			lathe_rt_uk_epi_rows(ep, c, g->ldc, m, rlen[r], m0, rn[r]);
-	}
+	uk_direct_runs(g, kc, a, b, boff, acc, ldp, pc, m, m0, np0, ep);
 }
 
 static void uk_gemm_k_blocks(const uk_gemm *g, float *bblk, int64_t mbeg, int64_t mend,

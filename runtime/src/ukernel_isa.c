@@ -73,7 +73,7 @@ typedef int32_t uk_i4 __attribute__((vector_size(16)));
 #define UK_BROWS 0
 /* One operator of the in-register epilogue, for splat and vector operands
  * in both orders: the tile's element op operand (EXPR). */
-#define UK_XV(VU, L) (*(const VU *)(v + (m0 + i) * sm + n0 + j * L))
+#define UK_XV(LDC, VU, L) LDC(VU, v + (m0 + i) * sm + n0 + j * L, j)
 #define UK_EPI_CASE(K, EXPR, ROWS, NV)                                                         \
 	case K:                                                                                \
 		_Pragma("GCC unroll 16") for (int i = 0; i < (ROWS); i++)                       \
@@ -90,10 +90,24 @@ typedef int32_t uk_i4 __attribute__((vector_size(16)));
 /* PFB: prefetch B's panel (two lines per k) rather than A's: the
  * transposed tile, whose B side is the weights. */
 #define UK_KERNEL_PF(NAME, ATTR, V, VU, VI, L, NV, ROWS, MR, FMA, SPLAT, PACKED, MAXF, MINF, PFB) \
+	UK_KERNEL_X(NAME, ATTR, V, VU, VI, L, NV, ROWS, MR, FMA, SPLAT, PACKED, MAXF, MINF, PFB,  \
+		    UK_MASK_NONE, UK_LD_FULL, UK_ST_FULL)
+/* C's vectors (and an epilogue operand's along n) are loaded and stored
+ * through LDC(VU, p, j) and STC(VU, p, j, x), j the vector's index in the
+ * tile's row, after MDECL(L, NV) (which may declare what they use from n,
+ * the tile's number of columns): full vectors, or (ukernel's AVX-512
+ * family) vectors masked to the first n columns, for a tile of fewer
+ * columns than NR written in place. */
+#define UK_MASK_NONE(L, NV) (void)n;
+#define UK_LD_FULL(VU, p, j) (*(const VU *)(p))
+#define UK_ST_FULL(VU, p, j, x) (*(VU *)(p) = (x))
+#define UK_KERNEL_X(NAME, ATTR, V, VU, VI, L, NV, ROWS, MR, FMA, SPLAT, PACKED, MAXF, MINF, PFB,   \
+		    MDECL, LDC, STC)                                                            \
 	static ATTR void NAME(int64_t kc, const float *a, const float *b, const int64_t *boff,  \
-			      float *c, int64_t ldc, int accumulate, const lathe_rt_uk_epi *ep, \
-			      int64_t m0, int64_t n0)                                           \
+			      float *c, int64_t ldc, int n, int accumulate,                     \
+			      const lathe_rt_uk_epi *ep, int64_t m0, int64_t n0)                \
 	{                                                                                       \
+		MDECL(L, NV)                                                                    \
 		V acc[ROWS][NV];                                                                \
 		_Pragma("GCC unroll 16") for (int i = 0; i < ROWS; i++)                         \
 			_Pragma("GCC unroll 4") for (int j = 0; j < NV; j++)                    \
@@ -119,7 +133,7 @@ typedef int32_t uk_i4 __attribute__((vector_size(16)));
 		if (accumulate)                                                                 \
 			_Pragma("GCC unroll 16") for (int i = 0; i < ROWS; i++)                 \
 				_Pragma("GCC unroll 4") for (int j = 0; j < NV; j++)            \
-					acc[i][j] = acc[i][j] + *(const VU *)(c + i * ldc + j * L); \
+					acc[i][j] = acc[i][j] + LDC(VU, c + i * ldc + j * L, j); \
 		for (int e = 0; ep && e < ep->n; e++) {                                         \
 			const float *v = ep->v[e];                                              \
 			int64_t sm = ep->sm[e];                                                 \
@@ -128,53 +142,67 @@ typedef int32_t uk_i4 __attribute__((vector_size(16)));
 			_Pragma("GCC unroll 16") for (int i = 0; i < ROWS; i++)                 \
 				xs[i] = SPLAT(v ? v[(m0 + i) * sm] : ep->f[e]);                 \
 			switch (ep->op[e] * 4 + byn * 2 + rev) {                                \
-			UK_EPI_CASES(LATHE_UK_OP_ADD, acc[i][j] + xs[i], acc[i][j] + UK_XV(VU, L), \
-				     xs[i] + acc[i][j], UK_XV(VU, L) + acc[i][j], ROWS, NV)     \
-			UK_EPI_CASES(LATHE_UK_OP_MUL, acc[i][j] * xs[i], acc[i][j] * UK_XV(VU, L), \
-				     xs[i] * acc[i][j], UK_XV(VU, L) * acc[i][j], ROWS, NV)     \
+			UK_EPI_CASES(LATHE_UK_OP_ADD, acc[i][j] + xs[i], acc[i][j] + UK_XV(LDC, VU, L), \
+				     xs[i] + acc[i][j], UK_XV(LDC, VU, L) + acc[i][j], ROWS, NV)     \
+			UK_EPI_CASES(LATHE_UK_OP_MUL, acc[i][j] * xs[i], acc[i][j] * UK_XV(LDC, VU, L), \
+				     xs[i] * acc[i][j], UK_XV(LDC, VU, L) * acc[i][j], ROWS, NV)     \
 			UK_EPI_CASES(LATHE_UK_OP_MAX, MAXF(acc[i][j], xs[i]),                   \
-				     MAXF(acc[i][j], UK_XV(VU, L)), MAXF(xs[i], acc[i][j]),     \
-				     MAXF(UK_XV(VU, L), acc[i][j]), ROWS, NV)                   \
+				     MAXF(acc[i][j], UK_XV(LDC, VU, L)), MAXF(xs[i], acc[i][j]),     \
+				     MAXF(UK_XV(LDC, VU, L), acc[i][j]), ROWS, NV)                   \
 			UK_EPI_CASES(LATHE_UK_OP_MIN, MINF(acc[i][j], xs[i]),                   \
-				     MINF(acc[i][j], UK_XV(VU, L)), MINF(xs[i], acc[i][j]),     \
-				     MINF(UK_XV(VU, L), acc[i][j]), ROWS, NV)                   \
+				     MINF(acc[i][j], UK_XV(LDC, VU, L)), MINF(xs[i], acc[i][j]),     \
+				     MINF(UK_XV(LDC, VU, L), acc[i][j]), ROWS, NV)                   \
 			}                                                                       \
 		}                                                                               \
 		_Pragma("GCC unroll 16") for (int i = 0; i < ROWS; i++)                         \
 			_Pragma("GCC unroll 4") for (int j = 0; j < NV; j++)                    \
-				*(VU *)(c + i * ldc + j * L) = acc[i][j];                       \
+				STC(VU, c + i * ldc + j * L, j, acc[i][j]);                     \
 	}
 
 /* The tile entry of a family: full tiles straight into C (in-register
- * epilogue when its operands are contiguous along n), the rest through a
- * buffer, with the epilogue applied row by row afterwards.  Kn: kernels of
- * rows MR, R2, R3 for packed B; Kni the same reading rows in place. */
+ * epilogue when its operands are contiguous along n), tiles of fewer
+ * columns too where the family has masked kernels (MTILE, which says
+ * whether it took the tile), the rest through a buffer, with the epilogue
+ * applied row by row afterwards.  Kn: kernels of rows MR, R2, R3 for
+ * packed B; Kni the same reading rows in place. */
 /* The longest K a partial tile of at most NR/2 columns takes the half-width
  * kernel for (its row offsets go on the stack). */
 enum { UK_HALF_KMAX = 512 };
-#define UK_TILE(NAME, ATTR, MR, NR, R2, R3, K1, K2, K3, K1i, K2i, K3i)                         \
-	UK_TILE_H(NAME, ATTR, MR, NR, R2, R3, K1, K2, K3, K1i, K2i, K3i, K1i, 0)
+#define UK_TILE(NAME, ATTR, MR, NR, R2, R3, K1, K2, K3, K1i, K2i, K3i, MTILE)                  \
+	UK_TILE_H(NAME, ATTR, MR, NR, R2, R3, K1, K2, K3, K1i, K2i, K3i, K1i, 0, MTILE)
+/* The MTILE of a family without masked kernels. */
+static inline int uk_mtile_none(int64_t kc, const float *a, const float *b, const int64_t *boff,
+				float *c, int64_t ldc, int m, int n, int accumulate,
+				const lathe_rt_uk_epi *ep, int64_t m0, int64_t n0)
+{
+	(void)kc, (void)a, (void)b, (void)boff, (void)c, (void)ldc, (void)m, (void)n;
+	(void)accumulate, (void)ep, (void)m0, (void)n0;
+	return 0;
+}
 /* HALF (when HAS_HALF): an MR x NR/2 kernel reading B's rows at offsets,
  * for partial tiles of at most NR/2 columns (a matrix's last panel). */
-#define UK_TILE_H(NAME, ATTR, MR, NR, R2, R3, K1, K2, K3, K1i, K2i, K3i, HALF, HAS_HALF)       \
+#define UK_TILE_H(NAME, ATTR, MR, NR, R2, R3, K1, K2, K3, K1i, K2i, K3i, HALF, HAS_HALF, MTILE) \
 	static ATTR void NAME(int64_t kc, const float *a, const float *b, const int64_t *boff,  \
 			      float *c, int64_t ldc, int m, int n, int accumulate,              \
 			      const lathe_rt_uk_epi *ep, int64_t m0, int64_t n0)                \
 	{                                                                                       \
 		if (n == (NR) && (!ep || (ep->unit && ep->simple))) {                          \
 			if (m == (MR)) {                                                        \
-				(boff ? K1i : K1)(kc, a, b, boff, c, ldc, accumulate, ep, m0, n0); \
+				(boff ? K1i : K1)(kc, a, b, boff, c, ldc, n, accumulate, ep, m0, n0); \
 				return;                                                         \
 			}                                                                       \
 			if (m == (R2)) {                                                        \
-				(boff ? K2i : K2)(kc, a, b, boff, c, ldc, accumulate, ep, m0, n0); \
+				(boff ? K2i : K2)(kc, a, b, boff, c, ldc, n, accumulate, ep, m0, n0); \
 				return;                                                         \
 			}                                                                       \
 			if (m == (R3)) {                                                        \
-				(boff ? K3i : K3)(kc, a, b, boff, c, ldc, accumulate, ep, m0, n0); \
+				(boff ? K3i : K3)(kc, a, b, boff, c, ldc, n, accumulate, ep, m0, n0); \
 				return;                                                         \
 			}                                                                       \
 		}                                                                               \
+		if (n > 0 && n < (NR) && (!ep || (ep->unit && ep->simple)) &&                  \
+		    MTILE(kc, a, b, boff, c, ldc, m, n, accumulate, ep, m0, n0))                \
+			return;                                                                 \
 		float t[(MR) * (NR)] __attribute__((aligned(64)));                              \
 		memset(t, 0, sizeof t);                                                         \
 		if (accumulate)                                                                 \
@@ -184,13 +212,13 @@ enum { UK_HALF_KMAX = 512 };
 			int64_t hoff[UK_HALF_KMAX];                                             \
 			for (int64_t k = 0; k < kc; k++)                                        \
 				hoff[k] = boff ? boff[k] : k * (NR);                            \
-			HALF(kc, a, b, hoff, t, (NR), 1, NULL, 0, 0);                           \
+			HALF(kc, a, b, hoff, t, (NR), (NR) / 2, 1, NULL, 0, 0);                 \
 		} else if (m <= (R3))                                                           \
-			(boff ? K3i : K3)(kc, a, b, boff, t, (NR), 1, NULL, 0, 0);              \
+			(boff ? K3i : K3)(kc, a, b, boff, t, (NR), (NR), 1, NULL, 0, 0);        \
 		else if (m <= (R2))                                                             \
-			(boff ? K2i : K2)(kc, a, b, boff, t, (NR), 1, NULL, 0, 0);              \
+			(boff ? K2i : K2)(kc, a, b, boff, t, (NR), (NR), 1, NULL, 0, 0);        \
 		else                                                                            \
-			(boff ? K1i : K1)(kc, a, b, boff, t, (NR), 1, NULL, 0, 0);              \
+			(boff ? K1i : K1)(kc, a, b, boff, t, (NR), (NR), 1, NULL, 0, 0);        \
 		for (int i = 0; i < m; i++)                                                     \
 			memcpy(c + i * ldc, t + i * (NR), sizeof(float) * (size_t)n);           \
 		if (ep)                                                                         \
@@ -209,7 +237,7 @@ UK_KERNEL(uk_gen_4i, , uk_v4, uk_v4u, uk_i4, 4, 4, 4, 4, UK_MULADD, UK_SPLAT4, U
 UK_KERNEL(uk_gen_2i, , uk_v4, uk_v4u, uk_i4, 4, 4, 2, 4, UK_MULADD, UK_SPLAT4, UK_BROWS, UK_GMAX, UK_GMIN)
 UK_KERNEL(uk_gen_1i, , uk_v4, uk_v4u, uk_i4, 4, 4, 1, 4, UK_MULADD, UK_SPLAT4, UK_BROWS, UK_GMAX, UK_GMIN)
 UK_TILE(uk_gen_tile, , 4, 16, 2, 1, uk_gen_4, uk_gen_2, uk_gen_1, uk_gen_4i, uk_gen_2i,
-	uk_gen_1i)
+	uk_gen_1i, uk_mtile_none)
 
 /* Any other shape (a module packed for another CPU): plain loops, in the
  * portable family's order of operations. */
@@ -298,7 +326,7 @@ UK_KERNEL(uk_avx2_6i, UK_AVX2, uk_v8, uk_v8u, uk_i8, 8, 2, 6, 6, UK_FMA8, UK_SPL
 UK_KERNEL(uk_avx2_4i, UK_AVX2, uk_v8, uk_v8u, uk_i8, 8, 2, 4, 6, UK_FMA8, UK_SPLAT8, UK_BROWS, UK_MAX8, UK_MIN8)
 UK_KERNEL(uk_avx2_2i, UK_AVX2, uk_v8, uk_v8u, uk_i8, 8, 2, 2, 6, UK_FMA8, UK_SPLAT8, UK_BROWS, UK_MAX8, UK_MIN8)
 UK_TILE(uk_avx2_tile, UK_AVX2, 6, 16, 4, 2, uk_avx2_6, uk_avx2_4, uk_avx2_2, uk_avx2_6i,
-	uk_avx2_4i, uk_avx2_2i)
+	uk_avx2_4i, uk_avx2_2i, uk_mtile_none)
 
 #define UK_AVX512 __attribute__((target("avx512f")))
 #define UK_FMA16(a, b, c) ((uk_v16)_mm512_fmadd_ps((__m512)(a), (__m512)(b), (__m512)(c)))
@@ -329,10 +357,84 @@ UK_K512H(uk_avx512_h4, 4, UK_BPACKED)
 UK_K512H(uk_avx512_h12i, 12, UK_BROWS)
 UK_K512H(uk_avx512_h8i, 8, UK_BROWS)
 UK_K512H(uk_avx512_h4i, 4, UK_BROWS)
+/* Masked (suffix m): C's vectors, and an epilogue operand's along n, only
+ * in their first n columns (tiles of fewer columns than NR: a matrix's
+ * last panel, a convolution's row tile at the end of an output row). */
+#define UK_MASK16(L, NV)                                                                     \
+	__mmask16 km_[NV];                                                                   \
+	for (int j_ = 0; j_ < (NV); j_++)                                                    \
+		km_[j_] = n - j_ * 16 >= 16 ? (__mmask16)0xFFFF                              \
+			  : n - j_ * 16 <= 0 ? (__mmask16)0                                  \
+					     : (__mmask16)((1u << (n - j_ * 16)) - 1);       \
+	(void)km_;
+#define UK_LD_M16(VU, p, j) ((uk_v16)_mm512_maskz_loadu_ps(km_[j], (p)))
+#define UK_ST_M16(VU, p, j, x) _mm512_mask_storeu_ps((p), km_[j], (__m512)(x))
+#define UK_K512M(NAME, NV, ROWS, PACKED)                                                     \
+	UK_KERNEL_X(NAME, UK_AVX512, uk_v16, uk_v16u, uk_i16, 16, NV, ROWS, 12, UK_FMA16,       \
+		    UK_SPLAT16, PACKED, UK_MAX16, UK_MIN16, 0, UK_MASK16, UK_LD_M16, UK_ST_M16)
+UK_K512M(uk_avx512_12m, 2, 12, UK_BPACKED)
+UK_K512M(uk_avx512_8m, 2, 8, UK_BPACKED)
+UK_K512M(uk_avx512_4m, 2, 4, UK_BPACKED)
+UK_K512M(uk_avx512_12im, 2, 12, UK_BROWS)
+UK_K512M(uk_avx512_8im, 2, 8, UK_BROWS)
+UK_K512M(uk_avx512_4im, 2, 4, UK_BROWS)
+UK_K512M(uk_avx512_h12m, 1, 12, UK_BPACKED)
+UK_K512M(uk_avx512_h8m, 1, 8, UK_BPACKED)
+UK_K512M(uk_avx512_h4m, 1, 4, UK_BPACKED)
+UK_K512M(uk_avx512_h12im, 1, 12, UK_BROWS)
+UK_K512M(uk_avx512_h8im, 1, 8, UK_BROWS)
+UK_K512M(uk_avx512_h4im, 1, 4, UK_BROWS)
+typedef void (*uk_kernel_fn)(int64_t kc, const float *a, const float *b, const int64_t *boff,
+			     float *c, int64_t ldc, int n, int accumulate,
+			     const lathe_rt_uk_epi *ep, int64_t m0, int64_t n0);
+/* The 12 x 16 tile's MTILE: masked 12 x 16 kernels. */
+static UK_AVX512 int uk_avx512_mtile16(int64_t kc, const float *a, const float *b,
+				       const int64_t *boff, float *c, int64_t ldc, int m, int n,
+				       int accumulate, const lathe_rt_uk_epi *ep, int64_t m0,
+				       int64_t n0)
+{
+	static const uk_kernel_fn k[2][3] = {
+		{uk_avx512_h12m, uk_avx512_h8m, uk_avx512_h4m},
+		{uk_avx512_h12im, uk_avx512_h8im, uk_avx512_h4im},
+	};
+	int r = m == 12 ? 0 : m == 8 ? 1 : m == 4 ? 2 : -1;
+	if (r < 0)
+		return 0;
+	k[boff != NULL][r](kc, a, b, boff, c, ldc, n, accumulate, ep, m0, n0);
+	return 1;
+}
+/* The 12 x 32 tile's: at most 16 columns by the masked 12 x 16 kernels
+ * (half the multiply-adds), reading a packed panel's rows of 32 at
+ * offsets; more by masked 12 x 32 kernels. */
+static UK_AVX512 int uk_avx512_mtile32(int64_t kc, const float *a, const float *b,
+				       const int64_t *boff, float *c, int64_t ldc, int m, int n,
+				       int accumulate, const lathe_rt_uk_epi *ep, int64_t m0,
+				       int64_t n0)
+{
+	static const uk_kernel_fn k[2][3] = {
+		{uk_avx512_12m, uk_avx512_8m, uk_avx512_4m},
+		{uk_avx512_12im, uk_avx512_8im, uk_avx512_4im},
+	};
+	int r = m == 12 ? 0 : m == 8 ? 1 : m == 4 ? 2 : -1;
+	if (r < 0)
+		return 0;
+	if (n > 16) {
+		k[boff != NULL][r](kc, a, b, boff, c, ldc, n, accumulate, ep, m0, n0);
+		return 1;
+	}
+	if (boff)
+		return uk_avx512_mtile16(kc, a, b, boff, c, ldc, m, n, accumulate, ep, m0, n0);
+	if (kc > UK_HALF_KMAX)
+		return 0;
+	int64_t hoff[UK_HALF_KMAX];
+	for (int64_t i = 0; i < kc; i++)
+		hoff[i] = i * 32;
+	return uk_avx512_mtile16(kc, a, b, hoff, c, ldc, m, n, accumulate, ep, m0, n0);
+}
 UK_TILE(uk_avx512_tile_h, UK_AVX512, 12, 16, 8, 4, uk_avx512_h12, uk_avx512_h8, uk_avx512_h4,
-	uk_avx512_h12i, uk_avx512_h8i, uk_avx512_h4i)
+	uk_avx512_h12i, uk_avx512_h8i, uk_avx512_h4i, uk_avx512_mtile16)
 UK_TILE_H(uk_avx512_tile, UK_AVX512, 12, 32, 8, 4, uk_avx512_12, uk_avx512_8, uk_avx512_4,
-	  uk_avx512_12i, uk_avx512_8i, uk_avx512_4i, uk_avx512_h12i, 1)
+	  uk_avx512_12i, uk_avx512_8i, uk_avx512_4i, uk_avx512_h12i, 1, uk_avx512_mtile32)
 /* The same tile prefetching B's panel rather than A's: for a B of weights
  * packed at compile time and an A of activations packed per call (a
  * transformer's Linear: A is hot in the caches, B comes from memory, and
@@ -345,7 +447,7 @@ UK_K512B(uk_avx512_12b, 12)
 UK_K512B(uk_avx512_8b, 8)
 UK_K512B(uk_avx512_4b, 4)
 UK_TILE_H(uk_avx512_tile_b, UK_AVX512, 12, 32, 8, 4, uk_avx512_12b, uk_avx512_8b, uk_avx512_4b,
-	  uk_avx512_12i, uk_avx512_8i, uk_avx512_4i, uk_avx512_h12i, 1)
+	  uk_avx512_12i, uk_avx512_8i, uk_avx512_4i, uk_avx512_h12i, 1, uk_avx512_mtile32)
 
 /* The transposed tile (sgemm's 32 x 14): 14 rows of C^T by 32 columns, 28
  * accumulators, two loads of the 32-wide panel and 14 broadcasts per k;
@@ -363,9 +465,9 @@ static UK_AVX512 void uk_avx512_tile_t(int64_t kc, const float *a, const float *
 				       int accumulate, const lathe_rt_uk_epi *ep, int64_t m0, int64_t n0)
 {
 	if (m > 7 && m <= 14 && n == 32 && !boff && !ep)
-		uk_avx512_t14(kc, a, b, NULL, c, ldc, accumulate, NULL, 0, 0);
+		uk_avx512_t14(kc, a, b, NULL, c, ldc, n, accumulate, NULL, 0, 0);
 	else if (m >= 1 && m <= 7 && n == 32 && !boff && !ep)
-		uk_avx512_t7(kc, a, b, NULL, c, ldc, accumulate, NULL, 0, 0);
+		uk_avx512_t7(kc, a, b, NULL, c, ldc, n, accumulate, NULL, 0, 0);
 	else
 		lathe_rt_uk_any_tile(14, 32, kc, a, b, boff, c, ldc, m, n, accumulate, ep, m0, n0);
 }
