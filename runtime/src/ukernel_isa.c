@@ -138,6 +138,21 @@ typedef int32_t uk_i4 __attribute__((vector_size(16)));
 			const float *v = ep->v[e];                                              \
 			int64_t sm = ep->sm[e];                                                 \
 			int byn = v && ep->sn[e], rev = ep->rev[e];                             \
+			if (!v && !rev && ep->f[e] == ep->f[e] &&                               \
+			    (ep->op[e] == LATHE_UK_OP_MAX || ep->op[e] == LATHE_UK_OP_MIN)) {   \
+				/* max/min(acc, s) of a number s (ReLU, Clip): the */         \
+				/* family's plain instruction (MAXF##S, MINF##S) */           \
+				V s_ = SPLAT(ep->f[e]);                                         \
+				if (ep->op[e] == LATHE_UK_OP_MAX)                               \
+					_Pragma("GCC unroll 16") for (int i = 0; i < ROWS; i++) \
+						_Pragma("GCC unroll 4") for (int j = 0; j < NV; j++) \
+							acc[i][j] = MAXF##S(acc[i][j], s_);     \
+				else                                                            \
+					_Pragma("GCC unroll 16") for (int i = 0; i < ROWS; i++) \
+						_Pragma("GCC unroll 4") for (int j = 0; j < NV; j++) \
+							acc[i][j] = MINF##S(acc[i][j], s_);     \
+				continue;                                                       \
+			}                                                                       \
 			V xs[ROWS];                                                             \
 			_Pragma("GCC unroll 16") for (int i = 0; i < ROWS; i++)                 \
 				xs[i] = SPLAT(v ? v[(m0 + i) * sm] : ep->f[e]);                 \
@@ -230,6 +245,8 @@ static inline int uk_mtile_none(int64_t kc, const float *a, const float *b, cons
 #define UK_MULADD(a, b, c) ((a) * (b) + (c))
 #define UK_GMAX(a, b) UK_VMAXMIN(uk_v4, uk_i4, UK_SPLAT4, a, b, 1)
 #define UK_GMIN(a, b) UK_VMAXMIN(uk_v4, uk_i4, UK_SPLAT4, a, b, 0)
+#define UK_GMAXS UK_GMAX
+#define UK_GMINS UK_GMIN
 UK_KERNEL(uk_gen_4, , uk_v4, uk_v4u, uk_i4, 4, 4, 4, 4, UK_MULADD, UK_SPLAT4, UK_BPACKED, UK_GMAX, UK_GMIN)
 UK_KERNEL(uk_gen_2, , uk_v4, uk_v4u, uk_i4, 4, 4, 2, 4, UK_MULADD, UK_SPLAT4, UK_BPACKED, UK_GMAX, UK_GMIN)
 UK_KERNEL(uk_gen_1, , uk_v4, uk_v4u, uk_i4, 4, 4, 1, 4, UK_MULADD, UK_SPLAT4, UK_BPACKED, UK_GMAX, UK_GMIN)
@@ -319,6 +336,10 @@ typedef int32_t uk_i16 __attribute__((vector_size(64)));
 					      _mm256_cmp_ps((__m256)(b), (__m256)(b), _CMP_UNORD_Q)))
 #define UK_MIN8(a, b) ((uk_v8)_mm256_blendv_ps(_mm256_min_ps((__m256)(b), (__m256)(a)), (__m256)(b), \
 					      _mm256_cmp_ps((__m256)(b), (__m256)(b), _CMP_UNORD_Q)))
+/* The same for a b that is not NaN (a splat of a number): x86's max(b, a)
+ * alone, which returns a when a is NaN or both are zeros. */
+#define UK_MAX8S(a, b) ((uk_v8)_mm256_max_ps((__m256)(b), (__m256)(a)))
+#define UK_MIN8S(a, b) ((uk_v8)_mm256_min_ps((__m256)(b), (__m256)(a)))
 UK_KERNEL(uk_avx2_6, UK_AVX2, uk_v8, uk_v8u, uk_i8, 8, 2, 6, 6, UK_FMA8, UK_SPLAT8, UK_BPACKED, UK_MAX8, UK_MIN8)
 UK_KERNEL(uk_avx2_4, UK_AVX2, uk_v8, uk_v8u, uk_i8, 8, 2, 4, 6, UK_FMA8, UK_SPLAT8, UK_BPACKED, UK_MAX8, UK_MIN8)
 UK_KERNEL(uk_avx2_2, UK_AVX2, uk_v8, uk_v8u, uk_i8, 8, 2, 2, 6, UK_FMA8, UK_SPLAT8, UK_BPACKED, UK_MAX8, UK_MIN8)
@@ -336,6 +357,8 @@ UK_TILE(uk_avx2_tile, UK_AVX2, 6, 16, 4, 2, uk_avx2_6, uk_avx2_4, uk_avx2_2, uk_
 #define UK_MIN16(a, b) ((uk_v16)_mm512_mask_mov_ps(_mm512_min_ps((__m512)(b), (__m512)(a)),     \
 					 _mm512_cmp_ps_mask((__m512)(b), (__m512)(b), _CMP_UNORD_Q), \
 					 (__m512)(b)))
+#define UK_MAX16S(a, b) ((uk_v16)_mm512_max_ps((__m512)(b), (__m512)(a)))
+#define UK_MIN16S(a, b) ((uk_v16)_mm512_min_ps((__m512)(b), (__m512)(a)))
 /* ROWS x NV vectors, A panels of 12 rows. */
 #define UK_K512V(NAME, NV, ROWS, PACKED)                                                     \
 	UK_KERNEL(NAME, UK_AVX512, uk_v16, uk_v16u, uk_i16, 16, NV, ROWS, 12, UK_FMA16,         \
