@@ -345,6 +345,7 @@ typedef struct uk_gemm {
 	int64_t nphr, nphc; /* phases of rows, of columns with planes: those up to the
 			     * largest tap offset (a 1x1 convolution of stride 2 has one) */
 	int ep_nfree; /* no operand of the epilogue depends on the column */
+	int64_t planes_nb; /* blocks of rows per (channel, row phase) in the planes' copy */
 	const float *A, *B;
 	const float *apk; /* A packed: the caller's, or ours */
 	float *C, *scratch;
@@ -1107,9 +1108,14 @@ static void uk_gemm_slots(void *ctx, int64_t begin, int64_t end)
  * outside), so that tap (dh, dw) of output (oh, ow) is element
  * (dh/sh + oh, dw/sw + ow) of plane (dh mod sh, dw mod sw). */
 /* The padded phase planes of channels [cb, ce) of a direct convolution. */
-static void uk_planes_task(void *ctx, int64_t cb, int64_t ce)
+/* Tasks [tb, te) of the planes' copy: task t is the rows of block t % nb
+ * (of nb blocks of Hp) of row phase t / nb % nphr of channel
+ * t / (nb * nphr): a few channels (a first layer's 3) still make enough
+ * tasks for the threads. */
+static void uk_planes_task(void *ctx, int64_t tb, int64_t te)
 {
 	uk_gemm *g = ctx;
+	int64_t nb = g->planes_nb, hblk = uk_ceil(g->Hp, nb);
 	int64_t hw = g->H * g->W, plane = g->Hp * g->Wp, sh = g->dsh, sw = g->sw;
 	int64_t ph = g->nphr * g->nphc, half = (g->W + 1) / 2;
 	float tmp[UK_ROW_MAX]; /* an input row split in halves (stride 2) */
@@ -1117,9 +1123,10 @@ static void uk_planes_task(void *ctx, int64_t cb, int64_t ce)
 	/* One phase of columns, all inside the row (a 1x1 convolution of
 	 * stride 2): the even half goes straight into the plane. */
 	int even = split && g->nphc == 1 && g->w0 >= 0 && g->w0 + 2 * (g->Wp - 1) < g->W;
-	for (int64_t c = cb; c < ce; c++)
-		for (int64_t pr = 0; pr < g->nphr; pr++)
-			for (int64_t hq = 0; hq < g->Hp; hq++) {
+	for (int64_t t = tb; t < te; t++) {
+		int64_t c = t / (nb * g->nphr), pr = t / nb % g->nphr, hb = t % nb;
+		int64_t hend = (hb + 1) * hblk < g->Hp ? (hb + 1) * hblk : g->Hp;
+		for (int64_t hq = hb * hblk; hq < hend; hq++) {
 				int64_t h = hq * sh + pr + g->h0;
 				const float *xr = g->B + c * hw + (h >= 0 && h < g->H ? h : 0) * g->W;
 				/* once per row: both phases read it */
@@ -1150,6 +1157,7 @@ static void uk_planes_task(void *ctx, int64_t cb, int64_t ce)
 					}
 				}
 			}
+	}
 }
 
 static void uk_gemm_prepare(uk_gemm *g, lathe_rt_pool *pool)
@@ -1192,7 +1200,12 @@ static void uk_gemm_prepare(uk_gemm *g, lathe_rt_pool *pool)
 	memcpy(g->cused, cused, sizeof cused);
 	/* Channels' planes in parallel: a copy of the input is much of a small
 	 * convolution's time. */
-	lathe_rt_uk_pfor(pool, g->nch, uk_planes_task, g);
+	/* blocks of rows: some 16 tasks at least */
+	int64_t tasks = g->nch * g->nphr;
+	g->planes_nb = tasks >= 16 ? 1 : uk_ceil(16, tasks) < g->Hp ? uk_ceil(16, tasks) : g->Hp;
+	if (g->planes_nb < 1)
+		g->planes_nb = 1;
+	lathe_rt_uk_pfor(pool, tasks * g->planes_nb, uk_planes_task, g);
 	int64_t used = g->nch * ph * plane;
 	memset(g->xp + used, 0, sizeof(float) * (size_t)(g->xpad - used));
 	g->cacc = g->shared > g->off_cacc ? g->scratch + g->off_cacc : NULL;
