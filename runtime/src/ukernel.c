@@ -907,7 +907,7 @@ static void uk_direct_tile(const uk_gemm *g, int64_t kc, const float *a, int64_t
 		if (pc > 0)
 			for (int i = 0; i < m; i++)
 				memcpy(c + i * g->ldc, acc + i * ldp, sizeof(float) * (size_t)n);
-		if (n < NR && g->half)
+		if (2 * n <= NR && g->half)
 			g->half(kc, a, b, boff, c, g->ldc, m, (int)n, pc > 0, ep, m0, nc);
 		else
 			uk_tile(g, kc, a, b, boff, c, g->ldc, m, (int)n, pc > 0, ep, m0, nc);

@@ -365,6 +365,13 @@ static void test_conv(lathe_rt_pool *pool)
 		{3, 32, 32, 13, 3, 3, 1, 1, 1}, {3, 96, 96, 20, 3, 3, 2, 1, 1},
 		{3, 64, 64, 16, 7, 7, 2, 1, 3}, {80, 6, 32, 12, 3, 3, 1, 1, 1},
 		{64, 8, 16, 20, 3, 3, 1, 1, 1},
+		/* row tiles whose last tile is partial (masked stores): 28
+		 * columns (full-width kernel), 13 (half-width), stride 2 with
+		 * 31 and 47 (a first layer's 3 channels), K blocks with 14
+		 * and 30 */
+		{16, 28, 28, 20, 3, 3, 1, 1, 1}, {8, 13, 13, 14, 3, 3, 1, 1, 1},
+		{3, 63, 63, 13, 3, 3, 2, 1, 0},  {3, 95, 95, 13, 3, 3, 2, 1, 0},
+		{80, 6, 14, 12, 3, 3, 1, 1, 1},  {40, 5, 30, 12, 3, 3, 1, 1, 1},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		for (int layout = 0; layout < 3; layout++) {
