@@ -1107,11 +1107,10 @@ static void uk_gemm_slots(void *ctx, int64_t begin, int64_t end)
  * xp[c][ph][pw][hq][q] = X[c][hq*sh + ph + h0][q*sw + pw + w0] (zero
  * outside), so that tap (dh, dw) of output (oh, ow) is element
  * (dh/sh + oh, dw/sw + ow) of plane (dh mod sh, dw mod sw). */
-/* The padded phase planes of channels [cb, ce) of a direct convolution. */
-/* Tasks [tb, te) of the planes' copy: task t is the rows of block t % nb
- * (of nb blocks of Hp) of row phase t / nb % nphr of channel
- * t / (nb * nphr): a few channels (a first layer's 3) still make enough
- * tasks for the threads. */
+/* The padded phase planes of a direct convolution, tasks [tb, te): task
+ * t is the rows of block t % nb (of nb blocks of Hp) of row phase
+ * t / nb % nphr of channel t / (nb * nphr), so that a few channels (a
+ * first layer's 3) still make enough tasks for the threads. */
 static void uk_planes_task(void *ctx, int64_t tb, int64_t te)
 {
 	uk_gemm *g = ctx;
