@@ -10,9 +10,11 @@
  * no FMA) 4 x 16.  Each family has kernels of fewer rows for the last
  * panel of a matrix whose height is not a multiple of MR.  After the last
  * K block the epilogue (bias, residual, ReLU...) is applied to the sums
- * while they are still in registers, so C is written once.  A partial tile
- * goes through a small buffer (no kernel reads or writes past the edge of
- * C) and gets its epilogue row by row.
+ * while they are still in registers, so C is written once.  A tile of
+ * fewer columns than NR is written in place by masked kernels where the
+ * family has masks (AVX-512), else, like a tile of a row count without a
+ * kernel, it goes through a small buffer (no kernel reads or writes past
+ * the edge of C) and gets its epilogue row by row.
  *
  * The x86 families are compiled with target attributes, so the runtime
  * (and a standalone bundle) builds with plain `cc -O2` and still uses
