@@ -412,49 +412,50 @@ UK_K512M(uk_avx512_h4im, 1, 4, UK_BROWS)
 typedef void (*uk_kernel_fn)(int64_t kc, const float *a, const float *b, const int64_t *boff,
 			     float *c, int64_t ldc, int n, int accumulate,
 			     const lathe_rt_uk_epi *ep, int64_t m0, int64_t n0);
+/* The masked kernel of nv vectors (1: 12 x 16, 2: 12 x 32) for m rows and
+ * B's mode on the tile; 0 when there is none for m rows. */
+static UK_AVX512 int uk_avx512_mcall(int nv, int64_t kc, const float *a, const float *b,
+				     const int64_t *boff, float *c, int64_t ldc, int m, int n,
+				     int accumulate, const lathe_rt_uk_epi *ep, int64_t m0,
+				     int64_t n0)
+{
+	static const uk_kernel_fn k[2][2][3] = {
+		{{uk_avx512_h12m, uk_avx512_h8m, uk_avx512_h4m},
+		 {uk_avx512_h12im, uk_avx512_h8im, uk_avx512_h4im}},
+		{{uk_avx512_12m, uk_avx512_8m, uk_avx512_4m},
+		 {uk_avx512_12im, uk_avx512_8im, uk_avx512_4im}},
+	};
+	int r = m == 12 ? 0 : m == 8 ? 1 : m == 4 ? 2 : -1;
+	if (r < 0)
+		return 0;
+	k[nv - 1][boff != NULL][r](kc, a, b, boff, c, ldc, n, accumulate, ep, m0, n0);
+	return 1;
+}
 /* The 12 x 16 tile's MTILE: masked 12 x 16 kernels. */
 static UK_AVX512 int uk_avx512_mtile16(int64_t kc, const float *a, const float *b,
 				       const int64_t *boff, float *c, int64_t ldc, int m, int n,
 				       int accumulate, const lathe_rt_uk_epi *ep, int64_t m0,
 				       int64_t n0)
 {
-	static const uk_kernel_fn k[2][3] = {
-		{uk_avx512_h12m, uk_avx512_h8m, uk_avx512_h4m},
-		{uk_avx512_h12im, uk_avx512_h8im, uk_avx512_h4im},
-	};
-	int r = m == 12 ? 0 : m == 8 ? 1 : m == 4 ? 2 : -1;
-	if (r < 0)
-		return 0;
-	k[boff != NULL][r](kc, a, b, boff, c, ldc, n, accumulate, ep, m0, n0);
-	return 1;
+	return uk_avx512_mcall(1, kc, a, b, boff, c, ldc, m, n, accumulate, ep, m0, n0);
 }
 /* The 12 x 32 tile's: at most 16 columns by the masked 12 x 16 kernels
- * (half the multiply-adds), reading a packed panel's rows of 32 at
- * offsets; more by masked 12 x 32 kernels. */
+ * (half the multiply-adds; a packed panel's rows of 32 read at offsets),
+ * more by masked 12 x 32 kernels. */
 static UK_AVX512 int uk_avx512_mtile32(int64_t kc, const float *a, const float *b,
 				       const int64_t *boff, float *c, int64_t ldc, int m, int n,
 				       int accumulate, const lathe_rt_uk_epi *ep, int64_t m0,
 				       int64_t n0)
 {
-	static const uk_kernel_fn k[2][3] = {
-		{uk_avx512_12m, uk_avx512_8m, uk_avx512_4m},
-		{uk_avx512_12im, uk_avx512_8im, uk_avx512_4im},
-	};
-	int r = m == 12 ? 0 : m == 8 ? 1 : m == 4 ? 2 : -1;
-	if (r < 0)
-		return 0;
-	if (n > 16) {
-		k[boff != NULL][r](kc, a, b, boff, c, ldc, n, accumulate, ep, m0, n0);
-		return 1;
-	}
-	if (boff)
-		return uk_avx512_mtile16(kc, a, b, boff, c, ldc, m, n, accumulate, ep, m0, n0);
+	if (n > 16 || boff)
+		return uk_avx512_mcall(n > 16 ? 2 : 1, kc, a, b, boff, c, ldc, m, n, accumulate, ep,
+				       m0, n0);
 	if (kc > UK_HALF_KMAX)
 		return 0;
 	int64_t hoff[UK_HALF_KMAX];
 	for (int64_t i = 0; i < kc; i++)
 		hoff[i] = i * 32;
-	return uk_avx512_mtile16(kc, a, b, hoff, c, ldc, m, n, accumulate, ep, m0, n0);
+	return uk_avx512_mcall(1, kc, a, b, hoff, c, ldc, m, n, accumulate, ep, m0, n0);
 }
 UK_TILE(uk_avx512_tile_h, UK_AVX512, 12, 16, 8, 4, uk_avx512_h12, uk_avx512_h8, uk_avx512_h4,
 	uk_avx512_h12i, uk_avx512_h8i, uk_avx512_h4i, uk_avx512_mtile16)
