@@ -25,8 +25,11 @@ What it does, in order:
      torch.set_num_threads(T), inference_mode).  It checks that the three
      agree (lathe and torch against ORT: max |diff| <= 1e-3 of max |ORT|),
      then times them alternating: in each round every framework, in a
-     rotating order, gets a short pause (idle threads of the previous one
-     go to sleep), one untimed call and K timed calls; rounds repeat until
+     rotating order, waits until the process's other threads stopped using
+     CPU time (the previous framework's pool spins for up to ~50 ms after
+     its last call, on the CPUs the next one needs; see
+     await_idle_threads), then gets one untimed call and K timed calls;
+     rounds repeat until
      each has the samples asked for (30 by default; --quick: 5).  Every
      sample is one call in this process, timed with perf_counter.
   6. Runs `lathe bench DIR --profile` per model and thread count for the
@@ -55,6 +58,7 @@ import re
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -313,9 +317,51 @@ def check_close(name, what, got, want):
     return diff
 
 
+def thread_cpu_ns():
+    """{thread id: nanoseconds on a CPU} of this process's threads other than
+    the calling one, from /proc/self/task/*/schedstat (None where Linux does
+    not give it)."""
+    me = str(threading.get_native_id())
+    ns = {}
+    try:
+        tids = os.listdir("/proc/self/task")
+    except OSError:
+        return None
+    for tid in tids:
+        if tid == me:
+            continue
+        try:
+            with open("/proc/self/task/%s/schedstat" % tid) as f:
+                ns[tid] = int(f.read().split()[0])
+        except FileNotFoundError:
+            continue  # the thread ended
+        except (OSError, ValueError, IndexError):
+            return None
+    return ns
+
+
+def await_idle_threads(least=0.02, most=1.0, window=0.01):
+    """Sleeps until no other thread of this process ran for more than a tenth
+    of a window (at least `least`, at most `most` seconds).  A framework's pool
+    keeps its threads spinning after a call (ONNX Runtime's for ~50 ms on
+    this kind of machine, PyTorch's OpenMP threads and lathe's for less than
+    10 ms); a framework timed while the previous one's threads still spin
+    shares the CPUs with them."""
+    time.sleep(least)
+    end = time.monotonic() + most - least
+    prev = thread_cpu_ns()
+    while prev is not None and time.monotonic() < end:
+        time.sleep(window)
+        cur = thread_cpu_ns()
+        if cur is None or all(cur[t] - prev.get(t, cur[t]) < window * 1e8 for t in cur):
+            return
+        prev = cur
+
+
 def time_alternating(runners, samples, per_turn):
     """{framework: [ms, ...]}: rounds in which each framework, in a rotating
-    order, gets a pause, one untimed call and per_turn timed calls."""
+    order, waits for the other threads to go idle, then gets one untimed
+    call and per_turn timed calls."""
     names = list(runners)
     times = {n: [] for n in names}
     rnd = 0
@@ -324,7 +370,7 @@ def time_alternating(runners, samples, per_turn):
         for n in order:
             if len(times[n]) >= samples:
                 continue
-            time.sleep(0.02)
+            await_idle_threads()
             f = runners[n]
             f()
             for _ in range(min(per_turn, samples - len(times[n]))):
@@ -577,7 +623,10 @@ count 0.
 - Before timing, lathe's and PyTorch's outputs are checked against ONNX
   Runtime's (max |diff| <= 1e-3 x max |output|).
 - Timing alternates: in each round every framework, in a rotating order,
-  gets a 20 ms pause, one untimed call and a few timed calls, until each
+  waits until no other thread of the process ran more than 1 ms in 10 ms
+  (at least 20 ms, at most 1 s: the previous framework's thread pool
+  spins for a while after its last call, ONNX Runtime's for ~50 ms),
+  then gets one untimed call and a few timed calls, until each
   has its samples; each sample is one call, timed with
   `time.perf_counter`, after warm-up calls.
 - Per-step times come from `NAME_run_hooked`, which calls back before each
