@@ -1107,6 +1107,15 @@ static void uk_gemm_slots(void *ctx, int64_t begin, int64_t end)
  * xp[c][ph][pw][hq][q] = X[c][hq*sh + ph + h0][q*sw + pw + w0] (zero
  * outside), so that tap (dh, dw) of output (oh, ow) is element
  * (dh/sh + oh, dw/sw + ow) of plane (dh mod sh, dw mod sw). */
+/* Zeros row[0, a) and row[b, n). */
+static void uk_zero_out(float *row, int64_t a, int64_t b, int64_t n)
+{
+	for (int64_t q = 0; q < a; q++)
+		row[q] = 0;
+	for (int64_t q = b; q < n; q++)
+		row[q] = 0;
+}
+
 /* The padded phase planes of a direct convolution, tasks [tb, te): task
  * t is the rows of block t % nb (of nb blocks of Hp) of row phase
  * t / nb % nphr of channel t / (nb * nphr), so that a few channels (a
@@ -1122,12 +1131,28 @@ static void uk_planes_task(void *ctx, int64_t tb, int64_t te)
 	/* One phase of columns, all inside the row (a 1x1 convolution of
 	 * stride 2): the even half goes straight into the plane. */
 	int even = split && g->nphc == 1 && g->w0 >= 0 && g->w0 + 2 * (g->Wp - 1) < g->W;
+	/* Both phases of columns (a wider kernel of stride 2): the row's even
+	 * half goes straight into the plane of phase pe at column oe, its odd
+	 * half into the other's at column oo (the left padding), the columns
+	 * around them zeroed; where a half would pass the plane's row, through
+	 * tmp as above. */
+	int64_t pe = (g->w0 & 1) ? 1 : 0, oe = -(pe + g->w0) / 2, oo = -(g->w0 - pe) / 2;
+	int two = split && !even && g->nphc == 2 && g->cused[0] && g->cused[1] && oe >= 0 &&
+		  oo >= 0 && oe + half <= g->Wp && oo + g->W / 2 <= g->Wp;
 	for (int64_t t = tb; t < te; t++) {
 		int64_t c = t / (nb * g->nphr), pr = t / nb % g->nphr, hb = t % nb;
 		int64_t hend = (hb + 1) * hblk < g->Hp ? (hb + 1) * hblk : g->Hp;
 		for (int64_t hq = hb * hblk; hq < hend; hq++) {
 				int64_t h = hq * sh + pr + g->h0;
 				const float *xr = g->B + c * hw + (h >= 0 && h < g->H ? h : 0) * g->W;
+				if (two && h >= 0 && h < g->H && g->rused[pr]) {
+					float *de = g->xp + (c * ph + pr * 2 + pe) * plane + hq * g->Wp;
+					float *dd = g->xp + (c * ph + pr * 2 + 1 - pe) * plane + hq * g->Wp;
+					g->deint(de + oe, dd + oo, xr, g->W);
+					uk_zero_out(de, oe, oe + half, g->Wp);
+					uk_zero_out(dd, oo, oo + g->W / 2, g->Wp);
+					continue;
+				}
 				/* once per row: both phases read it */
 				if (split && !even && h >= 0 && h < g->H && g->rused[pr])
 					g->deint(tmp, tmp + half, xr, g->W);
