@@ -147,7 +147,11 @@ void lathe_rt_store_i64(lathe_tensor *t, int64_t i, int64_t v);
  * loaded at run time (the C backend's JIT libraries) can dispatch through
  * the pool without linking the runtime:
  *   (*(lathe_rt_parallel_for_fn *)pool)(pool, n, fn, ctx)
- * is the same call as lathe_rt_parallel_for(pool, n, fn, ctx). */
+ * is the same call as lathe_rt_parallel_for(pool, n, fn, ctx); its second,
+ * an int, is lathe_rt_pool_size(pool).  parallel_for gives participant r
+ * of T (the caller is 0) the r-th of T contiguous runs of [0, n) first:
+ * loops that order their iterations by position keep each thread on the
+ * same part of the data from one loop to the next. */
 typedef struct lathe_rt_pool lathe_rt_pool;
 typedef void (*lathe_rt_task_fn)(void *ctx, int64_t begin, int64_t end);
 typedef void (*lathe_rt_parallel_for_fn)(lathe_rt_pool *p, int64_t n, lathe_rt_task_fn fn,

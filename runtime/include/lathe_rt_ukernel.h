@@ -377,6 +377,8 @@ LATHE_RT_UK_API void lathe_rt_uk_epi_rows(const lathe_rt_uk_epi *ep, float *c, i
  * lathe_rt.h), or inline without one. */
 LATHE_RT_UK_API void lathe_rt_uk_pfor(lathe_rt_pool *p, int64_t n,
 				      void (*fn)(void *ctx, int64_t begin, int64_t end), void *ctx);
+/* The pool's threads (its second member: lathe_rt.h); 1 without one. */
+LATHE_RT_UK_API int lathe_rt_uk_threads(const lathe_rt_pool *p);
 /* pack SIDE 2 (ukernel_wino.c): dst of ceil(O/R)*R*36*C floats from a
  * 3x3 filter bank at src[o*so + c*sc + kh*skh + kw*skw]. */
 LATHE_RT_UK_API void lathe_rt_uk_wino_pack(float *dst, const float *src, int64_t O, int64_t C,

@@ -39,6 +39,17 @@
  * Finishing works the same way the other way round, with the count in
  * `state` and `caller_sleeps`.
  *
+ * Sharing the work: the iterations are cut into one contiguous run per
+ * participant (the caller's first, then worker i's), each taken by its
+ * owner in CHUNKS_PER_THREAD chunks; one that has finished its own run
+ * takes chunks of the others' runs, in turn.  So a thread does the same
+ * part of each loop as long as the threads keep pace (a layer's top rows
+ * in every step, say, where the kernels order their iterations by
+ * position), and finds the data it wrote in its own caches: on CPUs that
+ * do not share a last-level cache (chiplets, sockets), reading what the
+ * other thread wrote costs about twice as much.  A late or slow worker's
+ * run is taken by the others.
+ *
  * One job runs at a time: a call made while a job is running (from inside
  * fn, or from a second application thread) runs serially on its own thread
  * instead of waiting, which keeps nested parallel loops from deadlocking.
@@ -61,8 +72,23 @@ enum { CHUNKS_PER_THREAD = 4, MAX_THREADS = 1024, SPIN_ROUNDS = 1 << 16 };
 #define ST_COUNT (ST_CLOSED - 1)
 #define ST_GEN(g) ((uint64_t)(g) << 32)
 
+/* A participant's share of the current job: iterations [next, end), taken
+ * by chunk from the front; its own cache line, as its owner takes from it
+ * while the others only look once they have run out. */
+typedef struct pool_part {
+	_Alignas(64) atomic_llong next;
+	int64_t end, chunk;
+} pool_part;
+
+/* What a worker thread is started with: its pool and its share's index. */
+typedef struct pool_worker {
+	struct lathe_rt_pool *pool;
+	int part;
+} pool_worker;
+
 struct lathe_rt_pool {
 	lathe_rt_parallel_for_fn parallel_for; /* first: see lathe_rt.h */
+	int size;                              /* second: nworkers + 1 */
 	int nworkers;                          /* threads besides the caller */
 	pthread_t *threads;
 	pthread_mutex_t mu;
@@ -77,8 +103,8 @@ struct lathe_rt_pool {
 	 * they see the new gen. */
 	lathe_rt_task_fn fn;
 	void *ctx;
-	int64_t n, chunk;
-	atomic_llong next; /* first iteration not yet taken */
+	pool_part *parts; /* nworkers + 1 of them: the caller's, then each worker's */
+	pool_worker *ids;
 };
 
 /* One poll's wait: tells the core this is a spin loop (it yields the
@@ -92,16 +118,21 @@ static inline void spin_pause(void)
 #endif
 }
 
-static void run_chunks(lathe_rt_pool *p, lathe_rt_task_fn fn, void *ctx, int64_t n,
-		       int64_t chunk)
+/* Runs chunks of participant me's share, then of the others' in turn
+ * (those of a worker that is late or slower). */
+static void run_chunks(lathe_rt_pool *p, lathe_rt_task_fn fn, void *ctx, int me)
 {
-	for (;;) {
-		int64_t b = (int64_t)atomic_fetch_add_explicit(&p->next, (long long)chunk,
-								memory_order_relaxed);
-		if (b >= n)
-			return;
-		int64_t e = n - b < chunk ? n : b + chunk;
-		fn(ctx, b, e);
+	int np = p->nworkers + 1;
+	for (int k = 0; k < np; k++) {
+		pool_part *q = &p->parts[(me + k) % np];
+		for (;;) {
+			int64_t b = (int64_t)atomic_fetch_add_explicit(&q->next, (long long)q->chunk,
+									memory_order_relaxed);
+			if (b >= q->end)
+				break;
+			int64_t e = q->end - b < q->chunk ? q->end : b + q->chunk;
+			fn(ctx, b, e);
+		}
 	}
 }
 
@@ -137,7 +168,8 @@ static bool join_job(lathe_rt_pool *p, uint64_t g)
 
 static void *worker(void *arg)
 {
-	lathe_rt_pool *p = arg;
+	lathe_rt_pool *p = ((pool_worker *)arg)->pool;
+	int me = ((pool_worker *)arg)->part;
 	uint64_t seen = 0;
 	for (;;) {
 		seen = await_job(p, seen);
@@ -145,7 +177,7 @@ static void *worker(void *arg)
 			return NULL;
 		if (!join_job(p, seen))
 			continue;
-		run_chunks(p, p->fn, p->ctx, p->n, p->chunk);
+		run_chunks(p, p->fn, p->ctx, me);
 		uint64_t s = atomic_fetch_sub(&p->state, 1) - 1;
 		if ((s & ST_CLOSED) && !(s & ST_COUNT) && atomic_load(&p->caller_sleeps)) {
 			pthread_mutex_lock(&p->mu);
@@ -188,7 +220,6 @@ lathe_rt_pool *lathe_rt_pool_create(int nthreads)
 	atomic_init(&p->caller_sleeps, false);
 	atomic_init(&p->busy, false);
 	atomic_init(&p->stop, false);
-	atomic_init(&p->next, 0);
 	if (pthread_mutex_init(&p->mu, NULL)) {
 		free(p);
 		return NULL;
@@ -204,19 +235,31 @@ lathe_rt_pool *lathe_rt_pool_create(int nthreads)
 		free(p);
 		return NULL;
 	}
+	p->parts = aligned_alloc(_Alignof(pool_part), sizeof(pool_part) * (size_t)nthreads);
+	if (!p->parts) {
+		lathe_rt_pool_destroy(p);
+		return NULL;
+	}
+	for (int i = 0; i < nthreads; i++) {
+		atomic_init(&p->parts[i].next, 0);
+		p->parts[i].end = p->parts[i].chunk = 0;
+	}
 	if (nthreads > 1) {
 		p->threads = calloc((size_t)(nthreads - 1), sizeof *p->threads);
-		if (!p->threads) {
+		p->ids = calloc((size_t)(nthreads - 1), sizeof *p->ids);
+		if (!p->threads || !p->ids) {
 			lathe_rt_pool_destroy(p);
 			return NULL;
 		}
 	}
 	/* A thread that cannot be started leaves a smaller pool, not an error. */
 	for (int i = 0; i < nthreads - 1; i++) {
-		if (pthread_create(&p->threads[i], NULL, worker, p))
+		p->ids[i] = (pool_worker){p, i + 1};
+		if (pthread_create(&p->threads[i], NULL, worker, &p->ids[i]))
 			break;
 		p->nworkers++;
 	}
+	p->size = p->nworkers + 1;
 	return p;
 }
 
@@ -234,12 +277,14 @@ void lathe_rt_pool_destroy(lathe_rt_pool *p)
 	pthread_cond_destroy(&p->wake);
 	pthread_mutex_destroy(&p->mu);
 	free(p->threads);
+	free(p->ids);
+	free(p->parts);
 	free(p);
 }
 
 int lathe_rt_pool_size(const lathe_rt_pool *p)
 {
-	return p ? p->nworkers + 1 : 1;
+	return p ? p->size : 1;
 }
 
 void lathe_rt_parallel_for(lathe_rt_pool *p, int64_t n, lathe_rt_task_fn fn, void *ctx)
@@ -250,13 +295,25 @@ void lathe_rt_parallel_for(lathe_rt_pool *p, int64_t n, lathe_rt_task_fn fn, voi
 		fn(ctx, 0, n);
 		return;
 	}
-	int64_t parts = (int64_t)(p->nworkers + 1) * CHUNKS_PER_THREAD;
-	int64_t chunk = n / parts + (n % parts != 0);
+	/* Participant r's share: the r-th of np contiguous runs of the
+	 * iterations, so that the same thread takes the same part of every
+	 * loop (of a layer's rows, say) and finds in its own caches what it
+	 * wrote in the loop before, which matters where the CPUs do not share
+	 * their last-level cache. */
+	int np = p->nworkers + 1;
+	int64_t base = n / np, extra = n % np, b = 0;
+	for (int r = 0; r < np; r++) {
+		pool_part *q = &p->parts[r];
+		int64_t len = base + (r < extra);
+		atomic_store_explicit(&q->next, b, memory_order_relaxed);
+		q->end = b + len;
+		q->chunk = len / CHUNKS_PER_THREAD + (len % CHUNKS_PER_THREAD != 0);
+		if (q->chunk < 1)
+			q->chunk = 1;
+		b += len;
+	}
 	p->fn = fn;
 	p->ctx = ctx;
-	p->n = n;
-	p->chunk = chunk;
-	atomic_store_explicit(&p->next, 0, memory_order_relaxed);
 	uint64_t g = atomic_load(&p->gen) + 1;
 	atomic_store(&p->state, ST_GEN(g & 0xffffffffu)); /* open, nobody in it */
 	atomic_store(&p->gen, g);
@@ -265,7 +322,7 @@ void lathe_rt_parallel_for(lathe_rt_pool *p, int64_t n, lathe_rt_task_fn fn, voi
 		pthread_cond_broadcast(&p->wake);
 		pthread_mutex_unlock(&p->mu);
 	}
-	run_chunks(p, fn, ctx, n, chunk);
+	run_chunks(p, fn, ctx, 0);
 	atomic_fetch_or(&p->state, ST_CLOSED);
 	await_workers(p);
 	atomic_store(&p->busy, false);

@@ -92,6 +92,15 @@ LATHE_RT_UK_API void lathe_rt_uk_pfor(lathe_rt_pool *p, int64_t n, uk_task_fn fn
 	(*(uk_pfor_fn *)(void *)p)(p, n, fn, ctx);
 }
 
+LATHE_RT_UK_API int lathe_rt_uk_threads(const lathe_rt_pool *p)
+{
+	typedef struct {
+		uk_pfor_fn pfor;
+		int size;
+	} head;
+	return p ? ((const head *)(const void *)p)->size : 1;
+}
+
 /* ---- checked arithmetic ------------------------------------------------------- */
 
 /* Largest offset sum (e[i]-1)*s[i] + 1 of n (extent, stride) pairs, strides
@@ -1080,11 +1089,18 @@ static void uk_gemm_k_blocks(const uk_gemm *g, float *bblk, int64_t mbeg, int64_
 	}
 }
 
+/* The tasks are cut into nrun contiguous runs, one per slot (up to
+ * UK_RUNS): slot s takes the tasks of run s % nrun, then those left in the
+ * others, in turn.  With the pool's threads each taking its own slot, a
+ * thread computes the same columns (positions) in every layer, where the
+ * layer before left them in its caches. */
+enum { UK_RUNS = 64 };
 typedef struct uk_gemm_run {
 	const uk_gemm *g;
 	float *scratch;
-	int64_t ntasks;
-	atomic_llong next;
+	int nrun;
+	int64_t end[UK_RUNS];
+	atomic_llong next[UK_RUNS];
 } uk_gemm_run;
 
 static void uk_gemm_slots(void *ctx, int64_t begin, int64_t end)
@@ -1092,11 +1108,15 @@ static void uk_gemm_slots(void *ctx, int64_t begin, int64_t end)
 	uk_gemm_run *r = ctx;
 	for (int64_t s = begin; s < end; s++) {
 		float *slot = r->scratch + r->g->shared + s * r->g->slot;
-		for (;;) {
-			int64_t t = (int64_t)atomic_fetch_add_explicit(&r->next, 1, memory_order_relaxed);
-			if (t >= r->ntasks)
-				break;
-			uk_gemm_task(r->g, slot, t);
+		for (int k = 0; k < r->nrun; k++) {
+			int q = (int)((s + k) % r->nrun);
+			for (;;) {
+				int64_t t = (int64_t)atomic_fetch_add_explicit(&r->next[q], 1,
+									       memory_order_relaxed);
+				if (t >= r->end[q])
+					break;
+				uk_gemm_task(r->g, slot, t);
+			}
 		}
 	}
 }
@@ -1117,9 +1137,11 @@ static void uk_zero_out(float *row, int64_t a, int64_t b, int64_t n)
 }
 
 /* The padded phase planes of a direct convolution, tasks [tb, te): task
- * t is the rows of block t % nb (of nb blocks of Hp) of row phase
- * t / nb % nphr of channel t / (nb * nphr), so that a few channels (a
- * first layer's 3) still make enough tasks for the threads. */
+ * t is the rows of block t / (nch * nphr) (of nb blocks of Hp) of channel
+ * t % (nch * nphr) / nphr, row phase t % nphr; so a few channels (a first
+ * layer's 3) still make enough tasks for the threads, and the pool's
+ * contiguous runs of tasks give each thread a band of rows, those its
+ * tiles (contiguous runs of columns) read. */
 static void uk_planes_task(void *ctx, int64_t tb, int64_t te)
 {
 	uk_gemm *g = ctx;
@@ -1140,7 +1162,8 @@ static void uk_planes_task(void *ctx, int64_t tb, int64_t te)
 	int two = split && !even && g->nphc == 2 && g->cused[0] && g->cused[1] && oe >= 0 &&
 		  oo >= 0 && oe + half <= g->Wp && oo + g->W / 2 <= g->Wp;
 	for (int64_t t = tb; t < te; t++) {
-		int64_t c = t / (nb * g->nphr), pr = t / nb % g->nphr, hb = t % nb;
+		int64_t hb = t / (g->nch * g->nphr), c = t % (g->nch * g->nphr) / g->nphr;
+		int64_t pr = t % g->nphr;
 		int64_t hend = (hb + 1) * hblk < g->Hp ? (hb + 1) * hblk : g->Hp;
 		for (int64_t hq = hb * hblk; hq < hend; hq++) {
 				int64_t h = hq * sh + pr + g->h0;
@@ -1224,9 +1247,12 @@ static void uk_gemm_prepare(uk_gemm *g, lathe_rt_pool *pool)
 	memcpy(g->cused, cused, sizeof cused);
 	/* Channels' planes in parallel: a copy of the input is much of a small
 	 * convolution's time. */
-	/* blocks of rows: some 16 tasks at least */
-	int64_t tasks = g->nch * g->nphr;
-	g->planes_nb = tasks >= 16 ? 1 : uk_ceil(16, tasks) < g->Hp ? uk_ceil(16, tasks) : g->Hp;
+	/* blocks of rows: some 16 tasks at least, and a block per thread at
+	 * least (a thread copies the rows its tiles read: see uk_planes_task) */
+	int64_t tasks = g->nch * g->nphr, nb = tasks >= 16 ? 1 : uk_ceil(16, tasks);
+	if (nb < g->slots)
+		nb = g->slots;
+	g->planes_nb = nb < g->Hp ? nb : g->Hp;
 	if (g->planes_nb < 1)
 		g->planes_nb = 1;
 	lathe_rt_uk_pfor(pool, tasks * g->planes_nb, uk_planes_task, g);
@@ -1274,10 +1300,14 @@ LATHE_RT_UK_API int lathe_rt_uk_sgemm(const lathe_rt_uk_args *a)
 	g.panel = lathe_rt_uk_panel_kernel();
 	uk_gemm_prepare(&g, a->pool);
 	int64_t ncols = g.bmode == BM_DIRECT && !g.trans ? g.NP : g.N;
-	uk_gemm_run r = {.g = &g, .scratch = g.scratch,
-			 .ntasks = uk_ceil(g.M, g.mchunk) * uk_ceil(ncols, g.NC)};
-	atomic_init(&r.next, 0);
-	int64_t slots = g.slots < r.ntasks ? g.slots : r.ntasks;
+	uk_gemm_run r = {.g = &g, .scratch = g.scratch};
+	int64_t ntasks = uk_ceil(g.M, g.mchunk) * uk_ceil(ncols, g.NC);
+	int64_t slots = g.slots < ntasks ? g.slots : ntasks;
+	r.nrun = slots < UK_RUNS ? (int)slots : UK_RUNS;
+	for (int q = 0; q < r.nrun; q++) {
+		atomic_init(&r.next[q], q * ntasks / r.nrun);
+		r.end[q] = (q + 1) * ntasks / r.nrun;
+	}
 	lathe_rt_uk_pfor(a->pool, slots, uk_gemm_slots, &r);
 	return 0;
 }

@@ -64,6 +64,7 @@ typedef struct dw_conv {
 	lathe_rt_uk_dwflat_fn flat;
 	/* three columns of taps, stride 1 or 2 across, row by row in place */
 	lathe_rt_uk_dw3s2_fn rows3;
+	int64_t nband; /* bands of output rows (rows3): one per thread */
 	int64_t hoff[DW_TAPS];
 	int ntap, flat_copy;
 	int64_t foff[DW_TAPS], ftap[DW_TAPS];
@@ -302,13 +303,21 @@ static void dw_flat_setup(dw_conv *d, uint16_t *mask, uint16_t *colm)
 
 /* Channels [cb, ce) by a three-column row kernel, X read in place: one
  * call for them all. */
-static void dw_channels_rows3(const dw_conv *d, int64_t cb, int64_t ce)
+/* Output rows of band b (of nband) of channels [cb, ce): the row kernel
+ * with its rows' taps moved down to the band's first row. */
+static void dw_channels_rows3(const dw_conv *d, int64_t b, int64_t cb, int64_t ce)
 {
-	d->rows3(d->Y + cb * d->YSC, d->OH, d->OW, d->X + cb * d->XSC, d->H, d->W, d->XSH, d->SH,
-		 d->hoff, (int)d->KH, -d->PW, d->Wt + cb * d->WSC, d->splat_ep ? &d->ep : NULL, cb,
-		 ce - cb, d->XSC, d->WSC, d->YSC);
+	int64_t oh0 = b * d->OH / d->nband, oh1 = (b + 1) * d->OH / d->nband, hoff[DW_TAPS];
+	if (oh1 <= oh0)
+		return;
+	for (int64_t kh = 0; kh < d->KH; kh++)
+		hoff[kh] = d->hoff[kh] + oh0 * d->SH;
+	int64_t y0 = oh0 * d->OW, n = (oh1 - oh0) * d->OW;
+	d->rows3(d->Y + cb * d->YSC + y0, oh1 - oh0, d->OW, d->X + cb * d->XSC, d->H, d->W, d->XSH,
+		 d->SH, hoff, (int)d->KH, -d->PW, d->Wt + cb * d->WSC,
+		 d->splat_ep ? &d->ep : NULL, cb, ce - cb, d->XSC, d->WSC, d->YSC);
 	for (int64_t c = cb; d->ep.n && !d->splat_ep && c < ce; c++)
-		lathe_rt_uk_epi_rows(&d->ep, d->Y + c * d->YSC, d->OH * d->OW, 1, d->OH * d->OW, c, 0);
+		lathe_rt_uk_epi_rows(&d->ep, d->Y + c * d->YSC + y0, n, 1, n, c, y0);
 }
 
 static void dw_channel(const dw_conv *d, int64_t c, float *buf)
@@ -329,11 +338,20 @@ static void dw_channel(const dw_conv *d, int64_t c, float *buf)
 	}
 }
 
+/* Items [begin, end): channels, or with the row kernel (band, channel)
+ * pairs band by band, so that the pool's contiguous runs give each
+ * thread its band of rows in every channel (the rows the layers before
+ * and after it give that thread too). */
 static void dw_task(void *ctx, int64_t begin, int64_t end)
 {
 	const dw_conv *d = ctx;
 	if (d->rows3) {
-		dw_channels_rows3(d, begin, end);
+		for (int64_t i = begin; i < end;) {
+			int64_t b = i / d->C, cb = i % d->C;
+			int64_t ce = end - b * d->C < d->C ? end - b * d->C : d->C;
+			dw_channels_rows3(d, b, cb, ce);
+			i = b * d->C + ce;
+		}
 		return;
 	}
 	float buf[DW_PLANE_MAX];
@@ -405,6 +423,10 @@ LATHE_RT_UK_API int lathe_rt_uk_dwconv(const lathe_rt_uk_args *a)
 		d.rows3 = d.SW == 2 ? lathe_rt_uk_dw3s2_kernel() : lathe_rt_uk_dw3s1_kernel();
 		for (int64_t kh = 0; kh < d.KH; kh++)
 			d.hoff[kh] = kh * d.DH - d.PH;
+		/* bands only on planes big enough that a second call per
+		 * channel costs little next to its rows */
+		int threads = lathe_rt_uk_threads(a->pool);
+		d.nband = d.OH < 28 ? 1 : threads < d.OH ? threads : d.OH;
 	}
 	/* The flat path's masks cost about a microsecond per thousand
 	 * outputs: not computed when a row kernel takes the call. */
@@ -420,6 +442,6 @@ LATHE_RT_UK_API int lathe_rt_uk_dwconv(const lathe_rt_uk_args *a)
 		int64_t need = d.pfloats + d.OH * d.Wq + 16;
 		d.plane = d.Hq < lim && d.Wq < lim && d.PW >= 0 && need <= DW_PLANE_MAX;
 	}
-	lathe_rt_uk_pfor(a->pool, d.C, dw_task, &d);
+	lathe_rt_uk_pfor(a->pool, d.rows3 ? d.nband * d.C : d.C, dw_task, &d);
 	return 0;
 }

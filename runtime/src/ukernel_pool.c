@@ -32,6 +32,7 @@ typedef struct mp_pool {
 	float *Y;
 	lathe_rt_uk_epi ep;
 	lathe_rt_uk_maxplane_fn plane;
+	int64_t nband; /* bands of output rows: one per thread */
 } mp_pool;
 
 static void mp_row_plain(const mp_pool *p, const float *xc, float *y, int64_t oh)
@@ -52,30 +53,40 @@ static void mp_row_plain(const mp_pool *p, const float *xc, float *y, int64_t oh
 	}
 }
 
-static void mp_channel(const mp_pool *p, int64_t c)
+/* Output rows of band b (of nband) of channel c. */
+static void mp_band(const mp_pool *p, int64_t b, int64_t c)
 {
+	int64_t oh0 = b * p->OH / p->nband, oh1 = (b + 1) * p->OH / p->nband;
 	const float *xc = p->X + c * p->XSC;
-	float *yc = p->Y + c * p->YSC;
+	float *yc = p->Y + c * p->YSC + oh0 * p->OW;
+	if (oh1 <= oh0)
+		return;
 	if (p->plane && (p->SW == 1 || p->SW == 2) && p->KH <= MP_ROWS && p->KW <= MP_COLS) {
+		/* the window's rows moved down to the band's first row */
 		int64_t hoff[MP_ROWS], off[MP_COLS];
 		for (int64_t kh = 0; kh < p->KH; kh++)
-			hoff[kh] = kh * p->DH - p->PH;
+			hoff[kh] = kh * p->DH - p->PH + oh0 * p->SH;
 		for (int64_t kw = 0; kw < p->KW; kw++)
 			off[kw] = kw * p->DW - p->PW;
-		p->plane(yc, p->OH, p->OW, xc, p->H, p->W, p->XSH, p->SH, hoff, (int)p->KH, p->SW,
+		p->plane(yc, oh1 - oh0, p->OW, xc, p->H, p->W, p->XSH, p->SH, hoff, (int)p->KH, p->SW,
 			 off, (int)p->KW);
 	} else {
-		for (int64_t oh = 0; oh < p->OH; oh++)
-			mp_row_plain(p, xc, yc + oh * p->OW, oh);
+		for (int64_t oh = oh0; oh < oh1; oh++)
+			mp_row_plain(p, xc, yc + (oh - oh0) * p->OW, oh);
 	}
 	if (p->ep.n)
-		lathe_rt_uk_epi_rows(&p->ep, yc, p->OH * p->OW, 1, p->OH * p->OW, c, 0);
+		lathe_rt_uk_epi_rows(&p->ep, yc, (oh1 - oh0) * p->OW, 1, (oh1 - oh0) * p->OW, c,
+				     oh0 * p->OW);
 }
 
+/* Items [begin, end): (band, channel) pairs band by band, so that the
+ * pool's contiguous runs give each thread its band of rows in every
+ * channel (as dwconv does). */
 static void mp_task(void *ctx, int64_t begin, int64_t end)
 {
-	for (int64_t c = begin; c < end; c++)
-		mp_channel(ctx, c);
+	const mp_pool *p = ctx;
+	for (int64_t i = begin; i < end; i++)
+		mp_band(p, i / p->C, i % p->C);
 }
 
 static int64_t mp_span3(int64_t e0, int64_t s0, int64_t e1, int64_t s1, int64_t e2, int64_t s2)
@@ -124,6 +135,8 @@ LATHE_RT_UK_API int lathe_rt_uk_maxpool(const lathe_rt_uk_args *a)
 	if (!p.H || !p.W) /* every tap is padding */
 		p.KH = 0;
 	p.plane = lathe_rt_uk_maxplane_kernel();
-	lathe_rt_uk_pfor(a->pool, p.C, mp_task, &p);
+	int threads = lathe_rt_uk_threads(a->pool);
+	p.nband = threads < p.OH ? threads : p.OH;
+	lathe_rt_uk_pfor(a->pool, p.nband * p.C, mp_task, &p);
 	return 0;
 }

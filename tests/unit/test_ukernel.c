@@ -457,6 +457,8 @@ static void test_dw(lathe_rt_pool *pool)
 	run_dw(2, 9, 10, 5, 1, 2, 4, NULL);
 	run_dw(2, 7, 7, 3, 3, 1, 0, NULL);
 	run_dw(32, 112, 112, 3, 1, 1, 1, pool);
+	/* rows in bands of 7, 7, 7 and 8 on the test's 4 threads */
+	run_dw(8, 57, 57, 3, 2, 1, 1, pool);
 	/* 'same' convolutions (flat runs: in place, or phase planes), and
 	 * ones whose output rows are narrower (padded planes) */
 	run_dw(3, 14, 14, 5, 2, 1, 2, pool);
