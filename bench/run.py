@@ -28,7 +28,9 @@ What it does, in order:
      rotating order, waits until the process's other threads stopped using
      CPU time (the previous framework's pool spins for up to ~50 ms after
      its last call, on the CPUs the next one needs; see
-     await_idle_threads), then gets one untimed call and K timed calls;
+     await_idle_threads), then warms up (untimed calls for at least 20 ms
+     and 3 calls: after a pause the first calls run several times slower
+     while the CPU clocks up and its caches refill) and gets K timed calls;
      rounds repeat until
      each has the samples asked for (30 by default; --quick: 5).  Every
      sample is one call in this process, timed with perf_counter.
@@ -358,10 +360,24 @@ def await_idle_threads(least=0.02, most=1.0, window=0.01):
         prev = cur
 
 
+def warm_up(f, least_calls=3, least_s=0.02, most_calls=50):
+    """Untimed calls until at least least_calls and least_s seconds: after
+    a pause a machine like this one runs the first calls several times
+    slower (an idle CPU clocks down and its caches cool; measured: a
+    0.1 ms call takes 0.7 ms after 20 ms of sleep and is back to speed
+    after 3 to 8 calls), which would time each framework's recovery
+    rather than its speed."""
+    t0 = time.perf_counter()
+    for n in range(most_calls):
+        f()
+        if n + 1 >= least_calls and time.perf_counter() - t0 >= least_s:
+            return
+
+
 def time_alternating(runners, samples, per_turn):
     """{framework: [ms, ...]}: rounds in which each framework, in a rotating
-    order, waits for the other threads to go idle, then gets one untimed
-    call and per_turn timed calls."""
+    order, waits for the other threads to go idle, warms up (warm_up),
+    then gets per_turn timed calls."""
     names = list(runners)
     times = {n: [] for n in names}
     rnd = 0
@@ -372,7 +388,7 @@ def time_alternating(runners, samples, per_turn):
                 continue
             await_idle_threads()
             f = runners[n]
-            f()
+            warm_up(f)
             for _ in range(min(per_turn, samples - len(times[n]))):
                 t0 = time.perf_counter()
                 f()
@@ -626,7 +642,9 @@ count 0.
   waits until no other thread of the process ran more than 1 ms in 10 ms
   (at least 20 ms, at most 1 s: the previous framework's thread pool
   spins for a while after its last call, ONNX Runtime's for ~50 ms),
-  then gets one untimed call and a few timed calls, until each
+  then untimed calls for at least 20 ms and 3 calls (after a pause the
+  first calls run several times slower while the CPU clocks up and its
+  caches refill), then a few timed calls, until each
   has its samples; each sample is one call, timed with
   `time.perf_counter`, after warm-up calls.
 - Per-step times come from `NAME_run_hooked`, which calls back before each
