@@ -352,13 +352,17 @@ UK_TILE(uk_avx2_tile, UK_AVX2, 6, 16, 4, 2, uk_avx2_6, uk_avx2_4, uk_avx2_2, uk_
 	uk_avx2_4i, uk_avx2_2i, uk_mtile_none)
 
 #define UK_AVX512 __attribute__((target("avx512f")))
+/* max and min as the loop IR defines them, from x86's (which return their
+ * second operand when either is NaN): IR max(a, b) = (b > a ? b : a), NaN
+ * if either is, which is maxps(b, a) where b is not NaN and b where it is:
+ * one masked max after the compare. */
+#define UK_MAX512(a, b) \
+	_mm512_mask_max_ps((b), _mm512_cmp_ps_mask((b), (b), _CMP_ORD_Q), (b), (a))
+#define UK_MIN512(a, b) \
+	_mm512_mask_min_ps((b), _mm512_cmp_ps_mask((b), (b), _CMP_ORD_Q), (b), (a))
 #define UK_FMA16(a, b, c) ((uk_v16)_mm512_fmadd_ps((__m512)(a), (__m512)(b), (__m512)(c)))
-#define UK_MAX16(a, b) ((uk_v16)_mm512_mask_mov_ps(_mm512_max_ps((__m512)(b), (__m512)(a)),     \
-					 _mm512_cmp_ps_mask((__m512)(b), (__m512)(b), _CMP_UNORD_Q), \
-					 (__m512)(b)))
-#define UK_MIN16(a, b) ((uk_v16)_mm512_mask_mov_ps(_mm512_min_ps((__m512)(b), (__m512)(a)),     \
-					 _mm512_cmp_ps_mask((__m512)(b), (__m512)(b), _CMP_UNORD_Q), \
-					 (__m512)(b)))
+#define UK_MAX16(a, b) ((uk_v16)UK_MAX512((__m512)(a), (__m512)(b)))
+#define UK_MIN16(a, b) ((uk_v16)UK_MIN512((__m512)(a), (__m512)(b)))
 #define UK_MAX16S(a, b) ((uk_v16)_mm512_max_ps((__m512)(b), (__m512)(a)))
 #define UK_MIN16S(a, b) ((uk_v16)_mm512_min_ps((__m512)(b), (__m512)(a)))
 /* ROWS x NV vectors, A panels of 12 rows. */
@@ -546,13 +550,6 @@ static UK_AVX512 void uk_avx512_panel(float *dst, const float *src, const int64_
 	}
 }
 
-/* max and min as the loop IR defines them, from x86's (which return their
- * second operand when either is NaN): IR max(a, b) = (b > a ? b : a), NaN
- * if either is, which is maxps(b, a) once a NaN b is put back. */
-#define UK_MAX512(a, b) \
-	_mm512_mask_mov_ps(_mm512_max_ps((b), (a)), _mm512_cmp_ps_mask((b), (b), _CMP_UNORD_Q), (b))
-#define UK_MIN512(a, b) \
-	_mm512_mask_mov_ps(_mm512_min_ps((b), (a)), _mm512_cmp_ps_mask((b), (b), _CMP_UNORD_Q), (b))
 
 /* erf in single precision, within 3 units in the last place of the
  * correctly rounded value (the loop IR rounds erf computed in double):

@@ -57,9 +57,9 @@ static void uk_gen_deint(float *even, float *odd, const float *src, int64_t n)
 #define UP_AVX512 __attribute__((target("avx512f")))
 /* max and min as the loop IR defines them (see ukernel_isa.c's UK_MAX512). */
 #define UP_MAX512(a, b) \
-	_mm512_mask_mov_ps(_mm512_max_ps((b), (a)), _mm512_cmp_ps_mask((b), (b), _CMP_UNORD_Q), (b))
+	_mm512_mask_max_ps((b), _mm512_cmp_ps_mask((b), (b), _CMP_ORD_Q), (b), (a))
 #define UP_MIN512(a, b) \
-	_mm512_mask_mov_ps(_mm512_min_ps((b), (a)), _mm512_cmp_ps_mask((b), (b), _CMP_UNORD_Q), (b))
+	_mm512_mask_min_ps((b), _mm512_cmp_ps_mask((b), (b), _CMP_ORD_Q), (b), (a))
 
 /* Depthwise rows: 16 outputs at a time summed over every tap in a
  * register.  Where every tap's columns lie inside the image (most of a

@@ -357,9 +357,9 @@ static UW_AVX512 inline __m512 uw_epi16(const lathe_rt_uk_epi *ep, const __m512 
 		else if (ep->op[e] == LATHE_UK_OP_MUL)
 			t = _mm512_mul_ps(a, b);
 		else
-			t = _mm512_mask_mov_ps(ep->op[e] == LATHE_UK_OP_MAX ? _mm512_max_ps(b, a)
-									  : _mm512_min_ps(b, a),
-					       _mm512_cmp_ps_mask(b, b, _CMP_UNORD_Q), b);
+			t = ep->op[e] == LATHE_UK_OP_MAX
+				    ? _mm512_mask_max_ps(b, _mm512_cmp_ps_mask(b, b, _CMP_ORD_Q), b, a)
+				    : _mm512_mask_min_ps(b, _mm512_cmp_ps_mask(b, b, _CMP_ORD_Q), b, a);
 	}
 	return t;
 }
