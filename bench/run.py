@@ -172,20 +172,25 @@ def git_rev():
 
 # ---- 3. the FP32 peak -----------------------------------------------------------
 
-def measure_peak(threads, tries):
+def run_peak(t):
+    """One run of bench/peak on t threads (about 30 ms): GFLOP/s."""
     exe = WORK / "peak"
     src = ROOT / "bench" / "peak.c"
     if not exe.exists() or exe.stat().st_mtime < src.stat().st_mtime:
         sh(["cc", "-O2", "-march=native", "-o", exe, src, "-lpthread"])
+    out = cmd_out([str(exe), str(t)])
+    m = re.search(r"peak_gflops:\s*([0-9.]+)", out)
+    if not m:
+        fail("bench/peak printed no peak: %r" % out)
+    return float(m.group(1))
+
+
+def measure_peak(threads, tries):
     peak = {}
     for t in threads:
         best = 0.0
         for _ in range(tries):
-            out = cmd_out([str(exe), str(t)])
-            m = re.search(r"peak_gflops:\s*([0-9.]+)", out)
-            if not m:
-                fail("bench/peak printed no peak: %r" % out)
-            best = max(best, float(m.group(1)))
+            best = max(best, run_peak(t))
         peak[t] = best
         say("FP32 peak, %d thread%s: %.1f GFLOP/s" % (t, "" if t == 1 else "s", best))
     return peak
@@ -374,14 +379,17 @@ def warm_up(f, least_calls=3, least_s=0.02, most_calls=50):
             return
 
 
-def time_alternating(runners, samples, per_turn):
+def time_alternating(runners, samples, per_turn, probe=None):
     """{framework: [ms, ...]}: rounds in which each framework, in a rotating
     order, waits for the other threads to go idle, warms up (warm_up),
-    then gets per_turn timed calls."""
+    then gets per_turn timed calls; probe(), when given, runs at the start
+    of each round."""
     names = list(runners)
     times = {n: [] for n in names}
     rnd = 0
     while any(len(times[n]) < samples for n in names):
+        if probe:
+            probe()
         order = names[rnd % len(names):] + names[:rnd % len(names)]
         for n in order:
             if len(times[n]) >= samples:
@@ -422,12 +430,17 @@ def bench_model(name, threads, args):
         for f in runners.values():  # warm-up
             for _ in range(args.warmup):
                 f()
-        times = time_alternating(runners, args.runs, args.per_turn)
+        # On T > 1 threads, the T-thread FMA rate once per round: on a
+        # shared machine another tenant may hold a core for a while, which
+        # hurts every framework but not evenly (the report shows it).
+        fma = []
+        probe = (lambda: fma.append(run_peak(threads))) if threads > 1 else None
+        times = time_alternating(runners, args.runs, args.per_turn, probe)
     finally:
         lathe.close()
     flops = sum(s["flops"] for s in lathe.man["steps"])
     r = {"model": name, "threads": threads, "flops": flops, "max_abs_diff": diffs,
-         "samples": {k: len(v) for k, v in times.items()},
+         "samples": {k: len(v) for k, v in times.items()}, "fma_gflops": fma,
          "median_ms": {k: median(v) for k, v in times.items()},
          "min_ms": {k: min(v) for k, v in times.items()},
          "max_ms": {k: max(v) for k, v in times.items()}}
@@ -465,6 +478,17 @@ def fmt(v, spec="%.2f"):
     return "-" if v is None else spec % v
 
 
+def fma_check(r, peak):
+    """The T-thread FMA rate sampled while r was timed, as min/median % of
+    the T-thread peak ("-" on one thread): well below 100, a core was
+    shared with another tenant for part of the run."""
+    v = sorted(r.get("fma_gflops") or [])
+    if not v:
+        return "-"
+    p = peak[r["threads"]]
+    return "%.0f/%.0f%%" % (100 * v[0] / p, 100 * v[len(v) // 2] / p)
+
+
 def latency_rows(results, peak):
     rows = []
     for r in results:
@@ -473,12 +497,12 @@ def latency_rows(results, peak):
         rows.append([r["model"], str(r["threads"]), fmt(m["lathe"]), fmt(m["ort"]),
                      fmt(m["torch"]), fmt(m["lathe"] / m["ort"]), fmt(m["lathe"] / m["torch"]),
                      fmt(r["flops"] / 1e9), fmt(gf, "%.1f"),
-                     fmt(100 * gf / peak[r["threads"]], "%.1f%%")])
+                     fmt(100 * gf / peak[r["threads"]], "%.1f%%"), fma_check(r, peak)])
     return rows
 
 
 LAT_HEAD = ["model", "threads", "lathe ms", "ORT ms", "torch ms", "lathe/ORT", "lathe/torch",
-            "GFLOP", "lathe GFLOP/s", "% of peak"]
+            "GFLOP", "lathe GFLOP/s", "% of peak", "FMA check"]
 CLS_HEAD = ["model", "threads", "class", "steps", "ms", "share", "GFLOP/s", "% of peak"]
 
 
@@ -602,7 +626,11 @@ median; % of peak: of the peak at the same thread count (above). Where
 lathe runs 3x3 convolutions by Winograd's algorithm (resnet18,
 squeezenet1_1: the winograd class below) it executes fewer multiply-adds
 than counted, so their GFLOP/s and % of peak are effective rates, not
-hardware ones.
+hardware ones. FMA check (rows of more than one thread): bench/peak on
+that many threads, run at the start of each round of the row's timing,
+as the lowest and the median of its rates in % of the peak above; well
+below 100%, another tenant of the machine held one of the cores for part
+of the run, which slows every framework, but not by the same amount.
 
 ## lathe per kernel class
 
