@@ -105,18 +105,21 @@ test: all venv
 FUZZ_SECONDS ?= 60
 
 # The thread pool's lock-free handshakes under ThreadSanitizer, and the
-# kernels that share their work (tasks, runs, bands) through it on 4 threads.
-tsan: $(BUILD)/tsan/test_pool $(BUILD)/tsan/test_ukernel
+# kernels that share their work (tasks, runs, bands) through it (test_ukernel
+# on 4 threads, test_wino on 3).
+tsan: $(BUILD)/tsan/test_pool $(BUILD)/tsan/test_ukernel $(BUILD)/tsan/test_wino
 	$(BUILD)/tsan/test_pool
 	TSAN_OPTIONS=halt_on_error=1 $(BUILD)/tsan/test_ukernel
+	TSAN_OPTIONS=halt_on_error=1 $(BUILD)/tsan/test_wino
 $(BUILD)/tsan/test_pool: tests/unit/test_pool.c runtime/src/pool.c runtime/include/lathe_rt.h tests/unit/check.h
 	@mkdir -p $(dir $@)
 	$(CC) $(WARN) -Iruntime/include -Itests/unit -O1 -g -fsanitize=thread -o $@ \
 		tests/unit/test_pool.c runtime/src/pool.c -lpthread
-$(BUILD)/tsan/test_ukernel: tests/unit/test_ukernel.c $(RT_SRC) $(wildcard runtime/include/*.h) tests/unit/check.h
+$(BUILD)/tsan/test_ukernel $(BUILD)/tsan/test_wino: $(BUILD)/tsan/%: tests/unit/%.c $(RT_SRC) \
+		$(wildcard runtime/include/*.h) tests/unit/check.h
 	@mkdir -p $(dir $@)
 	$(CC) $(WARN) -Iruntime/include -Itests/unit -O1 -g -fsanitize=thread -o $@ \
-		tests/unit/test_ukernel.c $(RT_SRC) -lpthread -lm
+		tests/unit/$*.c $(RT_SRC) -lpthread -lm
 
 # examples/: a C program linking a standalone bundle of the shipped model,
 # built with nothing but cc, libm and pthreads, checked against the
