@@ -1121,12 +1121,6 @@ static void uk_gemm_slots(void *ctx, int64_t begin, int64_t end)
 	}
 }
 
-/* What every task shares: B's row offsets; for a direct convolution the
- * padded copy of the input, one plane per channel c and phase (ph, pw)
- * (only the phases up to the largest tap offset: nphr x nphc of them):
- * xp[c][ph][pw][hq][q] = X[c][hq*sh + ph + h0][q*sw + pw + w0] (zero
- * outside), so that tap (dh, dw) of output (oh, ow) is element
- * (dh/sh + oh, dw/sw + ow) of plane (dh mod sh, dw mod sw). */
 /* Zeros row[0, a) and row[b, n). */
 static void uk_zero_out(float *row, int64_t a, int64_t b, int64_t n)
 {
@@ -1136,6 +1130,12 @@ static void uk_zero_out(float *row, int64_t a, int64_t b, int64_t n)
 		row[q] = 0;
 }
 
+/* What every task shares: B's row offsets; for a direct convolution the
+ * padded copy of the input, one plane per channel c and phase (ph, pw)
+ * (only the phases up to the largest tap offset: nphr x nphc of them):
+ * xp[c][ph][pw][hq][q] = X[c][hq*sh + ph + h0][q*sw + pw + w0] (zero
+ * outside), so that tap (dh, dw) of output (oh, ow) is element
+ * (dh/sh + oh, dw/sw + ow) of plane (dh mod sh, dw mod sw). */
 /* The padded phase planes of a direct convolution, tasks [tb, te): task
  * t is the rows of block t / (nch * nphr) (of nb blocks of Hp) of channel
  * t % (nch * nphr) / nphr, row phase t % nphr; so a few channels (a first
@@ -1156,8 +1156,8 @@ static void uk_planes_task(void *ctx, int64_t tb, int64_t te)
 	/* Both phases of columns (a wider kernel of stride 2): the row's even
 	 * half goes straight into the plane of phase pe at column oe, its odd
 	 * half into the other's at column oo (the left padding), the columns
-	 * around them zeroed; where a half would pass the plane's row, through
-	 * tmp as above. */
+	 * around them zeroed (where a half would pass the plane's row, the row
+	 * goes through tmp as below). */
 	int64_t pe = (g->w0 & 1) ? 1 : 0, oe = -(pe + g->w0) / 2, oo = -(g->w0 - pe) / 2;
 	int two = split && !even && g->nphc == 2 && g->cused[0] && g->cused[1] && oe >= 0 &&
 		  oo >= 0 && oe + half <= g->Wp && oo + g->W / 2 <= g->Wp;

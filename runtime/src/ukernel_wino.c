@@ -25,7 +25,7 @@
  * registers (AVX-512, for additions, multiplications, max and min of
  * scalars and of operands by channel or position) or over each row while
  * it is in L1.  The pool's threads take contiguous runs of (block,
- * share of the channel panels); each sum is computed the same way
+ * share of the channel panels), then what is left of the others'; each sum is computed the same way
  * whichever thread computes it, so results do not depend on the thread
  * count.  With AVX-512 the transforms work on 16 tiles of a row of tiles
  * at once (their columns split into phases by permutes), or, on images of
