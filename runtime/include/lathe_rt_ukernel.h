@@ -379,6 +379,21 @@ LATHE_RT_UK_API void lathe_rt_uk_pfor(lathe_rt_pool *p, int64_t n,
 				      void (*fn)(void *ctx, int64_t begin, int64_t end), void *ctx);
 /* The pool's threads (its second member: lathe_rt.h); 1 without one. */
 LATHE_RT_UK_API int lathe_rt_uk_threads(const lathe_rt_pool *p);
+/* Items [0, items) cut into one contiguous run per slot (up to
+ * LATHE_RT_UK_RUNS): slot s takes the items of its own run, then what is
+ * left of the others', in turn (sgemm's tasks, wino's items).  With the
+ * pool's threads each on its own slot, a thread takes the same part of
+ * every layer, and a slowed one holds the others up by one item. */
+enum { LATHE_RT_UK_RUNS = 64 };
+typedef struct lathe_rt_uk_runs {
+	int n;
+	int64_t end[LATHE_RT_UK_RUNS];
+	_Atomic long long next[LATHE_RT_UK_RUNS];
+} lathe_rt_uk_runs;
+LATHE_RT_UK_API void lathe_rt_uk_runs_init(lathe_rt_uk_runs *r, int64_t items, int64_t slots);
+/* Slot s's next item, or -1 when none is left; *k (0 at first) is the
+ * run it has got to, counted from its own. */
+LATHE_RT_UK_API int64_t lathe_rt_uk_runs_take(lathe_rt_uk_runs *r, int64_t s, int *k);
 /* pack SIDE 2 (ukernel_wino.c): dst of ceil(O/R)*R*36*C floats from a
  * 3x3 filter bank at src[o*so + c*sc + kh*skh + kw*skw]. */
 LATHE_RT_UK_API void lathe_rt_uk_wino_pack(float *dst, const float *src, int64_t O, int64_t C,

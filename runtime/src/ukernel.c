@@ -101,6 +101,26 @@ LATHE_RT_UK_API int lathe_rt_uk_threads(const lathe_rt_pool *p)
 	return p ? ((const head *)(const void *)p)->size : 1;
 }
 
+LATHE_RT_UK_API void lathe_rt_uk_runs_init(lathe_rt_uk_runs *r, int64_t items, int64_t slots)
+{
+	r->n = slots < 1 ? 1 : slots < LATHE_RT_UK_RUNS ? (int)slots : LATHE_RT_UK_RUNS;
+	for (int q = 0; q < r->n; q++) {
+		atomic_init(&r->next[q], q * items / r->n);
+		r->end[q] = (q + 1) * items / r->n;
+	}
+}
+
+LATHE_RT_UK_API int64_t lathe_rt_uk_runs_take(lathe_rt_uk_runs *r, int64_t s, int *k)
+{
+	for (; *k < r->n; ++*k) {
+		int q = (int)((s + *k) % r->n);
+		int64_t t = (int64_t)atomic_fetch_add_explicit(&r->next[q], 1, memory_order_relaxed);
+		if (t < r->end[q])
+			return t;
+	}
+	return -1;
+}
+
 /* ---- checked arithmetic ------------------------------------------------------- */
 
 /* Largest offset sum (e[i]-1)*s[i] + 1 of n (extent, stride) pairs, strides
@@ -1089,18 +1109,13 @@ static void uk_gemm_k_blocks(const uk_gemm *g, float *bblk, int64_t mbeg, int64_
 	}
 }
 
-/* The tasks are cut into nrun contiguous runs, one per slot (up to
- * UK_RUNS): slot s takes the tasks of run s % nrun, then those left in the
- * others, in turn.  With the pool's threads each taking its own slot, a
- * thread computes the same columns (positions) in every layer, where the
- * layer before left them in its caches. */
-enum { UK_RUNS = 64 };
+/* The tasks in one run per slot (lathe_rt_uk_runs): a thread computes the
+ * same columns (positions) in every layer, where the layer before left
+ * them in its caches. */
 typedef struct uk_gemm_run {
 	const uk_gemm *g;
 	float *scratch;
-	int nrun;
-	int64_t end[UK_RUNS];
-	atomic_llong next[UK_RUNS];
+	lathe_rt_uk_runs runs;
 } uk_gemm_run;
 
 static void uk_gemm_slots(void *ctx, int64_t begin, int64_t end)
@@ -1108,16 +1123,9 @@ static void uk_gemm_slots(void *ctx, int64_t begin, int64_t end)
 	uk_gemm_run *r = ctx;
 	for (int64_t s = begin; s < end; s++) {
 		float *slot = r->scratch + r->g->shared + s * r->g->slot;
-		for (int k = 0; k < r->nrun; k++) {
-			int q = (int)((s + k) % r->nrun);
-			for (;;) {
-				int64_t t = (int64_t)atomic_fetch_add_explicit(&r->next[q], 1,
-									       memory_order_relaxed);
-				if (t >= r->end[q])
-					break;
-				uk_gemm_task(r->g, slot, t);
-			}
-		}
+		int k = 0;
+		for (int64_t t; (t = lathe_rt_uk_runs_take(&r->runs, s, &k)) >= 0;)
+			uk_gemm_task(r->g, slot, t);
 	}
 }
 
@@ -1303,11 +1311,7 @@ LATHE_RT_UK_API int lathe_rt_uk_sgemm(const lathe_rt_uk_args *a)
 	uk_gemm_run r = {.g = &g, .scratch = g.scratch};
 	int64_t ntasks = uk_ceil(g.M, g.mchunk) * uk_ceil(ncols, g.NC);
 	int64_t slots = g.slots < ntasks ? g.slots : ntasks;
-	r.nrun = slots < UK_RUNS ? (int)slots : UK_RUNS;
-	for (int q = 0; q < r.nrun; q++) {
-		atomic_init(&r.next[q], q * ntasks / r.nrun);
-		r.end[q] = (q + 1) * ntasks / r.nrun;
-	}
+	lathe_rt_uk_runs_init(&r.runs, ntasks, slots);
 	lathe_rt_uk_pfor(a->pool, slots, uk_gemm_slots, &r);
 	return 0;
 }

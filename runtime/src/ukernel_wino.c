@@ -36,7 +36,6 @@
  * Names carry the uw_ prefix: the file is pasted, with the other kernel
  * sources, into one generated translation unit.  libc only.
  */
-#include <stdatomic.h>
 #include <string.h>
 
 #include "lathe_rt_ukernel.h"
@@ -51,7 +50,7 @@
 
 /* Elements of the 6x6 transformed tile; the largest transformed block of
  * input a slot holds (floats), beyond one panel of columns. */
-enum { UW_XI = 36, UW_VMAX = 160 * 1024, UW_ALIGN = 16, UW_SLOTS = 64 };
+enum { UW_XI = 36, UW_VMAX = 160 * 1024, UW_ALIGN = 16 };
 
 typedef struct uw_conv {
 	int64_t C, H, W, XSC, XSH, O, OH, OW, YSC, PH, PW, MR, NR;
@@ -63,9 +62,7 @@ typedef struct uw_conv {
 	int vec;  /* the AVX-512 transforms */
 	int flat; /* ... over the block's tiles taken flat (rows of 4, 8, 12 tiles) */
 	int vec_ep; /* ... applying the epilogue before they store */
-	/* the slots' runs of items: the next to take, the end */
-	atomic_llong next[UW_SLOTS];
-	int64_t end[UW_SLOTS];
+	lathe_rt_uk_runs runs; /* the slots' runs of items */
 } uw_conv;
 
 static int64_t uw_ceil(int64_t a, int64_t b)
@@ -593,19 +590,12 @@ static void uw_slots(void *ctx, int64_t s0, int64_t s1)
 	for (int64_t s = s0; s < s1; s++) {
 		float *V = w->scratch + s * w->slot, *Mt = V + UW_XI * w->C * w->NP;
 		int64_t cur = -1;
-		for (int64_t k = 0; k < w->nslots; k++) {
-			int64_t q = (s + k) % w->nslots;
-			for (;;) {
-				int64_t i = (int64_t)atomic_fetch_add_explicit(&w->next[q], 1,
-									       memory_order_relaxed);
-				if (i >= w->end[q])
-					break;
-				int64_t b = i / w->nsplit, j = i % w->nsplit;
-				if (b != cur)
-					uw_input(w, V, cur = b);
-				uw_panels(w, V, Mt, b, j * w->nop / w->nsplit,
-					  (j + 1) * w->nop / w->nsplit);
-			}
+		int k = 0;
+		for (int64_t i; (i = lathe_rt_uk_runs_take(&w->runs, s, &k)) >= 0;) {
+			int64_t b = i / w->nsplit, j = i % w->nsplit;
+			if (b != cur)
+				uw_input(w, V, cur = b);
+			uw_panels(w, V, Mt, b, j * w->nop / w->nsplit, (j + 1) * w->nop / w->nsplit);
 		}
 	}
 }
@@ -630,7 +620,7 @@ static int uw_ints(const lathe_rt_uk_args *a, const int64_t *ip, int nip, uw_con
 	if (w->XSH < w->W || w->YSC < w->OH * w->OW)
 		return lathe_rt_uk_fail(a, "wino: rows of X or channels of Y overlap");
 	int64_t slots = ip[LATHE_UK_W_SLOTS];
-	w->nslots = slots < 1 ? 1 : slots > UW_SLOTS ? UW_SLOTS : slots;
+	w->nslots = slots < 1 ? 1 : slots > LATHE_RT_UK_RUNS ? LATHE_RT_UK_RUNS : slots;
 	uw_plan(w);
 	return 0;
 }
@@ -679,10 +669,7 @@ LATHE_RT_UK_API int lathe_rt_uk_wino(const lathe_rt_uk_args *a)
 	w.nsplit = w.nblk % S == 0 ? 1 : (S < w.nop ? S : w.nop);
 	w.nitems = w.nblk * w.nsplit;
 	w.nslots = S < w.nitems ? S : w.nitems;
-	for (int64_t q = 0; q < w.nslots; q++) {
-		atomic_init(&w.next[q], q * w.nitems / w.nslots);
-		w.end[q] = (q + 1) * w.nitems / w.nslots;
-	}
+	lathe_rt_uk_runs_init(&w.runs, w.nitems, w.nslots);
 	lathe_rt_uk_pfor(a->pool, w.nslots, uw_slots, &w);
 	return 0;
 }
