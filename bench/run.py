@@ -482,11 +482,11 @@ def fma_check(r, peak):
     """The T-thread FMA rate sampled while r was timed, as min/median % of
     the T-thread peak ("-" on one thread): well below 100, a core was
     shared with another tenant for part of the run."""
-    v = sorted(r.get("fma_gflops") or [])
+    v = r.get("fma_gflops") or []
     if not v:
         return "-"
     p = peak[r["threads"]]
-    return "%.0f/%.0f%%" % (100 * v[0] / p, 100 * v[len(v) // 2] / p)
+    return "%.0f/%.0f%%" % (100 * min(v) / p, 100 * median(v) / p)
 
 
 def latency_rows(results, peak):
