@@ -293,6 +293,13 @@ LATHE_RT_UK_API lathe_rt_uk_copy_fn lathe_rt_uk_copy_kernel(void);
 typedef void (*lathe_rt_uk_panel_fn)(float *dst, const float *src, const int64_t *off,
 				     int64_t kc, int nr, int cols);
 LATHE_RT_UK_API lathe_rt_uk_panel_fn lathe_rt_uk_panel_kernel(void);
+/* A panel gathered at fixed columns: dst[k*nr + j] = src[off[k] + col[j]]
+ * for j < nr, k < kc (nr <= 16; only those elements are read): the
+ * transposed tile's panels of output positions, from a convolution's
+ * padded planes. */
+typedef void (*lathe_rt_uk_gather_fn)(float *dst, const float *src, const int64_t *off,
+				      int64_t kc, int nr, const int64_t *col);
+LATHE_RT_UK_API lathe_rt_uk_gather_fn lathe_rt_uk_gather_kernel(void);
 /* The epilogue function for this CPU (NULL: lathe_rt_uk_epi_rows' own
  * loops). */
 LATHE_RT_UK_API void (*lathe_rt_uk_epi_rows_kernel(void))(const struct lathe_rt_uk_epi *ep,

@@ -389,6 +389,7 @@ typedef struct uk_gemm {
 	lathe_rt_uk_tile_fn tile, half; /* half: MR x NR/2 tiles, for row tiles' last (or NULL) */
 	lathe_rt_uk_copy_fn copy;
 	lathe_rt_uk_panel_fn panel;
+	lathe_rt_uk_gather_fn gather; /* the transposed tile's panels from the planes */
 	lathe_rt_uk_untrans_fn untrans; /* the transposed tile's C^T to C */
 	lathe_rt_uk_deint_fn deint;
 	unsigned char rused[64], cused[64]; /* phases of rows, of columns some tap reads */
@@ -796,12 +797,7 @@ static void uk_pack_planes(const uk_gemm *g, float *dst, int64_t n0, int64_t nle
 			int64_t n = n0 + p + (j < cols ? j : 0);
 			po[j] = n / g->OW * g->Wp + n % g->OW;
 		}
-		for (int64_t k = 0; k < kc; k++) {
-			const float *s = g->xp + g->boff[pc + k];
-			float *dk = d + k * UK_TNR;
-			for (int j = 0; j < UK_TNR; j++)
-				dk[j] = s[po[j]];
-		}
+		g->gather(d, g->xp, g->boff + pc, kc, UK_TNR, po);
 	}
 }
 
@@ -1306,6 +1302,7 @@ LATHE_RT_UK_API int lathe_rt_uk_sgemm(const lathe_rt_uk_args *a)
 	g.copy = lathe_rt_uk_copy_kernel();
 	g.untrans = lathe_rt_uk_untrans_kernel();
 	g.panel = lathe_rt_uk_panel_kernel();
+	g.gather = lathe_rt_uk_gather_kernel();
 	uk_gemm_prepare(&g, a->pool);
 	int64_t ncols = g.bmode == BM_DIRECT && !g.trans ? g.NP : g.N;
 	uk_gemm_run r = {.g = &g, .scratch = g.scratch};

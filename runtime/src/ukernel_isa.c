@@ -291,6 +291,17 @@ static void uk_gen_panel(float *dst, const float *src, const int64_t *off, int64
 	}
 }
 
+static void uk_gen_gather(float *dst, const float *src, const int64_t *off, int64_t kc, int nr,
+			  const int64_t *col)
+{
+	for (int64_t k = 0; k < kc; k++) {
+		const float *s = src + off[k];
+		float *d = dst + k * nr;
+		for (int j = 0; j < nr; j++)
+			d[j] = s[col[j]];
+	}
+}
+
 /* The portable row copy. */
 static void uk_gen_copy(float *dst, const float *row, int64_t w, int64_t len, int64_t W)
 {
@@ -550,6 +561,37 @@ static UK_AVX512 void uk_avx512_panel(float *dst, const float *src, const int64_
 	}
 }
 
+/* The gather by permutes: columns within 16 (32) of each other come from
+ * one (two) masked loads of the span they cover, put in place by one
+ * permute, stored masked to nr. */
+static UK_AVX512 void uk_avx512_gather(float *dst, const float *src, const int64_t *off,
+				       int64_t kc, int nr, const int64_t *col)
+{
+	int64_t lo = col[0], hi = col[0];
+	for (int j = 1; j < nr; j++) {
+		lo = col[j] < lo ? col[j] : lo;
+		hi = col[j] > hi ? col[j] : hi;
+	}
+	int64_t span = hi - lo + 1;
+	if (nr < 1 || nr > 16 || span > 32) {
+		uk_gen_gather(dst, src, off, kc, nr, col);
+		return;
+	}
+	int32_t ix[16] = {0};
+	for (int j = 0; j < nr; j++)
+		ix[j] = (int32_t)(col[j] - lo);
+	__m512i idx = _mm512_loadu_si512(ix);
+	__mmask16 wr = (__mmask16)((1u << nr) - 1);
+	__mmask16 r0 = (__mmask16)(span >= 16 ? 0xFFFFu : (1u << span) - 1);
+	__mmask16 r1 = (__mmask16)(span <= 16 ? 0 : span >= 32 ? 0xFFFFu : (1u << (span - 16)) - 1);
+	for (int64_t k = 0; k < kc; k++) {
+		const float *s = src + off[k] + lo;
+		__m512 a = _mm512_maskz_loadu_ps(r0, s);
+		__m512 v = r1 ? _mm512_permutex2var_ps(a, idx, _mm512_maskz_loadu_ps(r1, s + 16))
+			      : _mm512_permutexvar_ps(idx, a);
+		_mm512_mask_storeu_ps(dst + k * nr, wr, v);
+	}
+}
 
 /* erf in single precision, within 3 units in the last place of the
  * correctly rounded value (the loop IR rounds erf computed in double):
@@ -906,6 +948,15 @@ LATHE_RT_UK_API lathe_rt_uk_panel_fn lathe_rt_uk_panel_kernel(void)
 		return uk_avx512_panel;
 #endif
 	return uk_gen_panel;
+}
+
+LATHE_RT_UK_API lathe_rt_uk_gather_fn lathe_rt_uk_gather_kernel(void)
+{
+#if UK_X86
+	if (has_avx512())
+		return uk_avx512_gather;
+#endif
+	return uk_gen_gather;
 }
 
 LATHE_RT_UK_API lathe_rt_uk_untrans_fn lathe_rt_uk_untrans_kernel(void)

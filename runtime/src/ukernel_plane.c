@@ -581,6 +581,12 @@ static UP_AVX512 void uk_avx512_dw3s1(float *y, int64_t OH, int64_t OW, const fl
  * input columns under 16 outputs are loaded once (-inf outside the
  * image), and the taps are their even columns, their odd ones and the
  * even ones shifted by one. */
+/* How many input rows ahead the stream of 3x3 stride-2 windows prefetches
+ * the two rows it folds next (the band's own rows only): the conv output a
+ * pool reads has mostly left the L2 cache by then. */
+#ifndef UP_PFROWS
+#define UP_PFROWS 4
+#endif
 static UP_AVX512 void uk_avx512_max3s2(float *y, int64_t OH, int64_t OW, const float *x,
 				       int64_t H, int64_t W, int64_t XSH, int64_t SH,
 				       const int64_t *hoff, int nkh, int64_t off0)
@@ -609,6 +615,15 @@ static UP_AVX512 void uk_avx512_max3s2(float *y, int64_t OH, int64_t OW, const f
 		for (int64_t oh = 0; stream && oh < OH; oh++) {
 			int64_t h0 = 2 * oh + hoff[0];
 			__m512 r0, r1, r2, r3, t0, t1, t2, t3;
+			if (oh + UP_PFROWS / 2 < OH) {
+				for (int64_t r = 0; r < 2; r++) {
+					uintptr_t pf = (uintptr_t)(x + (h0 + UP_PFROWS + r) * XSH) +
+						       (uintptr_t)(c0[0] * 4);
+					for (int64_t l = 0; l < (32 * nv + 1) * 4; l += 64)
+						_mm_prefetch((const char *)(pf + (uintptr_t)l),
+							     _MM_HINT_T0);
+				}
+			}
 			if (oh == 0)
 				UK_MX_ROWS(h0, c0v, c1v, c2v, c3v);
 			UK_MX_ROWS(h0 + 1, r0, r1, r2, r3);

@@ -735,6 +735,39 @@ static void test_misc(void)
 	CHECK(lathe_rt_uk_dwconv(&a) == 1);
 }
 
+/* The gather kernel against its definition, dst[k*nr + j] = src[off[k] +
+ * col[j]]: columns spanning one vector, two, and more (the portable
+ * loop), repeated and out of order, nr from 1 to 16; the lanes past nr
+ * keep what was there. */
+static void test_gather(void)
+{
+	lathe_rt_uk_gather_fn g = lathe_rt_uk_gather_kernel();
+	enum { KC = 5, SRC = 400 };
+	float *src = rnd_buf(SRC);
+	int64_t off[KC] = {0, 37, 3, 200, 111};
+	const int64_t spans[] = {1, 7, 16, 17, 30, 32, 33, 90};
+	for (size_t si = 0; si < sizeof spans / sizeof spans[0]; si++)
+		for (int nr = 1; nr <= 16; nr++) {
+			int64_t col[16];
+			for (int j = 0; j < nr; j++) /* a permutation of a few of [0, span) */
+				col[j] = (j * 7 + 3) % spans[si];
+			col[nr - 1] = spans[si] - 1;
+			float dst[KC * 16 + 1];
+			for (int i = 0; i < KC * 16 + 1; i++)
+				dst[i] = -7.0f;
+			g(dst, src, off, KC, nr, col);
+			bool ok = true;
+			for (int k = 0; k < KC; k++)
+				for (int j = 0; j < nr; j++)
+					ok &= dst[k * nr + j] == src[off[k] + col[j]];
+			ok &= dst[KC * nr] == -7.0f;
+			if (!ok)
+				fprintf(stderr, "gather: span %lld, nr %d\n", (long long)spans[si], nr);
+			CHECK(ok);
+		}
+	free(src);
+}
+
 /* ---- bench ----------------------------------------------------------------------------- */
 
 /* Thread CPU time: other processes on a busy machine do not count. */
@@ -1001,6 +1034,7 @@ int main(int argc, char **argv)
 		return bench();
 	lathe_rt_pool *pool = lathe_rt_pool_create(4);
 	test_misc();
+	test_gather();
 	test_epilogue();
 	run_epi_splat(pool, 0);
 	run_epi_splat(NULL, 1);
