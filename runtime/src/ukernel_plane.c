@@ -551,42 +551,65 @@ static UP_AVX512 void uk_avx512_dw3s1(float *y, int64_t OH, int64_t OW, const fl
 				  w + c * WSC, ep, m0 + c, 1);
 }
 
-/* The fold of input row h's three columns under vector q (-inf for a row
- * outside the image, or a vector past nv). */
-#define UK_MX_ROW(h, q, dst)                                                                   \
-	do {                                                                                   \
-		(dst) = ninf;                                                                  \
-		if ((h) >= 0 && (h) < H && (q) < nv) {                                         \
-			const float *p_ = x + (h) * XSH;                                        \
-			p_ = (const float *)((uintptr_t)p_ + (uintptr_t)(c0[q] * 4));           \
-			__m512 lo_ = _mm512_mask_loadu_ps(ninf, k[q][0], p_);                   \
-			__m512 hi_ = _mm512_mask_loadu_ps(ninf, k[q][1], p_ + 16);              \
-			__m512 nx_ = _mm512_mask_loadu_ps(ninf, k[q][2], p_ + 32);              \
-			__m512 ev_ = _mm512_permutex2var_ps(lo_, ie, hi_);                      \
-			__m512 od_ = _mm512_permutex2var_ps(lo_, io, hi_);                      \
-			__m512 e2_ = _mm512_castsi512_ps(_mm512_alignr_epi32(                   \
-				_mm512_castps_si512(nx_), _mm512_castps_si512(ev_), 1));        \
-			(dst) = UP_MAX512(UP_MAX512(ev_, od_), e2_);                            \
-		}                                                                              \
-	} while (0)
-#define UK_MX_ROWS(h, d0, d1, d2, d3)                                                          \
-	do {                                                                                   \
-		UK_MX_ROW(h, 0, d0);                                                           \
-		UK_MX_ROW(h, 1, d1);                                                           \
-		UK_MX_ROW(h, 2, d2);                                                           \
-		UK_MX_ROW(h, 3, d3);                                                           \
-	} while (0)
-
-/* Three adjacent columns, stride 2 (the commonest pooling): one row's 33
- * input columns under 16 outputs are loaded once (-inf outside the
- * image), and the taps are their even columns, their odd ones and the
- * even ones shifted by one. */
 /* How many input rows ahead the stream of 3x3 stride-2 windows prefetches
  * the two rows it folds next (the band's own rows only): the conv output a
  * pool reads has mostly left the L2 cache by then. */
 #ifndef UP_PFROWS
 #define UP_PFROWS 4
 #endif
+/* Input row p's three columns under 16 outputs folded (ev, od, ev shifted
+ * by one): FULL, all 33 columns inside the image (plain loads), else the
+ * masks k0, k1, k2 (-inf outside). */
+static inline __attribute__((always_inline)) UP_AVX512 __m512
+uk_mx_fold(const float *p, int full, __mmask16 k0, __mmask16 k1, __mmask16 k2, __m512 ninf,
+	   __m512i ie, __m512i io)
+{
+	__m512 lo = full ? _mm512_loadu_ps(p) : _mm512_mask_loadu_ps(ninf, k0, p);
+	__m512 hi = full ? _mm512_loadu_ps(p + 16) : _mm512_mask_loadu_ps(ninf, k1, p + 16);
+	__m512 nx = full ? _mm512_set1_ps(p[32]) : _mm512_mask_loadu_ps(ninf, k2, p + 32);
+	__m512 ev = _mm512_permutex2var_ps(lo, ie, hi);
+	__m512 od = _mm512_permutex2var_ps(lo, io, hi);
+	__m512 e2 = _mm512_castsi512_ps(
+		_mm512_alignr_epi32(_mm512_castps_si512(nx), _mm512_castps_si512(ev), 1));
+	return UP_MAX512(UP_MAX512(ev, od), e2);
+}
+
+/* One strip of 16 outputs (columns c0.. of the input) down all OH rows of
+ * a 3-row, stride-2 window: each input row folded once, the window's last
+ * row carried to the next output row as its first.  The max taken as
+ * UP_MAX512 is associative (the last NaN, else the first of the largest),
+ * so this grouping gives the bits of the (kh, kw) order. */
+static inline __attribute__((always_inline)) UP_AVX512 void
+uk_mx_strip(float *y, int64_t OH, int64_t OW, const float *x, int64_t H, int64_t XSH,
+	    int64_t h0, uintptr_t coff, int full, __mmask16 k0, __mmask16 k1, __mmask16 k2,
+	    __mmask16 ks, __m512 ninf, __m512i ie, __m512i io)
+{
+#define UK_MX_FOLD(h) ((h) >= 0 && (h) < H ? uk_mx_fold((const float *)((uintptr_t)(x + (h) * XSH) + coff), \
+							  full, k0, k1, k2, ninf, ie, io) : ninf)
+	__m512 c = UK_MX_FOLD(h0);
+	for (int64_t oh = 0; oh < OH; oh++, h0 += 2) {
+		if (UP_PFROWS && oh + UP_PFROWS / 2 < OH)
+			for (int r = 1; r <= 2; r++) {
+				uintptr_t pf = (uintptr_t)(x + (h0 + UP_PFROWS + r) * XSH) + coff;
+				_mm_prefetch((const char *)pf, _MM_HINT_T0);
+				_mm_prefetch((const char *)(pf + 64), _MM_HINT_T0);
+				_mm_prefetch((const char *)(pf + 128), _MM_HINT_T0);
+			}
+		__m512 r = UK_MX_FOLD(h0 + 1), t = UK_MX_FOLD(h0 + 2);
+		__m512 acc = UP_MAX512(UP_MAX512(c, r), t);
+		c = t;
+		if (ks == 0xFFFF)
+			_mm512_storeu_ps(y + oh * OW, acc);
+		else
+			_mm512_mask_storeu_ps(y + oh * OW, ks, acc);
+	}
+#undef UK_MX_FOLD
+}
+
+/* Three adjacent columns, stride 2 (the commonest pooling): one row's 33
+ * input columns under 16 outputs are loaded once (-inf outside the
+ * image), and the taps are their even columns, their odd ones and the
+ * even ones shifted by one. */
 static UP_AVX512 void uk_avx512_max3s2(float *y, int64_t OH, int64_t OW, const float *x,
 				       int64_t H, int64_t W, int64_t XSH, int64_t SH,
 				       const int64_t *hoff, int nkh, int64_t off0)
@@ -595,87 +618,34 @@ static UP_AVX512 void uk_avx512_max3s2(float *y, int64_t OH, int64_t OW, const f
 	const __m512i ie = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
 	const __m512i io = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
 	int stream = nkh == 3 && SH == 2 && hoff[1] == hoff[0] + 1 && hoff[2] == hoff[0] + 2;
-	for (int64_t o = 0; o < OW; o += 64) {
-		int nv = OW - o >= 64 ? 4 : (int)((OW - o + 15) / 16);
-		__mmask16 k[4][3];
-		int64_t c0[4];
-		for (int q = 0; q < 4; q++) {
-			c0[q] = 2 * (o + 16 * q) + off0;
-			k[q][0] = q < nv ? uk_range16(c0[q], W) : 0;
-			k[q][1] = q < nv ? uk_range16(c0[q] + 16, W) : 0;
-			k[q][2] = q < nv ? uk_range16(c0[q] + 32, W) & 1 : 0;
-		}
-		/* Three rows one apart, stride 2 down: each input row's three
-		 * columns folded once (r), and output row oh the fold of rows
-		 * 2*oh + hoff[0] + 0, 1, 2, the last carried over to the next
-		 * output row as its first.  The max taken as UP_MAX512 is
-		 * associative (the last NaN, else the first of the largest), so
-		 * this grouping gives the bits of the (kh, kw) order. */
-		__m512 c0v = ninf, c1v = ninf, c2v = ninf, c3v = ninf;
-		for (int64_t oh = 0; stream && oh < OH; oh++) {
-			int64_t h0 = 2 * oh + hoff[0];
-			__m512 r0, r1, r2, r3, t0, t1, t2, t3;
-			if (oh + UP_PFROWS / 2 < OH) {
-				for (int64_t r = 0; r < 2; r++) {
-					uintptr_t pf = (uintptr_t)(x + (h0 + UP_PFROWS + r) * XSH) +
-						       (uintptr_t)(c0[0] * 4);
-					for (int64_t l = 0; l < (32 * nv + 1) * 4; l += 64)
-						_mm_prefetch((const char *)(pf + (uintptr_t)l),
-							     _MM_HINT_T0);
+	/* Strips of 16 outputs down all rows: the strip's masks stay in
+	 * registers, and strips whose 33 columns are all inside the image (all
+	 * but the edges') load without them. */
+	for (int64_t o = 0; o < OW; o += 16) {
+		int64_t c0 = 2 * o + off0;
+		__mmask16 k0 = uk_range16(c0, W), k1 = uk_range16(c0 + 16, W);
+		__mmask16 k2 = uk_range16(c0 + 32, W) & 1, ks = uk_range16(o, OW);
+		uintptr_t coff = (uintptr_t)(c0 * 4);
+		int full = c0 >= 0 && c0 + 33 <= W;
+		if (stream && full)
+			uk_mx_strip(y + o, OH, OW, x, H, XSH, hoff[0], coff, 1, k0, k1, k2, ks, ninf,
+				    ie, io);
+		else if (stream)
+			uk_mx_strip(y + o, OH, OW, x, H, XSH, hoff[0], coff, 0, k0, k1, k2, ks, ninf,
+				    ie, io);
+		else /* window by window (rows not one apart, or stride 1 down) */
+			for (int64_t oh = 0; oh < OH; oh++) {
+				__m512 acc = ninf;
+				for (int kh = 0; kh < nkh; kh++) {
+					int64_t h = oh * SH + hoff[kh];
+					if (h >= 0 && h < H)
+						acc = UP_MAX512(
+							acc, uk_mx_fold((const float *)((uintptr_t)(x + h * XSH) +
+											coff),
+									full, k0, k1, k2, ninf, ie, io));
 				}
+				_mm512_mask_storeu_ps(y + oh * OW + o, ks, acc);
 			}
-			if (oh == 0)
-				UK_MX_ROWS(h0, c0v, c1v, c2v, c3v);
-			UK_MX_ROWS(h0 + 1, r0, r1, r2, r3);
-			c0v = UP_MAX512(c0v, r0), c1v = UP_MAX512(c1v, r1);
-			c2v = UP_MAX512(c2v, r2), c3v = UP_MAX512(c3v, r3);
-			UK_MX_ROWS(h0 + 2, t0, t1, t2, t3);
-			__m512 acc[4] = {UP_MAX512(c0v, t0), UP_MAX512(c1v, t1), UP_MAX512(c2v, t2),
-					 UP_MAX512(c3v, t3)};
-			c0v = t0, c1v = t1, c2v = t2, c3v = t3;
-			float *yr = y + oh * OW;
-			_Pragma("GCC unroll 4") for (int q = 0; q < 4; q++) {
-				int64_t ob = o + 16 * q;
-				if (q >= nv)
-					break;
-				if (OW - ob >= 16)
-					_mm512_storeu_ps(yr + ob, acc[q]);
-				else
-					_mm512_mask_storeu_ps(yr + ob, uk_range16(ob, OW), acc[q]);
-			}
-		}
-		for (int64_t oh = 0; !stream && oh < OH; oh++) {
-			__m512 acc[4] = {ninf, ninf, ninf, ninf};
-			for (int kh = 0; kh < nkh; kh++) {
-				int64_t h = oh * SH + hoff[kh];
-				if (h < 0 || h >= H)
-					continue;
-				uintptr_t base = (uintptr_t)(x + h * XSH);
-				_Pragma("GCC unroll 4") for (int q = 0; q < 4; q++) {
-					if (q >= nv)
-						break;
-					const float *p = (const float *)(base + (uintptr_t)(c0[q] * 4));
-					__m512 lo = _mm512_mask_loadu_ps(ninf, k[q][0], p);
-					__m512 hi = _mm512_mask_loadu_ps(ninf, k[q][1], p + 16);
-					__m512 nx = _mm512_mask_loadu_ps(ninf, k[q][2], p + 32);
-					__m512 ev = _mm512_permutex2var_ps(lo, ie, hi);
-					__m512 od = _mm512_permutex2var_ps(lo, io, hi);
-					__m512 e2 = _mm512_castsi512_ps(_mm512_alignr_epi32(
-						_mm512_castps_si512(nx), _mm512_castps_si512(ev), 1));
-					acc[q] = UP_MAX512(acc[q], ev);
-					acc[q] = UP_MAX512(acc[q], od);
-					acc[q] = UP_MAX512(acc[q], e2);
-				}
-			}
-			float *yr = y + oh * OW;
-			for (int q = 0; q < nv; q++) {
-				int64_t ob = o + 16 * q;
-				if (OW - ob >= 16)
-					_mm512_storeu_ps(yr + ob, acc[q]);
-				else
-					_mm512_mask_storeu_ps(yr + ob, uk_range16(ob, OW), acc[q]);
-			}
-		}
 	}
 }
 
