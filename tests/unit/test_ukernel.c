@@ -462,7 +462,16 @@ static void test_dw(lathe_rt_pool *pool)
 	/* 'same' convolutions (flat runs: in place, or phase planes), and
 	 * ones whose output rows are narrower (padded planes) */
 	run_dw(3, 14, 14, 5, 2, 1, 2, pool);
+	run_dw(3, 28, 28, 5, 2, 1, 2, pool);
+	run_dw(2, 18, 20, 5, 1, 2, 4, NULL);
+	run_dw(2, 31, 31, 3, 3, 1, 0, NULL);
 	run_dw(6, 7, 7, 3, 1, 1, 1, NULL);
+	/* small planes of many channels (a network's last stages): 7x7 of
+	 * stride 1, 14x14 to 7x7, a dilated 5x5, 16x16 in */
+	run_dw(37, 7, 7, 3, 1, 1, 1, pool);
+	run_dw(21, 14, 14, 3, 2, 1, 1, NULL);
+	run_dw(16, 9, 9, 5, 1, 2, 3, pool);
+	run_dw(18, 16, 16, 3, 2, 1, 0, NULL);
 	run_dw(3, 10, 12, 3, 1, 1, 0, NULL);
 	run_dw(2, 9, 9, 3, 2, 1, 0, NULL);
 	run_dw(2, 16, 16, 3, 2, 1, 0, pool);
