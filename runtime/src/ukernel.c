@@ -503,8 +503,20 @@ static void uk_block(uk_gemm *g)
 	/* Enough tasks for the threads: a task packs its columns of B once for
 	 * all its rows, so narrower column blocks first, then fewer rows. */
 	int64_t nm = uk_ceil(g->M, g->MR), msplit = 1;
+	/* Few panels of columns: rows first, as column blocks of whole panels
+	 * would not share the columns out evenly (169 positions: 3 panels of
+	 * 32 and 2.3; 49: 2 panels of 14 and 1.5), where B is read in place
+	 * (rows, or a convolution's planes), or where it is packed per task
+	 * (the transposed tile) but there are row panels enough to share out
+	 * evenly instead (packing 49 columns is little next to their sums). */
+	int64_t npn = uk_ceil(ncols, g->NR);
+	int rows_first = npn < 4 * g->slots &&
+			 (g->trans ? nm >= 4 * g->slots
+				   : g->bmode == BM_ROWS || g->bmode == BM_DIRECT);
 	while (g->slots > 1 && uk_ceil(ncols, g->NC) * msplit < 2 * g->slots) {
-		if (g->NC >= 4 * g->NR)
+		if (rows_first && msplit < nm)
+			msplit++;
+		else if (g->NC >= 4 * g->NR)
 			g->NC = uk_ceil(g->NC / 2, g->NR) * g->NR;
 		else if (msplit < nm)
 			msplit++;
