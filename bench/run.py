@@ -30,9 +30,11 @@ What it does, in order:
      its last call, on the CPUs the next one needs; see
      await_idle_threads), then warms up (untimed calls for at least 20 ms
      and 3 calls: after a pause the first calls run several times slower
-     while the CPU clocks up and its caches refill) and gets K timed calls;
-     rounds repeat until
-     each has the samples asked for (30 by default; --quick: 5).  Every
+     while the CPU clocks up and its caches refill) and gets K timed calls
+     (3; --quick: 2); rounds repeat until
+     each has the samples asked for (30 by default; --quick: 5): ten rounds
+     or more, so that each framework meets the machine's changing states
+     (another tenant on a core, for seconds at a time) about as often.  Every
      sample is one call in this process, timed with perf_counter.
   6. Runs `lathe bench DIR --profile` per model and thread count for the
      time and GFLOP/s of each kernel class (conv, winograd, dwconv, matmul,
@@ -672,8 +674,9 @@ count 0.
   spins for a while after its last call, ONNX Runtime's for ~50 ms),
   then untimed calls for at least 20 ms and 3 calls (after a pause the
   first calls run several times slower while the CPU clocks up and its
-  caches refill), then a few timed calls, until each
-  has its samples; each sample is one call, timed with
+  caches refill), then 3 timed calls, until each has its samples (ten
+  rounds or more: each framework meets the machine's changing states
+  about as often); each sample is one call, timed with
   `time.perf_counter`, after warm-up calls.
 - Per-step times come from `NAME_run_hooked`, which calls back before each
   step (docs/modules.md); raw numbers are in build/bench/results.json and
@@ -721,7 +724,7 @@ def main():
     args.runs = args.runs or (5 if args.quick else 30)
     if args.runs < 1:
         fail("--runs wants at least 1")
-    args.per_turn = 2 if args.quick else 5
+    args.per_turn = 2 if args.quick else 3
     args.warmup = 2
     prof_runs = 3 if args.quick else 10
     command = " ".join(["bench/run.py"] + sys.argv[1:])
