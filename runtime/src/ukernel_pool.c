@@ -32,7 +32,7 @@ typedef struct mp_pool {
 	float *Y;
 	lathe_rt_uk_epi ep;
 	lathe_rt_uk_maxplane_fn plane;
-	int64_t nband; /* bands of output rows: one per thread */
+	int64_t nband; /* bands of output rows: one per thread, or one */
 } mp_pool;
 
 static void mp_row_plain(const mp_pool *p, const float *xc, float *y, int64_t oh)
@@ -135,8 +135,11 @@ LATHE_RT_UK_API int lathe_rt_uk_maxpool(const lathe_rt_uk_args *a)
 	if (!p.H || !p.W) /* every tap is padding */
 		p.KH = 0;
 	p.plane = lathe_rt_uk_maxplane_kernel();
+	/* Bands of rows only on planes big enough that a second call per
+	 * channel costs little next to its rows (as dwconv's); small ones
+	 * are shared out by channel. */
 	int threads = lathe_rt_uk_threads(a->pool);
-	p.nband = threads < p.OH ? threads : p.OH;
+	p.nband = p.OH < 28 ? 1 : threads < p.OH ? threads : p.OH;
 	lathe_rt_uk_pfor(a->pool, p.nband * p.C, mp_task, &p);
 	return 0;
 }
