@@ -584,18 +584,27 @@ uk_mx_strip(float *y, int64_t OH, int64_t OW, const float *x, int64_t H, int64_t
 	    int64_t h0, uintptr_t coff, int full, __mmask16 k0, __mmask16 k1, __mmask16 k2,
 	    __mmask16 ks, __m512 ninf, __m512i ie, __m512i io)
 {
-#define UK_MX_FOLD(h) ((h) >= 0 && (h) < H ? uk_mx_fold((const float *)((uintptr_t)(x + (h) * XSH) + coff), \
-							  full, k0, k1, k2, ninf, ie, io) : ninf)
-	__m512 c = UK_MX_FOLD(h0);
+	/* input row h at the strip's first column (h inside the image) */
+	uintptr_t x0 = (uintptr_t)x + coff, rowb = (uintptr_t)XSH * sizeof(float);
+	__m512 c = h0 >= 0 && h0 < H
+			   ? uk_mx_fold((const float *)(x0 + (uintptr_t)h0 * rowb), full, k0, k1, k2,
+					ninf, ie, io)
+			   : ninf;
 	for (int64_t oh = 0; oh < OH; oh++, h0 += 2) {
 		if (UP_PFROWS && oh + UP_PFROWS / 2 < OH)
 			for (int r = 1; r <= 2; r++) {
-				uintptr_t pf = (uintptr_t)(x + (h0 + UP_PFROWS + r) * XSH) + coff;
+				uintptr_t pf = x0 + (uintptr_t)(h0 + UP_PFROWS + r) * rowb;
 				_mm_prefetch((const char *)pf, _MM_HINT_T0);
 				_mm_prefetch((const char *)(pf + 64), _MM_HINT_T0);
 				_mm_prefetch((const char *)(pf + 128), _MM_HINT_T0);
 			}
-		__m512 r = UK_MX_FOLD(h0 + 1), t = UK_MX_FOLD(h0 + 2);
+		__m512 r = ninf, t = ninf;
+		if (h0 + 1 >= 0 && h0 + 1 < H)
+			r = uk_mx_fold((const float *)(x0 + (uintptr_t)(h0 + 1) * rowb), full, k0, k1,
+				       k2, ninf, ie, io);
+		if (h0 + 2 >= 0 && h0 + 2 < H)
+			t = uk_mx_fold((const float *)(x0 + (uintptr_t)(h0 + 2) * rowb), full, k0, k1,
+				       k2, ninf, ie, io);
 		__m512 acc = UP_MAX512(UP_MAX512(c, r), t);
 		c = t;
 		if (ks == 0xFFFF)
@@ -603,7 +612,6 @@ uk_mx_strip(float *y, int64_t OH, int64_t OW, const float *x, int64_t H, int64_t
 		else
 			_mm512_mask_storeu_ps(y + oh * OW, ks, acc);
 	}
-#undef UK_MX_FOLD
 }
 
 /* Three adjacent columns, stride 2 (the commonest pooling): one row's 33
