@@ -567,13 +567,17 @@ static UK_AVX512 void uk_avx512_panel(float *dst, const float *src, const int64_
 static UK_AVX512 void uk_avx512_gather(float *dst, const float *src, const int64_t *off,
 				       int64_t kc, int nr, const int64_t *col)
 {
+	if (nr < 1 || nr > 16) {
+		uk_gen_gather(dst, src, off, kc, nr, col);
+		return;
+	}
 	int64_t lo = col[0], hi = col[0];
 	for (int j = 1; j < nr; j++) {
 		lo = col[j] < lo ? col[j] : lo;
 		hi = col[j] > hi ? col[j] : hi;
 	}
 	int64_t span = hi - lo + 1;
-	if (nr < 1 || nr > 16 || span > 32) {
+	if (span > 32) {
 		uk_gen_gather(dst, src, off, kc, nr, col);
 		return;
 	}
