@@ -746,8 +746,8 @@ static void test_misc(void)
 
 /* The gather kernel against its definition, dst[k*nr + j] = src[off[k] +
  * col[j]]: columns spanning one vector, two, and more (the portable
- * loop), repeated and out of order, nr from 1 to 16; the lanes past nr
- * keep what was there. */
+ * loop), repeated and out of order, the last at the span's end, nr from 1
+ * to 16; nothing is written past the panel. */
 static void test_gather(void)
 {
 	lathe_rt_uk_gather_fn g = lathe_rt_uk_gather_kernel();
@@ -758,7 +758,7 @@ static void test_gather(void)
 	for (size_t si = 0; si < sizeof spans / sizeof spans[0]; si++)
 		for (int nr = 1; nr <= 16; nr++) {
 			int64_t col[16];
-			for (int j = 0; j < nr; j++) /* a permutation of a few of [0, span) */
+			for (int j = 0; j < nr; j++) /* out of order, some repeated */
 				col[j] = (j * 7 + 3) % spans[si];
 			col[nr - 1] = spans[si] - 1;
 			float dst[KC * 16 + 1];
