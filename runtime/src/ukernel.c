@@ -501,14 +501,14 @@ static void uk_block(uk_gemm *g)
 	if (g->NC < 1)
 		g->NC = g->NR;
 	/* Enough tasks for the threads: a task packs its columns of B once for
-	 * all its rows, so narrower column blocks first, then fewer rows. */
+	 * all its rows, so narrower column blocks first, then fewer rows; but
+	 * rows first on few panels of columns, which column blocks of whole
+	 * panels would not share out evenly (169 positions: 3 panels of 32 and
+	 * 2.3; 49: 2 panels of 14 and 1.5), where B is read in place (rows, or
+	 * a convolution's planes), or where it is packed per task (the
+	 * transposed tile) but there are row panels enough to share out evenly
+	 * instead (packing 49 columns is little next to their sums). */
 	int64_t nm = uk_ceil(g->M, g->MR), msplit = 1;
-	/* Few panels of columns: rows first, as column blocks of whole panels
-	 * would not share the columns out evenly (169 positions: 3 panels of
-	 * 32 and 2.3; 49: 2 panels of 14 and 1.5), where B is read in place
-	 * (rows, or a convolution's planes), or where it is packed per task
-	 * (the transposed tile) but there are row panels enough to share out
-	 * evenly instead (packing 49 columns is little next to their sums). */
 	int64_t npn = uk_ceil(ncols, g->NR);
 	int rows_first = npn < 4 * g->slots &&
 			 (g->trans ? nm >= 4 * g->slots

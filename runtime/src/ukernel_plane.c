@@ -574,22 +574,29 @@ uk_mx_fold(const float *p, int full, __mmask16 k0, __mmask16 k1, __mmask16 k2, _
 	return UP_MAX512(UP_MAX512(ev, od), e2);
 }
 
+/* Input row h's fold (uk_mx_fold) at x0, the strip's first column of row
+ * 0, rows rowb bytes apart; -inf for a row outside the image (its address
+ * is never formed). */
+static inline __attribute__((always_inline)) UP_AVX512 __m512
+uk_mx_row(uintptr_t x0, uintptr_t rowb, int64_t h, int64_t H, int full, __mmask16 k0,
+	  __mmask16 k1, __mmask16 k2, __m512 ninf, __m512i ie, __m512i io)
+{
+	if (h < 0 || h >= H)
+		return ninf;
+	return uk_mx_fold((const float *)(x0 + (uintptr_t)h * rowb), full, k0, k1, k2, ninf, ie, io);
+}
+
 /* One strip of 16 outputs (columns c0.. of the input) down all OH rows of
  * a 3-row, stride-2 window: each input row folded once, the window's last
  * row carried to the next output row as its first.  The max taken as
  * UP_MAX512 is associative (the last NaN, else the first of the largest),
  * so this grouping gives the bits of the (kh, kw) order. */
 static inline __attribute__((always_inline)) UP_AVX512 void
-uk_mx_strip(float *y, int64_t OH, int64_t OW, const float *x, int64_t H, int64_t XSH,
-	    int64_t h0, uintptr_t coff, int full, __mmask16 k0, __mmask16 k1, __mmask16 k2,
-	    __mmask16 ks, __m512 ninf, __m512i ie, __m512i io)
+uk_mx_strip(float *y, int64_t OH, int64_t OW, uintptr_t x0, uintptr_t rowb, int64_t H,
+	    int64_t h0, int full, __mmask16 k0, __mmask16 k1, __mmask16 k2, __mmask16 ks,
+	    __m512 ninf, __m512i ie, __m512i io)
 {
-	/* input row h at the strip's first column (h inside the image) */
-	uintptr_t x0 = (uintptr_t)x + coff, rowb = (uintptr_t)XSH * sizeof(float);
-	__m512 c = h0 >= 0 && h0 < H
-			   ? uk_mx_fold((const float *)(x0 + (uintptr_t)h0 * rowb), full, k0, k1, k2,
-					ninf, ie, io)
-			   : ninf;
+	__m512 c = uk_mx_row(x0, rowb, h0, H, full, k0, k1, k2, ninf, ie, io);
 	for (int64_t oh = 0; oh < OH; oh++, h0 += 2) {
 		if (UP_PFROWS && oh + UP_PFROWS / 2 < OH)
 			for (int r = 1; r <= 2; r++) {
@@ -598,13 +605,8 @@ uk_mx_strip(float *y, int64_t OH, int64_t OW, const float *x, int64_t H, int64_t
 				_mm_prefetch((const char *)(pf + 64), _MM_HINT_T0);
 				_mm_prefetch((const char *)(pf + 128), _MM_HINT_T0);
 			}
-		__m512 r = ninf, t = ninf;
-		if (h0 + 1 >= 0 && h0 + 1 < H)
-			r = uk_mx_fold((const float *)(x0 + (uintptr_t)(h0 + 1) * rowb), full, k0, k1,
-				       k2, ninf, ie, io);
-		if (h0 + 2 >= 0 && h0 + 2 < H)
-			t = uk_mx_fold((const float *)(x0 + (uintptr_t)(h0 + 2) * rowb), full, k0, k1,
-				       k2, ninf, ie, io);
+		__m512 r = uk_mx_row(x0, rowb, h0 + 1, H, full, k0, k1, k2, ninf, ie, io);
+		__m512 t = uk_mx_row(x0, rowb, h0 + 2, H, full, k0, k1, k2, ninf, ie, io);
 		__m512 acc = UP_MAX512(UP_MAX512(c, r), t);
 		c = t;
 		if (ks == 0xFFFF)
@@ -629,29 +631,25 @@ static UP_AVX512 void uk_avx512_max3s2(float *y, int64_t OH, int64_t OW, const f
 	/* Strips of 16 outputs down all rows: the strip's masks stay in
 	 * registers, and strips whose 33 columns are all inside the image (all
 	 * but the edges') load without them. */
+	uintptr_t rowb = (uintptr_t)XSH * sizeof(float);
 	for (int64_t o = 0; o < OW; o += 16) {
 		int64_t c0 = 2 * o + off0;
 		__mmask16 k0 = uk_range16(c0, W), k1 = uk_range16(c0 + 16, W);
 		__mmask16 k2 = uk_range16(c0 + 32, W) & 1, ks = uk_range16(o, OW);
-		uintptr_t coff = (uintptr_t)(c0 * 4);
+		uintptr_t x0 = (uintptr_t)x + (uintptr_t)(c0 * 4);
 		int full = c0 >= 0 && c0 + 33 <= W;
 		if (stream && full)
-			uk_mx_strip(y + o, OH, OW, x, H, XSH, hoff[0], coff, 1, k0, k1, k2, ks, ninf,
-				    ie, io);
+			uk_mx_strip(y + o, OH, OW, x0, rowb, H, hoff[0], 1, k0, k1, k2, ks, ninf, ie,
+				    io);
 		else if (stream)
-			uk_mx_strip(y + o, OH, OW, x, H, XSH, hoff[0], coff, 0, k0, k1, k2, ks, ninf,
-				    ie, io);
+			uk_mx_strip(y + o, OH, OW, x0, rowb, H, hoff[0], 0, k0, k1, k2, ks, ninf, ie,
+				    io);
 		else /* window by window (rows not one apart, or stride 1 down) */
 			for (int64_t oh = 0; oh < OH; oh++) {
 				__m512 acc = ninf;
-				for (int kh = 0; kh < nkh; kh++) {
-					int64_t h = oh * SH + hoff[kh];
-					if (h >= 0 && h < H)
-						acc = UP_MAX512(
-							acc, uk_mx_fold((const float *)((uintptr_t)(x + h * XSH) +
-											coff),
-									full, k0, k1, k2, ninf, ie, io));
-				}
+				for (int kh = 0; kh < nkh; kh++)
+					acc = UP_MAX512(acc, uk_mx_row(x0, rowb, oh * SH + hoff[kh], H,
+								       full, k0, k1, k2, ninf, ie, io));
 				_mm512_mask_storeu_ps(y + oh * OW + o, ks, acc);
 			}
 	}

@@ -27,10 +27,10 @@
  * it is in L1.  The pool's threads take contiguous runs of (block,
  * share of the channel panels), then what is left of the others'; each
  * sum is computed the same way whichever thread computes it, so results
- * do not depend on the thread count.  With AVX-512 the transforms work on 16 tiles of a row of tiles
- * at once (their columns split into phases by permutes), or, on images of
- * 4, 8 or 12 tiles across, on 16 tiles of the block taken flat, four per
- * row; other CPUs take plain loops.
+ * do not depend on the thread count.  With AVX-512 the transforms work on
+ * 16 tiles of a row of tiles at once (their columns split into phases by
+ * permutes), or, on images of 4, 8 or 12 tiles across, on 16 tiles of the
+ * block taken flat, four per row; other CPUs take plain loops.
  *
  * Every region is checked against the pointers' avail counts first.
  * Names carry the uw_ prefix: the file is pasted, with the other kernel
