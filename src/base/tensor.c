@@ -41,15 +41,25 @@ lathe_err lathe_shape_numel(int rank, const int64_t *shape, int64_t *out)
 
 int64_t lathe_tensor_numel(const lathe_tensor *t)
 {
+	/* A header nothing checked yet (an unverified graph's, say) may have
+	 * a shape whose product overflows: INT64_MAX then, 0 for any zero. */
 	int64_t n = 1;
-	for (int i = 0; i < t->rank; i++)
-		n *= t->shape[i];
-	return n;
+	bool over = false;
+	for (int i = 0; i < t->rank; i++) {
+		if (t->shape[i] == 0)
+			return 0;
+		over = over || __builtin_mul_overflow(n, t->shape[i], &n);
+	}
+	return over ? INT64_MAX : n;
 }
 
 size_t lathe_tensor_nbytes(const lathe_tensor *t)
 {
-	return (size_t)lathe_tensor_numel(t) * lathe_dtype_size(t->dtype);
+	int64_t n = lathe_tensor_numel(t);
+	size_t es = lathe_dtype_size(t->dtype), bytes;
+	if (n < 0 || __builtin_mul_overflow((size_t)n, es, &bytes))
+		return SIZE_MAX;
+	return bytes;
 }
 
 lathe_tensor *lathe_tensor_header(lathe_arena *a, int dtype, int rank, const int64_t *shape)

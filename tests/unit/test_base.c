@@ -222,6 +222,17 @@ static void test_numel(void)
 	e = lathe_tensor_alloc(a, LATHE_DT_F32, 3, s5, &t);
 	CHECK(e != NULL);
 	lathe_error_free(e);
+	/* Headers nothing checked (an unverified graph's initializers) may
+	 * describe more elements than int64_t holds: counts saturate. */
+	int64_t huge[] = {INT64_C(1) << 40, INT64_C(1) << 40, 3};
+	t = lathe_tensor_header(a, LATHE_DT_F32, 3, huge);
+	CHECK(lathe_tensor_numel(t) == INT64_MAX && lathe_tensor_nbytes(t) == SIZE_MAX);
+	int64_t huge0[] = {INT64_C(1) << 40, INT64_C(1) << 40, 0, 3};
+	t = lathe_tensor_header(a, LATHE_DT_F32, 4, huge0);
+	CHECK(lathe_tensor_numel(t) == 0 && lathe_tensor_nbytes(t) == 0);
+	int64_t big[] = {INT64_C(1) << 61, 2};
+	t = lathe_tensor_header(a, LATHE_DT_F32, 2, big);
+	CHECK(lathe_tensor_numel(t) == INT64_C(1) << 62 && lathe_tensor_nbytes(t) == SIZE_MAX);
 	lathe_arena_destroy(a);
 }
 
