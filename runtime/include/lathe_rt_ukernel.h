@@ -386,6 +386,14 @@ LATHE_RT_UK_API void lathe_rt_uk_pfor(lathe_rt_pool *p, int64_t n,
 				      void (*fn)(void *ctx, int64_t begin, int64_t end), void *ctx);
 /* The pool's threads (its second member: lathe_rt.h); 1 without one. */
 LATHE_RT_UK_API int lathe_rt_uk_threads(const lathe_rt_pool *p);
+/* Bands of output rows a plane kernel (depthwise convolution, pooling)
+ * cuts each channel's OH rows into on pool p: one per thread on planes of
+ * LATHE_UK_BAND_ROWS rows or more, where a second call per channel costs
+ * little next to its rows (each thread then keeps the same rows in every
+ * layer: kernels order their items by position), else one (channels are
+ * shared out instead). */
+enum { LATHE_UK_BAND_ROWS = 28 };
+LATHE_RT_UK_API int64_t lathe_rt_uk_bands(const lathe_rt_pool *p, int64_t OH);
 /* Items [0, items) cut into one contiguous run per slot (up to
  * LATHE_RT_UK_RUNS): slot s takes the items of its own run, then what is
  * left of the others', in turn (sgemm's tasks, wino's items).  With the

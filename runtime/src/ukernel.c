@@ -101,6 +101,12 @@ LATHE_RT_UK_API int lathe_rt_uk_threads(const lathe_rt_pool *p)
 	return p ? ((const head *)(const void *)p)->size : 1;
 }
 
+LATHE_RT_UK_API int64_t lathe_rt_uk_bands(const lathe_rt_pool *p, int64_t OH)
+{
+	int threads = lathe_rt_uk_threads(p);
+	return OH < LATHE_UK_BAND_ROWS ? 1 : threads < OH ? threads : OH;
+}
+
 LATHE_RT_UK_API void lathe_rt_uk_runs_init(lathe_rt_uk_runs *r, int64_t items, int64_t slots)
 {
 	r->n = slots < 1 ? 1 : slots < LATHE_RT_UK_RUNS ? (int)slots : LATHE_RT_UK_RUNS;

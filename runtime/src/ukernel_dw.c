@@ -423,10 +423,7 @@ LATHE_RT_UK_API int lathe_rt_uk_dwconv(const lathe_rt_uk_args *a)
 		d.rows3 = d.SW == 2 ? lathe_rt_uk_dw3s2_kernel() : lathe_rt_uk_dw3s1_kernel();
 		for (int64_t kh = 0; kh < d.KH; kh++)
 			d.hoff[kh] = kh * d.DH - d.PH;
-		/* bands only on planes big enough that a second call per
-		 * channel costs little next to its rows */
-		int threads = lathe_rt_uk_threads(a->pool);
-		d.nband = d.OH < 28 ? 1 : threads < d.OH ? threads : d.OH;
+		d.nband = lathe_rt_uk_bands(a->pool, d.OH);
 	}
 	/* The flat path's masks cost about a microsecond per thousand
 	 * outputs: not computed when a row kernel takes the call. */

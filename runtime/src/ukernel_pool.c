@@ -135,11 +135,7 @@ LATHE_RT_UK_API int lathe_rt_uk_maxpool(const lathe_rt_uk_args *a)
 	if (!p.H || !p.W) /* every tap is padding */
 		p.KH = 0;
 	p.plane = lathe_rt_uk_maxplane_kernel();
-	/* Bands of rows only on planes big enough that a second call per
-	 * channel costs little next to its rows (as dwconv's); small ones
-	 * are shared out by channel. */
-	int threads = lathe_rt_uk_threads(a->pool);
-	p.nband = p.OH < 28 ? 1 : threads < p.OH ? threads : p.OH;
+	p.nband = lathe_rt_uk_bands(a->pool, p.OH);
 	lathe_rt_uk_pfor(a->pool, p.nband * p.C, mp_task, &p);
 	return 0;
 }
