@@ -14,8 +14,10 @@
  *   - select with a constant condition or equal arms, cast to the same type;
  *   - with the ranges of loop variables (constant bounds) and lets:
  *     floordiv/floormod of linear index arithmetic by a constant
- *     (floormod(i*4 + j, 4) = j when j is in [0, 4)), nested floordivs, and
- *     comparisons, min and max that the ranges decide;
+ *     (floormod(i*4 + j, 4) = j when j is in [0, 4); floormod(i*16 + j, 64)
+ *     = floormod(i, 4)*16 + j when j is in [0, 16); the terms the divisor
+ *     divides taken out of it), nested floordivs, and comparisons, min and
+ *     max that the ranges decide;
  *   - loops of extent 1 become a let of the lower bound (or a substitution
  *     when the bound is constant), empty loops and constant ifs disappear,
  *     lets of constants and variables are substituted, sequences flatten.
@@ -382,12 +384,31 @@ static lathe_tir_expr *divmod_linear(sctx *c, int op, lathe_tir_expr *x, int64_t
 			return m == d ? sexpr(c, Y) : mk_bin(c, LATHE_TIR_FLOORDIV, Y, lathe_tir_i64(f, d / m));
 		if (m == d)
 			return sexpr(c, R);
+		/* R leaves the modulus: floormod(j*16 + l, 64) = floormod(j, 4)*16 + l,
+		 * affine in l (a vector lane, say) */
 		lathe_tir_expr *inner = mk_bin(c, LATHE_TIR_FLOORMOD, Y, lathe_tir_i64(f, d / m));
-		if (inner->kind == LATHE_TIR_E_BINARY && inner->op == LATHE_TIR_FLOORMOD)
-			continue; /* no simpler than what we had */
 		return mk_bin(c, LATHE_TIR_ADD, mk_bin(c, LATHE_TIR_MUL, inner, lathe_tir_i64(f, m)), R);
 	}
-	return NULL;
+	/* The terms that d divides leave the division however wide the
+	 * others' ranges: floordiv(d*Y + R, d) = Y + floordiv(R, d) and
+	 * floormod(d*Y + R, d) = floormod(R, d) (the constant's multiple of d
+	 * goes to Y), so floormod(floordiv(i*16 + j, 4), 4) becomes
+	 * floordiv(j, 4) when j is in [0, 16). */
+	bool pick[MAX_TERMS], rest[MAX_TERMS];
+	int npick = 0, nrest = 0;
+	for (int i = 0; i < L.n; i++) {
+		pick[i] = L.k[i] != 0 && L.k[i] % d == 0;
+		rest[i] = !pick[i];
+		npick += pick[i];
+		nrest += rest[i] && L.k[i] != 0;
+	}
+	if (!npick || !nrest)
+		return NULL;
+	lathe_tir_func *f = c->f;
+	lathe_tir_expr *R = mk_bin(c, op, lin_build(f, &L, rest, 1, fmodk(L.c0, d)), lathe_tir_i64(f, d));
+	if (op == LATHE_TIR_FLOORMOD)
+		return R;
+	return mk_bin(c, LATHE_TIR_ADD, sexpr(c, lin_build(f, &L, pick, d, fdiv(L.c0, d))), R);
 }
 
 /* Comparisons, min and max of i64 expressions decided by their ranges. */

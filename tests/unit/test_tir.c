@@ -506,6 +506,36 @@ static void test_simplify(void)
 		  "    %A[0] = div(%j, 0)\n"
 		  "  }\n"
 		  "}\n");
+	/* Terms a divisor divides leave its floordiv and floormod however
+	 * wide the other terms' ranges; a remainder in range leaves the
+	 * modulus (%j, a vector lane say, stays affine).  With a term of
+	 * unknown range (%K[0]) nothing moves. */
+	CHECK_STR(simplified("func @s(%A: i64[64], %K: i64[1]) {\n"
+			     "  for %i in 0..4 {\n"
+			     "    for %o in 0..16 {\n"
+			     "      for %j in 0..16 {\n"
+			     "        %A[floormod(floordiv(add(mul(%i, 16), %o), 4), 4)] = 0\n"
+			     "        %A[floormod(add(add(mul(%i, 256), mul(%o, 16)), %j), 64)] = 1\n"
+			     "        %A[0] = floordiv(add(mul(%i, 8), add(%o, 9)), 4)\n"
+			     "        %A[1] = floormod(sub(%j, mul(%o, 12)), 6)\n"
+			     "        %A[2] = floormod(add(mul(%i, 6), %K[0]), 6)\n"
+			     "      }\n"
+			     "    }\n"
+			     "  }\n"
+			     "}\n"),
+		  "func @s(%A: i64[64], %K: i64[1]) {\n"
+		  "  for %i in 0..4 {\n"
+		  "    for %o in 0..16 {\n"
+		  "      for %j in 0..16 {\n"
+		  "        %A[floordiv(%o, 4)] = 0\n"
+		  "        %A[add(mul(floormod(%o, 4), 16), %j)] = 1\n"
+		  "        %A[0] = add(add(mul(%i, 2), 2), floordiv(add(%o, 1), 4))\n"
+		  "        %A[1] = floormod(%j, 6)\n"
+		  "        %A[2] = floormod(add(mul(%i, 6), %K[0]), 6)\n"
+		  "      }\n"
+		  "    }\n"
+		  "  }\n"
+		  "}\n");
 	/* A loop of extent 1 with a variable start becomes a let. */
 	CHECK_STR(simplified("func @s(%A: i64[8]) {\n"
 			     "  for %i in 0..4 {\n"
