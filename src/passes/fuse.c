@@ -6,7 +6,7 @@
  *     Clip, Cast, inference BatchNormalization) become one loop nest, each
  *     producer inlined into its consumer; data movement that maps each
  *     output element to one input element (Reshape, Flatten, Squeeze,
- *     Unsqueeze, Transpose, Expand) joins such chains too, its index
+ *     Unsqueeze, Transpose, Expand, Slice) joins such chains too, its index
  *     arithmetic inlined into the loads instead of a copy;
  *   - elementwise consumers of a Conv, ConvTranspose, MatMul or Gemm (the
  *     group's *anchor*; at most one per group) become its epilogue: bias
@@ -71,7 +71,7 @@ static bool is_elementwise(const lathe_graph *g, const lathe_node *n)
 	lathe_lower_fn f = lathe_ops[n->op].lower;
 	bool ew = f == lower_unary || f == lower_binary || f == lower_variadic ||
 		  f == lower_where || f == lower_clip || f == lower_cast || f == lower_copy ||
-		  f == lower_transpose || f == lower_expand;
+		  f == lower_transpose || f == lower_expand || f == lower_slice;
 	if (n->op == LATHE_OP_BatchNormalization)
 		ew = !lathe_node_attr_int(n, "training_mode", 0);
 	if (n->op == LATHE_OP_Dropout)

@@ -17,7 +17,11 @@
  *     one Reshape to the static output shape; a reshape to the input's own
  *     shape is removed;
  *   - Transpose of Transpose becomes one Transpose (removed when the
- *     composed permutation is the identity).
+ *     composed permutation is the identity);
+ *   - Gather of one constant index (a scalar) becomes a Slice of that
+ *     index and a Reshape that drops its axis: affine loads, which fusion
+ *     inlines into the readers (the q, k and v of a fused attention
+ *     projection, say), instead of a copy that loads its index.
  *
  * Requires: a verified, inferred graph.  Changes: rewrites nodes in place,
  * adds constants (new weights, shapes), removes nodes (the values they
@@ -265,6 +269,85 @@ static bool rule_reshape(lathe_graph *g, size_t k)
 	return true;
 }
 
+/* A constant i64 vector of n entries, added to g (NULL on failure). */
+static bool add_ints(lathe_graph *g, const char *prefix, const int64_t *v, int64_t n,
+		     lathe_vid *out)
+{
+	lathe_tensor *t;
+	lathe_err e = lathe_tensor_alloc(g->arena, LATHE_DT_I64, 1, &n, &t);
+	if (!e) {
+		if (n)
+			memcpy(t->data, v, sizeof(int64_t) * (size_t)n);
+		e = lathe_pass_add_const(g, prefix, t, out);
+	}
+	if (e) {
+		lathe_error_free(e);
+		return false;
+	}
+	return true;
+}
+
+/* Gather(X, i) with i a constant scalar -> Reshape(Slice(X, i, i + 1,
+ * axis)): the slice's loads are affine (a copy the fusion pass can inline
+ * into its readers) where the Gather loads its index at run time and
+ * checks it per element.  An index out of range stays a Gather (its
+ * error at run time). */
+static bool rule_gather_const(lathe_graph *g, size_t k)
+{
+	lathe_node *n = &g->nodes.data[k];
+	if (n->nin != 2 || n->nout != 1 || n->in[0] == LATHE_NOVAL)
+		return false;
+	const lathe_tensor *it = lathe_pass_const(g, n->in[1]);
+	int xr, yr;
+	int64_t xs[LATHE_PASS_MAX_RANK], ys[LATHE_PASS_MAX_RANK];
+	if (!it || it->rank != 0 || (it->dtype != LATHE_DT_I64 && it->dtype != LATHE_DT_I32) ||
+	    !lathe_pass_static_shape(g, n->in[0], &xr, xs) ||
+	    !lathe_pass_static_shape(g, n->out[0], &yr, ys) || xr < 1)
+		return false;
+	int64_t axis = lathe_node_attr_int(n, "axis", 0);
+	if (axis < 0)
+		axis += xr;
+	if (axis < 0 || axis >= xr)
+		return false;
+	int64_t i = it->dtype == LATHE_DT_I64 ? ((const int64_t *)it->data)[0]
+					      : ((const int32_t *)it->data)[0];
+	if (i < 0)
+		i += xs[axis];
+	if (i < 0 || i >= xs[axis])
+		return false;
+	int64_t end = i + 1;
+	lathe_vid sv[4], mid;
+	if (!add_ints(g, "starts", &i, 1, &sv[1]) || !add_ints(g, "ends", &end, 1, &sv[2]) ||
+	    !add_ints(g, "axes", &axis, 1, &sv[3]) || !add_ints(g, "shape", ys, yr, &sv[0]))
+		return false;
+	n = &g->nodes.data[k];
+	lathe_vid x = n->in[0];
+	/* the Slice keeps the Gather's name (a profile's steps show it) */
+	const char *vname = lathe_graph_fresh_name(g, "slice");
+	lathe_node *sl;
+	lathe_vid in[4] = {x, sv[1], sv[2], sv[3]};
+	lathe_err e = lathe_graph_add_node(g, LATHE_OP_Slice, n->name, 4, in, 1, &vname, &sl);
+	if (e) {
+		lathe_error_free(e);
+		return false;
+	}
+	mid = sl->out[0];
+	lathe_type *mt = &g->values.data[mid].type;
+	*mt = g->values.data[x].type;
+	mt->dims = lathe_arena_memdup(g->arena, mt->dims, sizeof(lathe_dim) * (size_t)xr);
+	mt->dims[axis] = (lathe_dim){1, -1};
+	n = &g->nodes.data[k]; /* the node table may have moved */
+	lathe_vid *rin = lathe_arena_new(g->arena, lathe_vid, 2);
+	rin[0] = mid;
+	rin[1] = sv[0];
+	n->op = LATHE_OP_Reshape;
+	n->in = rin;
+	n->nin = 2;
+	n->nattr = 0;
+	n->attrs = NULL;
+	return true;
+}
+
 /* Transpose's permutation (default: reversed axes) into perm; false if
  * malformed. */
 static bool get_perm(const lathe_node *n, int rank, int64_t *perm)
@@ -335,6 +418,8 @@ static bool apply(lathe_graph *g, size_t k)
 		return rule_gemm_bias(g, k);
 	case LATHE_OP_Transpose:
 		return rule_transpose(g, k);
+	case LATHE_OP_Gather:
+		return rule_gather_const(g, k);
 	default:
 		return is_reshape(g->nodes.data[k].op) && rule_reshape(g, k);
 	}

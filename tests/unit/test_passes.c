@@ -379,6 +379,38 @@ static void test_simplify(void)
 	CHECK(d == 0);
 	CHECK(count_op(g, LATHE_OP_Transpose) == 0 && count_op(g, LATHE_OP_Identity) == 1);
 	lathe_graph_destroy(g);
+
+	/* Gathers of one constant index become Slice + Reshape (negative and
+	 * i32 indices too), which fusion joins to their readers; an index
+	 * vector or an index out of range stays a Gather. */
+	g = differential("graph m(%x: f32[3,4,5]) -> (%a, %b, %c, %d) {\n"
+			 "  const %i0: i64[] = [2]\n"
+			 "  const %i1: i64[] = [-1]\n"
+			 "  const %i2: i32[] = [3]\n"
+			 "  const %iv: i64[2] = [0, 2]\n"
+			 "  %g0 = Gather(%x, %i0)\n"
+			 "  %a = Relu(%g0)\n"
+			 "  %g1 = Gather(%x, %i1) {axis = 2}\n"
+			 "  %b = Transpose(%g1)\n"
+			 "  %c = Gather(%x, %i2) {axis = -2}\n"
+			 "  %d = Gather(%x, %iv) {axis = 1}\n"
+			 "}",
+			 "fuse", &d);
+	CHECK(d == 0);
+	CHECK(count_op(g, LATHE_OP_Gather) == 1 && count_op(g, LATHE_OP_Slice) == 3);
+	for (size_t k = 0; g && k < g->nodes.len; k++) {
+		const lathe_node *n = &g->nodes.data[k];
+		if (!n->dead && n->op == LATHE_OP_Slice)
+			CHECK(n->group != 0); /* with its Reshape at least */
+	}
+	lathe_graph_destroy(g);
+	g = parse("graph m(%x: f32[3,4]) -> (%y) {\n"
+		  "  const %i: i64[] = [3]\n"
+		  "  %y = Gather(%x, %i)\n"
+		  "}");
+	CHECK_OK(run_passes(g, "dce"));
+	CHECK(count_op(g, LATHE_OP_Gather) == 1 && count_op(g, LATHE_OP_Slice) == 0);
+	lathe_graph_destroy(g);
 }
 
 static void test_fuse(void)
