@@ -269,7 +269,7 @@ static bool rule_reshape(lathe_graph *g, size_t k)
 	return true;
 }
 
-/* A constant i64 vector of n entries, added to g (NULL on failure). */
+/* A constant i64 vector of n entries, added to g (false on failure). */
 static bool add_ints(lathe_graph *g, const char *prefix, const int64_t *v, int64_t n,
 		     lathe_vid *out)
 {

@@ -357,6 +357,7 @@ static lathe_tir_expr *divmod_linear(sctx *c, int op, lathe_tir_expr *x, int64_t
 			return NULL;
 	}
 	int64_t cand[MAX_TERMS + 1];
+	lathe_tir_expr *later = NULL; /* a rewrite that keeps a floormod, if none removes it */
 	int nc = 0;
 	cand[nc++] = d;
 	for (int i = 0; i < L.n; i++)
@@ -385,10 +386,17 @@ static lathe_tir_expr *divmod_linear(sctx *c, int op, lathe_tir_expr *x, int64_t
 		if (m == d)
 			return sexpr(c, R);
 		/* R leaves the modulus: floormod(j*16 + l, 64) = floormod(j, 4)*16 + l,
-		 * affine in l (a vector lane, say) */
+		 * affine in l (a vector lane, say); kept for later if the
+		 * modulus stays, in case another m removes it */
 		lathe_tir_expr *inner = mk_bin(c, LATHE_TIR_FLOORMOD, Y, lathe_tir_i64(f, d / m));
-		return mk_bin(c, LATHE_TIR_ADD, mk_bin(c, LATHE_TIR_MUL, inner, lathe_tir_i64(f, m)), R);
+		lathe_tir_expr *r = mk_bin(c, LATHE_TIR_ADD, mk_bin(c, LATHE_TIR_MUL, inner, lathe_tir_i64(f, m)), R);
+		if (inner->kind != LATHE_TIR_E_BINARY || inner->op != LATHE_TIR_FLOORMOD)
+			return r;
+		if (!later)
+			later = r;
 	}
+	if (later)
+		return later;
 	/* The terms that d divides leave the division however wide the
 	 * others' ranges: floordiv(d*Y + R, d) = Y + floordiv(R, d) and
 	 * floormod(d*Y + R, d) = floormod(R, d) (the constant's multiple of d
