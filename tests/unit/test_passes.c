@@ -404,6 +404,16 @@ static void test_simplify(void)
 			CHECK(n->group != 0); /* with its Reshape at least */
 	}
 	lathe_graph_destroy(g);
+	/* One element of a vector: a Reshape to a scalar. */
+	g = differential("graph m(%x: f32[5]) -> (%y) {\n"
+			 "  const %i: i64[] = [-2]\n"
+			 "  %g = Gather(%x, %i)\n"
+			 "  %y = Neg(%g)\n"
+			 "}",
+			 "fuse", &d);
+	CHECK(d == 0);
+	CHECK(count_op(g, LATHE_OP_Gather) == 0 && count_op(g, LATHE_OP_Slice) == 1);
+	lathe_graph_destroy(g);
 	g = parse("graph m(%x: f32[3,4]) -> (%y) {\n"
 		  "  const %i: i64[] = [3]\n"
 		  "  %y = Gather(%x, %i)\n"
